@@ -1,0 +1,370 @@
+//! The commands: wire load → validate → resolve → fetch → render → sink, and print results
+//! (effect). Exit codes: 0 success, 1 invalid specs or failed secrets, 2 usage errors.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::cli::{Cli, Command, Output, RenderArgs, RenderOutput};
+use crate::credentials::{self, SourceContext, age_file};
+use crate::render::{self, RenderContext, RenderOutcome, manifest};
+use crate::sink::dir::{self, DirOptions};
+use crate::spec::resolve::{self, Desired, Layer, Namespaces};
+use crate::spec::{self, CheckSpecsError, Checked, Diagnostic, model};
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate { dir, output } => validate(&dir, output),
+        Command::Render {
+            dir,
+            output,
+            show_secrets,
+            render,
+        } => render_cmd(&dir, output, show_secrets, &render),
+        Command::Sync {
+            once,
+            repo,
+            out,
+            auth_json,
+            render,
+        } => sync(once, &repo, out.as_deref(), auth_json, &render),
+        Command::Schema { kind } => schema(kind.as_deref()),
+        Command::Encrypt {
+            recipients,
+            recipients_files,
+            armor,
+            output,
+        } => encrypt(&recipients, &recipients_files, armor, &output),
+        Command::Version => {
+            println!("pullsync {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_diagnostics(diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        eprintln!("{d}");
+    }
+}
+
+/// Load, validate and resolve; `Err` carries the diagnostics already sorted.
+/// Specs that loaded, validated and resolved, with their warnings.
+struct Resolved {
+    checked: Checked,
+    desired: Desired,
+    diagnostics: Vec<Diagnostic>,
+}
+
+fn check_and_resolve(dir: &Path) -> anyhow::Result<Result<Resolved, Vec<Diagnostic>>> {
+    let checked = match spec::check(dir) {
+        Ok(checked) => checked,
+        Err(CheckSpecsError::Invalid(diagnostics)) => return Ok(Err(diagnostics)),
+        Err(other) => return Err(other.into()),
+    };
+    let desired = resolve::resolve(&checked.catalog, &Namespaces::default());
+    let mut diagnostics = checked.warnings.clone();
+    diagnostics.extend(desired.diagnostics.iter().cloned());
+    spec::diag::sort(&mut diagnostics);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Ok(Err(diagnostics));
+    }
+    Ok(Ok(Resolved {
+        checked,
+        desired,
+        diagnostics,
+    }))
+}
+
+fn validate(dir: &Path, output: Output) -> anyhow::Result<ExitCode> {
+    let (diagnostics, objects) = match check_and_resolve(dir)? {
+        Ok(Resolved {
+            checked,
+            desired,
+            diagnostics,
+        }) => {
+            let c = &checked.catalog;
+            let count = c.credentials.len()
+                + c.pull_secrets.len()
+                + c.secrets.len()
+                + c.defaults.len()
+                + c.tenants.len();
+            tracing::info!(
+                objects = count,
+                secrets = desired.secrets.len(),
+                "specs are valid"
+            );
+            (diagnostics, count)
+        }
+        Err(diagnostics) => (diagnostics, 0),
+    };
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    match output {
+        Output::Json => {
+            let doc = json!({
+                "valid": errors == 0,
+                "errors": errors,
+                "warnings": diagnostics.len() - errors,
+                "objects": objects,
+                "diagnostics": diagnostics,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Output::Text => {
+            print_diagnostics(&diagnostics);
+            if errors == 0 {
+                println!(
+                    "{}: valid ({objects} objects, {} warning(s))",
+                    dir.display(),
+                    diagnostics.len()
+                );
+            } else {
+                println!(
+                    "{}: {errors} error(s), {} warning(s)",
+                    dir.display(),
+                    diagnostics.len() - errors
+                );
+            }
+        }
+    }
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Everything between the spec folder and the rendered objects.
+struct Pipeline {
+    outcome: RenderOutcome,
+    revision: String,
+    diagnostics: Vec<Diagnostic>,
+}
+
+fn pipeline(dir: &Path, args: &RenderArgs) -> anyhow::Result<Result<Pipeline, Vec<Diagnostic>>> {
+    let Resolved {
+        checked,
+        desired,
+        diagnostics,
+    } = match check_and_resolve(dir)? {
+        Ok(ok) => ok,
+        Err(diagnostics) => return Ok(Err(diagnostics)),
+    };
+    let catalog = &checked.catalog;
+    let identities = match &args.age_identity {
+        Some(path) => Some(age_file::Identities::load(path)?),
+        None => None,
+    };
+    let context = SourceContext {
+        age_identities: identities,
+    };
+    let needed: BTreeSet<&str> = desired.secrets.values().flat_map(|s| s.credentials()).collect();
+    let values = credentials::fetch_all(catalog, &needed, &context);
+    let revision = args
+        .revision
+        .clone()
+        .unwrap_or_else(|| format!("local-{}", &catalog.fingerprint[..12]));
+    let render_context = RenderContext {
+        revision: revision.clone(),
+        instance: args.instance.clone(),
+    };
+    let outcome = render::render(&desired, catalog, &values, &render_context);
+    for failure in &outcome.failed {
+        tracing::error!(namespace = %failure.namespace, secret = %failure.name, spec = %failure.spec_ref, reason = %failure.reason, "secret not rendered");
+    }
+    Ok(Ok(Pipeline {
+        outcome,
+        revision,
+        diagnostics,
+    }))
+}
+
+fn layer_text(layer: &Layer) -> String {
+    match layer {
+        Layer::Builtin => "pullsync".into(),
+        Layer::Cluster { defaults, at } => format!("cluster Defaults/{defaults} ({at})"),
+        Layer::Namespace { defaults, at } => format!("namespace Defaults/{defaults} ({at})"),
+        Layer::Object { at } => format!("the object ({at})"),
+    }
+}
+
+fn render_cmd(
+    dir: &Path,
+    output: RenderOutput,
+    show_secrets: bool,
+    args: &RenderArgs,
+) -> anyhow::Result<ExitCode> {
+    let pipeline = match pipeline(dir, args)? {
+        Ok(p) => p,
+        Err(diagnostics) => {
+            print_diagnostics(&diagnostics);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    print_diagnostics(&pipeline.diagnostics);
+    let outcome = &pipeline.outcome;
+    let mut stdout = std::io::stdout().lock();
+    match output {
+        RenderOutput::Json => {
+            let secrets: Vec<_> = outcome
+                .rendered
+                .iter()
+                .map(|r| {
+                    json!({
+                        "namespace": r.namespace,
+                        "name": r.name,
+                        "spec": r.spec_ref,
+                        "manifest": manifest::manifest(r, show_secrets),
+                        "provenance": r.provenance,
+                    })
+                })
+                .collect();
+            let failed: Vec<_> = outcome
+                .failed
+                .iter()
+                .map(|f| json!({"namespace": f.namespace, "name": f.name, "spec": f.spec_ref, "reason": f.reason}))
+                .collect();
+            let doc = json!({"revision": pipeline.revision, "secrets": secrets, "failed": failed});
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&doc)?)?;
+        }
+        RenderOutput::Yaml => {
+            for r in &outcome.rendered {
+                writeln!(stdout, "---")?;
+                writeln!(stdout, "# {}/{} from {}", r.namespace, r.name, r.spec_ref)?;
+                for (key, layer) in &r.provenance {
+                    writeln!(stdout, "#   {key}: from {}", layer_text(layer))?;
+                }
+                write!(stdout, "{}", manifest::to_yaml(r, show_secrets))?;
+            }
+        }
+    }
+    for f in &outcome.failed {
+        eprintln!("error: {}/{} ({}): {}", f.namespace, f.name, f.spec_ref, f.reason);
+    }
+    Ok(if outcome.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn sync(
+    once: bool,
+    repo: &Path,
+    out: Option<&Path>,
+    auth_json: bool,
+    args: &RenderArgs,
+) -> anyhow::Result<ExitCode> {
+    if !once {
+        anyhow::bail!("only `sync --once` exists so far; the long-running daemon is not built yet");
+    }
+    let Some(out) = out else {
+        anyhow::bail!("pass --out DIR: writing to a cluster is not built yet");
+    };
+    let span = tracing::info_span!("sync", repo = %repo.display(), out = %out.display());
+    let _guard = span.enter();
+    let pipeline = match pipeline(repo, args)? {
+        Ok(p) => p,
+        Err(diagnostics) => {
+            print_diagnostics(&diagnostics);
+            eprintln!("nothing was written: fix the errors above");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    print_diagnostics(&pipeline.diagnostics);
+    let options = DirOptions {
+        out: out.to_path_buf(),
+        instance: args.instance.clone(),
+        auth_json,
+    };
+    let report = dir::sync(&pipeline.outcome, &options).context("writing secrets")?;
+    for warning in &report.warnings {
+        tracing::warn!(%warning, "auth.json");
+    }
+    for path in &report.written {
+        tracing::info!(file = %path.display(), "written");
+    }
+    for path in &report.removed {
+        tracing::info!(file = %path.display(), "removed (no longer in the specs)");
+    }
+    for path in &report.kept {
+        tracing::warn!(file = %path.display(), "kept the last good file: its secret failed to render");
+    }
+    println!(
+        "revision {}: {} secret(s) rendered, {} file(s) written, {} unchanged, {} removed, {} failed",
+        pipeline.revision,
+        pipeline.outcome.rendered.len(),
+        report.written.len(),
+        report.unchanged.len(),
+        report.removed.len(),
+        pipeline.outcome.failed.len()
+    );
+    for f in &pipeline.outcome.failed {
+        eprintln!("error: {}/{} ({}): {}", f.namespace, f.name, f.spec_ref, f.reason);
+    }
+    Ok(if pipeline.outcome.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn schema(kind: Option<&str>) -> anyhow::Result<ExitCode> {
+    use schemars::schema_for;
+    let all = [
+        (
+            "Credential",
+            serde_json::to_value(schema_for!(model::Document<model::CredentialSpec>))?,
+        ),
+        (
+            "PullSecret",
+            serde_json::to_value(schema_for!(model::Document<model::PullSecretSpec>))?,
+        ),
+        (
+            "Secret",
+            serde_json::to_value(schema_for!(model::Document<model::SecretSpec>))?,
+        ),
+        (
+            "Defaults",
+            serde_json::to_value(schema_for!(model::Document<model::DefaultsSpec>))?,
+        ),
+        (
+            "Tenant",
+            serde_json::to_value(schema_for!(model::Document<model::TenantSpec>))?,
+        ),
+    ];
+    let doc = match kind {
+        Some(kind) => match all.iter().find(|(k, _)| k.eq_ignore_ascii_case(kind)) {
+            Some((_, schema)) => schema.clone(),
+            None => anyhow::bail!("unknown kind `{kind}`; kinds: {}", model::KINDS.join(", ")),
+        },
+        None => serde_json::Value::Object(all.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
+    };
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn encrypt(
+    recipients: &[String],
+    files: &[std::path::PathBuf],
+    armor: bool,
+    output: &Path,
+) -> anyhow::Result<ExitCode> {
+    let recipients = age_file::recipients(recipients, files)?;
+    let mut plaintext = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut plaintext)
+        .context("reading values from stdin")?;
+    let sealed = age_file::encrypt(&plaintext, &recipients, armor)?;
+    std::fs::write(output, sealed).with_context(|| format!("writing {}", output.display()))?;
+    eprintln!(
+        "encrypted to {} recipient(s): {}",
+        recipients.len(),
+        output.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,139 @@
+//! The command line (pure): clap definitions, every flag also readable from a `PULLSYNC_*`
+//! environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pullsync",
+    version,
+    about = "Materialise image pull secrets and credential secrets from declarative specs"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        env = "PULLSYNC_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    /// Log level or filter directives (e.g. `debug`, `pullsync=trace`).
+    #[arg(long, global = true, env = "PULLSYNC_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderOutput {
+    Yaml,
+    Json,
+}
+
+/// Settings shared by commands that render secrets.
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// age identity file used to decrypt `ageFile` credentials (never kept in the spec repo).
+    #[arg(long, env = "PULLSYNC_AGE_IDENTITY")]
+    pub age_identity: Option<PathBuf>,
+    /// Revision stamped on every secret; default: a digest of the spec folder (`local-…`).
+    #[arg(long, env = "PULLSYNC_REVISION")]
+    pub revision: Option<String>,
+    /// Instance id in the ownership label; two installs with different ids never touch each
+    /// other's secrets.
+    #[arg(long, env = "PULLSYNC_INSTANCE", default_value = "default")]
+    pub instance: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a spec folder: exit 0 when clean, 1 with diagnostics.
+    Validate {
+        /// Spec folder.
+        #[arg(env = "PULLSYNC_REPO")]
+        dir: PathBuf,
+        #[arg(long, env = "PULLSYNC_OUTPUT", value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Show the Secrets a sync would write (values redacted unless --show-secrets).
+    Render {
+        #[arg(env = "PULLSYNC_REPO")]
+        dir: PathBuf,
+        #[arg(long, env = "PULLSYNC_OUTPUT", value_enum, default_value = "yaml")]
+        output: RenderOutput,
+        /// Print secret values. Never use this where output is logged.
+        #[arg(long, env = "PULLSYNC_SHOW_SECRETS")]
+        show_secrets: bool,
+        #[command(flatten)]
+        render: RenderArgs,
+    },
+    /// Resolve every spec and write the Secrets.
+    Sync {
+        /// Run one sync and exit (the long-running daemon comes later).
+        #[arg(long, env = "PULLSYNC_ONCE")]
+        once: bool,
+        /// Spec folder.
+        #[arg(long, env = "PULLSYNC_REPO")]
+        repo: PathBuf,
+        /// Write `OUT/<namespace>/<name>.yaml` files instead of talking to a cluster.
+        #[arg(long, env = "PULLSYNC_OUT")]
+        out: Option<PathBuf>,
+        /// Also write `OUT/<namespace>/auth.json` for podman, skopeo and docker.
+        #[arg(long, env = "PULLSYNC_AUTH_JSON")]
+        auth_json: bool,
+        #[command(flatten)]
+        render: RenderArgs,
+    },
+    /// Print the JSON Schema of the spec kinds, for editors.
+    Schema {
+        /// One kind only (e.g. PullSecret); default: all kinds, keyed by kind.
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// Encrypt a credential file for age recipients. Reads the values (a YAML/JSON map) from
+    /// stdin, never from arguments.
+    Encrypt {
+        /// age public key (age1...); repeatable.
+        #[arg(
+            long = "recipient",
+            short = 'r',
+            env = "PULLSYNC_RECIPIENTS",
+            value_delimiter = ','
+        )]
+        recipients: Vec<String>,
+        /// File of age public keys, one per line; repeatable.
+        #[arg(long = "recipients-file", short = 'R')]
+        recipients_files: Vec<PathBuf>,
+        /// Write ASCII armor instead of binary.
+        #[arg(long, short = 'a')]
+        armor: bool,
+        /// Where to write the encrypted file.
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

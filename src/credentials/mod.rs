@@ -1,0 +1,153 @@
+//! Credential sources: where secret material comes from (effect).
+//!
+//! Each `Credential` spec is fetched once per run, however many secrets and namespaces use it,
+//! and becomes a [`CredentialValue`]: named fields (all redacted), a version, an optional
+//! expiry and a description of where it came from. Later sources (Vault, TokenRequest, cloud
+//! token exchanges) produce the same value.
+
+pub mod age_file;
+pub mod file;
+pub mod value_map;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use crate::secret::SecretValue;
+use crate::spec::model::CredentialSpec;
+use crate::spec::{Catalog, Object};
+
+/// Fetched secret material. `Debug` lists field names only.
+#[derive(Clone)]
+pub struct CredentialValue {
+    /// Source key → value, before the spec's `fields` mapping.
+    pub fields: BTreeMap<String, SecretValue>,
+    /// Changes whenever the material changes (a digest of the ciphertext, a KV version, …).
+    pub version: String,
+    pub expires_at: Option<SystemTime>,
+    /// Human description of the source, e.g. `ageFile credentials/ngc.age`.
+    pub origin: String,
+}
+
+impl fmt::Debug for CredentialValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialValue")
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .field("version", &self.version)
+            .field("expires_at", &self.expires_at)
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+/// Why a credential could not be fetched. Never carries secret material.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchCredentialError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no age identity: pass --age-identity FILE (or PULLSYNC_AGE_IDENTITY) to decrypt {path}")]
+    NoAgeIdentity { path: PathBuf },
+    #[error("cannot decrypt {path}: {reason}")]
+    DecryptAgeFile { path: PathBuf, reason: String },
+    #[error("{path}: {reason}")]
+    ParseValues { path: PathBuf, reason: String },
+    #[error("credential has no source")]
+    NoSource,
+}
+
+/// What sources need from the outside: the age identities, loaded once.
+#[derive(Default)]
+pub struct SourceContext {
+    pub age_identities: Option<age_file::Identities>,
+}
+
+/// The outcome of fetching every needed credential once.
+#[derive(Debug, Default)]
+pub struct Values {
+    pub ok: BTreeMap<String, CredentialValue>,
+    pub failed: BTreeMap<String, FetchCredentialError>,
+}
+
+/// Fetch each named credential exactly once.
+pub fn fetch_all(catalog: &Catalog, names: &BTreeSet<&str>, context: &SourceContext) -> Values {
+    let mut values = Values::default();
+    for name in names {
+        let Some(object) = catalog.credential(name) else {
+            continue;
+        };
+        let span = tracing::info_span!("fetch_credential", credential = %name);
+        let _guard = span.enter();
+        match fetch(catalog, object, context) {
+            Ok(value) => {
+                tracing::debug!(version = %value.version, origin = %value.origin, fields = value.fields.len(), "credential fetched");
+                values.ok.insert(name.to_string(), value);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "credential fetch failed");
+                values.failed.insert(name.to_string(), error);
+            }
+        }
+    }
+    values
+}
+
+fn fetch(
+    catalog: &Catalog,
+    object: &Object<CredentialSpec>,
+    context: &SourceContext,
+) -> Result<CredentialValue, FetchCredentialError> {
+    let spec = &object.spec;
+    if let Some(age) = &spec.age_file {
+        let relative = crate::spec::validate::age_file_path(&object.origin, &age.path).ok_or_else(|| {
+            FetchCredentialError::Read {
+                path: PathBuf::from(&age.path),
+                source: std::io::Error::other("path leaves the spec repository"),
+            }
+        })?;
+        return age_file::fetch(
+            &catalog.path(&relative),
+            &relative,
+            context.age_identities.as_ref(),
+        );
+    }
+    if let Some(file) = &spec.file {
+        return file::fetch(file);
+    }
+    Err(FetchCredentialError::NoSource)
+}
+
+/// The value of a logical field (`username`, `password`, `token`…) after the spec's mapping.
+pub fn field(
+    spec: &CredentialSpec,
+    value: &CredentialValue,
+    logical: &str,
+) -> Result<SecretValue, MissingField> {
+    if logical == "username" {
+        if let Some(username) = &spec.username {
+            return Ok(SecretValue::new(username.clone()));
+        }
+        if let Some(preset) = spec.username_preset {
+            return Ok(SecretValue::new(preset.username()));
+        }
+    }
+    let key = spec.fields.get(logical).map(String::as_str).unwrap_or(logical);
+    value.fields.get(key).cloned().ok_or_else(|| MissingField {
+        field: logical.to_string(),
+        key: key.to_string(),
+        available: value.fields.keys().cloned().collect(),
+    })
+}
+
+/// A field the fetched credential does not hold. Names keys only, never values.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("field `{field}` (key `{key}`) is not in the credential; it has: {}", .available.join(", "))]
+pub struct MissingField {
+    pub field: String,
+    pub key: String,
+    pub available: Vec<String>,
+}

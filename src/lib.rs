@@ -1,0 +1,22 @@
+//! pullsync: a GitOps secret-sync daemon for Kubernetes.
+//!
+//! Data flows one way (see `README.md` and each module's docs):
+//!
+//! ```text
+//! spec::load (files → Catalog, diagnostics)          effect: reads the spec folder
+//! spec::validate / spec::resolve (Catalog → Desired)  pure
+//! credentials (Desired → Values)                      effect: one fetch per credential
+//! render (Desired × Values → Rendered)                pure
+//! sink (Rendered → files or a cluster)                effect
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod credentials;
+pub mod image;
+pub mod render;
+pub mod secret;
+pub mod sink;
+pub mod spec;
+pub mod telemetry;

@@ -1,0 +1,216 @@
+//! Intents × credential values → Secret objects (pure).
+//!
+//! A rendered Secret carries the user's layered labels and annotations, pullsync's ownership
+//! label and instance, the spec location, the source revision and a content hash (a digest of
+//! the data, never the data), so later syncs can tell an unchanged secret without reading it.
+
+pub mod dockerconfig;
+pub mod manifest;
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::credentials::{self, Values};
+use crate::secret::SecretValue;
+use crate::spec::Catalog;
+use crate::spec::resolve::{DataIntent, Desired, Layer, Payload, SecretIntent};
+
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY_VALUE: &str = "pullsync";
+/// The ownership label: pullsync only ever changes objects that carry it with its instance id.
+pub const LABEL_INSTANCE: &str = "pullsync.dev/instance";
+pub const ANNOTATION_SPEC: &str = "pullsync.dev/spec";
+pub const ANNOTATION_REVISION: &str = "pullsync.dev/revision";
+pub const ANNOTATION_CONTENT_HASH: &str = "pullsync.dev/content-hash";
+pub const ANNOTATION_CREDENTIALS: &str = "pullsync.dev/credentials";
+pub const DOCKER_CONFIG_JSON_TYPE: &str = "kubernetes.io/dockerconfigjson";
+pub const DOCKER_CONFIG_JSON_KEY: &str = ".dockerconfigjson";
+
+/// What every rendered object is stamped with.
+#[derive(Debug, Clone)]
+pub struct RenderContext {
+    /// Git commit, or `local-<digest>` of the spec folder.
+    pub revision: String,
+    /// Lets two pullsync installs share a cluster without touching each other's objects.
+    pub instance: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub namespace: String,
+    pub name: String,
+    pub secret_type: String,
+    pub data: BTreeMap<String, SecretValue>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// `labels/KEY` or `annotations/KEY` → the layer that set it.
+    pub provenance: BTreeMap<String, Layer>,
+    pub spec_ref: String,
+    /// Registries in spec order, for `auth.json` files.
+    pub registries: Vec<String>,
+}
+
+/// A secret that could not be rendered this time; whatever exists for it must be kept.
+#[derive(Debug, Clone)]
+pub struct RenderFailure {
+    pub namespace: String,
+    pub name: String,
+    pub spec_ref: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct RenderOutcome {
+    pub rendered: Vec<Rendered>,
+    pub failed: Vec<RenderFailure>,
+}
+
+pub fn render(
+    desired: &Desired,
+    catalog: &Catalog,
+    values: &Values,
+    context: &RenderContext,
+) -> RenderOutcome {
+    let mut outcome = RenderOutcome::default();
+    for intent in desired.secrets.values() {
+        match render_one(intent, catalog, values, context) {
+            Ok(rendered) => outcome.rendered.push(rendered),
+            Err(reason) => outcome.failed.push(RenderFailure {
+                namespace: intent.namespace.clone(),
+                name: intent.name.clone(),
+                spec_ref: intent.spec_ref.clone(),
+                reason,
+            }),
+        }
+    }
+    outcome
+}
+
+fn credential_field(
+    catalog: &Catalog,
+    values: &Values,
+    credential: &str,
+    field: &str,
+) -> Result<SecretValue, String> {
+    if let Some(error) = values.failed.get(credential) {
+        return Err(format!("credential `{credential}` is unavailable: {error}"));
+    }
+    let (Some(spec), Some(value)) = (catalog.credential(credential), values.ok.get(credential)) else {
+        return Err(format!("credential `{credential}` was not fetched"));
+    };
+    let secret = credentials::field(&spec.spec, value, field)
+        .map_err(|e| format!("credential `{credential}`: {e}"))?;
+    if secret.is_empty() {
+        return Err(format!(
+            "credential `{credential}`: field `{field}` is empty; an empty secret is never written"
+        ));
+    }
+    Ok(secret)
+}
+
+fn render_one(
+    intent: &SecretIntent,
+    catalog: &Catalog,
+    values: &Values,
+    context: &RenderContext,
+) -> Result<Rendered, String> {
+    let mut data = BTreeMap::new();
+    let mut registries = Vec::new();
+    let secret_type = match &intent.payload {
+        Payload::Pull(entries) => {
+            let mut creds = Vec::new();
+            for entry in entries {
+                let username = credential_field(catalog, values, &entry.credential, "username")?;
+                let password = credential_field(catalog, values, &entry.credential, "password")?;
+                creds.push((entry, username, password));
+            }
+            let logins: Vec<dockerconfig::Login<'_>> = creds
+                .iter()
+                .map(|(entry, username, password)| dockerconfig::Login {
+                    server: &entry.server,
+                    username,
+                    password,
+                    email: entry.email.as_deref(),
+                })
+                .collect();
+            data.insert(DOCKER_CONFIG_JSON_KEY.to_string(), dockerconfig::render(&logins));
+            registries = entries.iter().map(|e| e.server.clone()).collect();
+            DOCKER_CONFIG_JSON_TYPE.to_string()
+        }
+        Payload::Opaque {
+            secret_type,
+            data: sources,
+        } => {
+            for (key, source) in sources {
+                let value = match source {
+                    DataIntent::Credential { credential, field } => {
+                        credential_field(catalog, values, credential, field)?
+                    }
+                    DataIntent::Literal(text) => SecretValue::new(text.clone()),
+                };
+                data.insert(key.clone(), value);
+            }
+            secret_type.clone()
+        }
+    };
+    let mut provenance = BTreeMap::new();
+    let mut labels = BTreeMap::new();
+    for (key, layered) in &intent.labels {
+        labels.insert(key.clone(), layered.value.clone());
+        provenance.insert(format!("labels/{key}"), layered.from.clone());
+    }
+    let mut annotations = BTreeMap::new();
+    for (key, layered) in &intent.annotations {
+        annotations.insert(key.clone(), layered.value.clone());
+        provenance.insert(format!("annotations/{key}"), layered.from.clone());
+    }
+    let versions: Vec<String> = intent
+        .credentials()
+        .iter()
+        .filter_map(|c| values.ok.get(*c).map(|v| format!("{c}@{}", v.version)))
+        .collect();
+    let builtin_labels = [
+        (LABEL_MANAGED_BY, MANAGED_BY_VALUE.to_string()),
+        (LABEL_INSTANCE, context.instance.clone()),
+    ];
+    let builtin_annotations = [
+        (ANNOTATION_SPEC, intent.spec_ref.clone()),
+        (ANNOTATION_REVISION, context.revision.clone()),
+        (ANNOTATION_CONTENT_HASH, content_hash(&secret_type, &data)),
+        (ANNOTATION_CREDENTIALS, versions.join(",")),
+    ];
+    for (key, value) in builtin_labels {
+        labels.insert(key.to_string(), value);
+        provenance.insert(format!("labels/{key}"), Layer::Builtin);
+    }
+    for (key, value) in builtin_annotations {
+        if !value.is_empty() {
+            annotations.insert(key.to_string(), value);
+            provenance.insert(format!("annotations/{key}"), Layer::Builtin);
+        }
+    }
+    Ok(Rendered {
+        namespace: intent.namespace.clone(),
+        name: intent.name.clone(),
+        secret_type,
+        data,
+        labels,
+        annotations,
+        provenance,
+        spec_ref: intent.spec_ref.clone(),
+        registries,
+    })
+}
+
+/// `sha256:<hex>` over the type and every key and value, length-prefixed so no two different
+/// secrets can collide by shifting bytes between fields.
+pub fn content_hash(secret_type: &str, data: &BTreeMap<String, SecretValue>) -> String {
+    let mut digest = Sha256::new();
+    for part in std::iter::once(secret_type).chain(data.iter().flat_map(|(k, v)| [k.as_str(), v.expose()])) {
+        digest.update((part.len() as u64).to_be_bytes());
+        digest.update(part.as_bytes());
+    }
+    let hex: String = digest.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}

@@ -1,0 +1,4 @@
+//! Where rendered secrets go (effect). `dir` writes files for local mode; the cluster sink
+//! comes with the Kubernetes work.
+
+pub mod dir;

@@ -1,0 +1,335 @@
+//! Spec folder → [`Catalog`] plus diagnostics (effect: reads files; everything else is pure).
+//!
+//! Every `*.yaml` / `*.yml` file under the root (dot-folders and dot-files skipped) is split into
+//! YAML documents, and each document is read on its own, so one broken document never hides the
+//! errors of the others: a repository's mistakes are reported in one pass.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use super::catalog::{Catalog, Object, Origin};
+use super::diag::{Diagnostic, Position};
+use super::locate::PathIndex;
+use super::model::{API_VERSION, Document, Header, KINDS};
+use super::suggest::closest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadSpecsError {
+    #[error("cannot read spec root {path}: {source}")]
+    ReadRoot {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Read every spec under `root`.
+pub fn load(root: &Path) -> Result<(Catalog, Vec<Diagnostic>), LoadSpecsError> {
+    let root = fs::canonicalize(root).map_err(|source| LoadSpecsError::ReadRoot {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    if !root.is_dir() {
+        return Err(LoadSpecsError::ReadRoot {
+            path: root,
+            source: std::io::Error::other("not a directory"),
+        });
+    }
+    let mut catalog = Catalog {
+        root: root.clone(),
+        ..Catalog::default()
+    };
+    let mut diagnostics = Vec::new();
+    let mut files = Vec::new();
+    walk(&root, Path::new(""), &mut files, &mut diagnostics);
+    files.sort();
+    let mut digest = Sha256::new();
+    for relative in &files {
+        let bytes = match fs::read(root.join(relative)) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                diagnostics.push(Diagnostic::error(
+                    position(relative, 1, 1),
+                    format!("cannot read file: {error}"),
+                ));
+                continue;
+            }
+        };
+        digest.update(relative.to_string_lossy().as_bytes());
+        digest.update([0]);
+        digest.update((bytes.len() as u64).to_be_bytes());
+        digest.update(&bytes);
+        catalog.files.insert(relative.clone());
+        if is_spec_file(relative) {
+            match String::from_utf8(bytes) {
+                Ok(text) => load_file(relative, &text, &mut catalog, &mut diagnostics),
+                Err(_) => diagnostics.push(
+                    Diagnostic::error(position(relative, 1, 1), "file is not valid UTF-8")
+                        .help("save spec files as UTF-8 text"),
+                ),
+            }
+        }
+    }
+    catalog.fingerprint = hex(&digest.finalize());
+    Ok((catalog, diagnostics))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn is_spec_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml") | Some("yml")
+    )
+}
+
+fn position(file: &Path, line: usize, column: usize) -> Position {
+    Position {
+        file: file.to_path_buf(),
+        line,
+        column,
+    }
+}
+
+fn walk(root: &Path, relative: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) {
+    let Ok(entries) = fs::read_dir(root.join(relative)) else {
+        diags.push(Diagnostic::error(
+            position(relative, 1, 1),
+            "cannot read directory",
+        ));
+        return;
+    };
+    let mut names: Vec<_> = entries.filter_map(Result::ok).collect();
+    names.sort_by_key(|e| e.file_name());
+    for entry in names {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = relative.join(&name);
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_symlink() {
+            // Following links could leave the repository or loop; Git repos rarely need them.
+            if is_spec_file(&path) {
+                diags.push(
+                    Diagnostic::warning(position(&path, 1, 1), "symbolic link skipped")
+                        .help("commit the file itself instead of a link"),
+                );
+            }
+        } else if kind.is_dir() {
+            walk(root, &path, out, diags);
+        } else if kind.is_file() {
+            out.push(path);
+        }
+    }
+}
+
+/// A document's lines, with the lines of other documents blanked so positions stay absolute.
+struct Chunk {
+    text: String,
+}
+
+/// Split a YAML stream at `---` / `...` markers. YAML 1.2 §9.1: a line starting with `---` or
+/// `...` followed by white space or the end of the line is always a document marker.
+fn split_documents(text: &str) -> Vec<Chunk> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines: Vec<&str> = text.split('\n').collect();
+    let is_marker = |line: &str, marker: &str| {
+        line.strip_prefix(marker)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r']))
+    };
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let flush = |from: usize, to: usize, chunks: &mut Vec<Chunk>| {
+        let body = &lines[from..to];
+        let has_content = body.iter().any(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with('#') && t != "---" && t != "..."
+        });
+        if has_content {
+            let mut text = "\n".repeat(from);
+            text.push_str(&body.join("\n"));
+            text.push('\n');
+            chunks.push(Chunk { text });
+        }
+    };
+    for (i, line) in lines.iter().enumerate() {
+        if is_marker(line, "---") && i > start {
+            flush(start, i, &mut chunks);
+            start = i;
+        } else if is_marker(line, "...") {
+            flush(start, i, &mut chunks);
+            start = i + 1;
+        }
+    }
+    flush(start, lines.len(), &mut chunks);
+    chunks
+}
+
+/// A serde-saphyr error as a diagnostic at its own position, with a hint where one helps.
+fn yaml_error(file: &Path, error: &serde_saphyr::Error, fallback: (usize, usize)) -> Diagnostic {
+    let (line, column) = error
+        .location()
+        .filter(|l| l.line() > 0)
+        .map(|l| (l.line() as usize, l.column().max(1) as usize))
+        .unwrap_or(fallback);
+    let mut message = error.without_snippet().to_string();
+    // serde-saphyr appends the position; ours is already in front.
+    if let Some(cut) = message.rfind(" at line ") {
+        message.truncate(cut);
+    }
+    let help = hint_for(&message);
+    let mut diagnostic = Diagnostic::error(position(file, line, column), message);
+    diagnostic.help = help;
+    diagnostic
+}
+
+fn hint_for(message: &str) -> Option<String> {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (field, rest) = rest.split_once('`')?;
+        let expected: Vec<&str> = rest
+            .split_once("expected one of ")
+            .map(|(_, list)| list.split(',').map(|s| s.trim().trim_matches('`')).collect())
+            .or_else(|| {
+                rest.split_once("expected ")
+                    .map(|(_, one)| vec![one.trim().trim_matches('`')])
+            })
+            .unwrap_or_default();
+        return Some(match closest(field, &expected) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None if expected.is_empty() => format!("remove `{field}`: this object has no fields"),
+            None => format!("remove `{field}`; allowed here: {}", expected.join(", ")),
+        });
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next()?;
+        return Some(format!("add `{field}:` to this object"));
+    }
+    if message.starts_with("duplicate mapping key") {
+        return Some("each key may appear once in a mapping; remove one of them".into());
+    }
+    None
+}
+
+/// Only `metadata.name`, read leniently so errors elsewhere can still name their object.
+#[derive(Deserialize)]
+struct NameProbe {
+    metadata: Option<NameProbeMeta>,
+}
+
+#[derive(Deserialize)]
+struct NameProbeMeta {
+    name: Option<String>,
+}
+
+fn load_file(file: &Path, text: &str, catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) {
+    for chunk in split_documents(text) {
+        load_document(file, &chunk.text, catalog, diags);
+    }
+}
+
+fn load_document(file: &Path, text: &str, catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) {
+    let index = PathIndex::build(text);
+    let origin = Origin {
+        file: file.to_path_buf(),
+        index,
+    };
+    let start = (origin.index.start.line.max(1), origin.index.start.column.max(1));
+    let header: Header = match serde_saphyr::from_str(text) {
+        Ok(header) => header,
+        Err(error) => {
+            let mut diagnostic = yaml_error(file, &error, start);
+            if diagnostic.message.starts_with("unknown field") {
+                diagnostic.help = Some(format!(
+                    "{}; a spec document has exactly apiVersion, kind, metadata and spec",
+                    diagnostic.help.unwrap_or_default()
+                ));
+            }
+            diags.push(diagnostic);
+            return;
+        }
+    };
+    let name = serde_saphyr::from_str::<NameProbe>(text)
+        .ok()
+        .and_then(|p| p.metadata?.name)
+        .unwrap_or_else(|| "?".into());
+    if header.api_version != API_VERSION {
+        diags.push(
+            Diagnostic::error(
+                origin.at("apiVersion"),
+                format!("unsupported apiVersion `{}`", header.api_version),
+            )
+            .object(format!("{}/{name}", header.kind))
+            .help(format!("write `apiVersion: {API_VERSION}`")),
+        );
+        return;
+    }
+    let Some(kind) = KINDS.iter().find(|k| **k == header.kind) else {
+        let help = match closest(&header.kind, &KINDS) {
+            Some(best) => format!("did you mean `kind: {best}`?"),
+            None => format!("write one of: {}", KINDS.join(", ")),
+        };
+        diags.push(
+            Diagnostic::error(origin.at("kind"), format!("unknown kind `{}`", header.kind))
+                .object(format!("{}/{name}", header.kind))
+                .help(help),
+        );
+        return;
+    };
+    let object_id = format!("{kind}/{name}");
+    match *kind {
+        "Credential" => push_typed(kind, text, origin, &object_id, &mut catalog.credentials, diags),
+        "PullSecret" => push_typed(kind, text, origin, &object_id, &mut catalog.pull_secrets, diags),
+        "Secret" => push_typed(kind, text, origin, &object_id, &mut catalog.secrets, diags),
+        "Defaults" => push_typed(kind, text, origin, &object_id, &mut catalog.defaults, diags),
+        _ => push_typed(kind, text, origin, &object_id, &mut catalog.tenants, diags),
+    }
+}
+
+fn push_typed<S: DeserializeOwned>(
+    kind: &'static str,
+    text: &str,
+    origin: Origin,
+    object_id: &str,
+    out: &mut Vec<Object<S>>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let start = (origin.index.start.line.max(1), origin.index.start.column.max(1));
+    match serde_saphyr::from_str::<Document<S>>(text) {
+        Ok(document) => out.push(Object {
+            kind,
+            name: document.metadata.name,
+            namespace: document.metadata.namespace,
+            spec: document.spec,
+            origin,
+        }),
+        Err(error) => diags.push(yaml_error(&origin.file, &error, start).object(object_id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_documents_and_keeps_absolute_lines() {
+        let text = "# header comment\n---\nkind: A\n---\n# empty\n---\nkind: B\n...\nkind: C\n";
+        let chunks = split_documents(text);
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(PathIndex::build(&chunks[0].text).value("kind").unwrap().line, 3);
+        assert_eq!(PathIndex::build(&chunks[1].text).value("kind").unwrap().line, 7);
+        assert_eq!(PathIndex::build(&chunks[2].text).value("kind").unwrap().line, 9);
+    }
+
+    #[test]
+    fn a_dash_line_inside_a_value_is_not_a_marker() {
+        let chunks = split_documents("a: |\n  ---\n  b\n----\n");
+        assert_eq!(chunks.len(), 1);
+    }
+}

@@ -1,0 +1,280 @@
+//! The spec kinds of `pullsync.dev/v1alpha1`, as serde types (pure).
+//!
+//! These are what users write in Git. They hold no secret values: a `Credential` says where
+//! secret material comes from, `PullSecret` and `Secret` say what to build from it and where.
+//! Unknown fields are rejected everywhere so a typo never silently does nothing.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub const API_VERSION: &str = "pullsync.dev/v1alpha1";
+
+/// The kinds a spec file may contain, in the order `schema` prints them.
+pub const KINDS: [&str; 5] = ["Credential", "PullSecret", "Secret", "Defaults", "Tenant"];
+
+/// Every document starts with this; the `spec` is read once the kind is known.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Header {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: serde::de::IgnoredAny,
+    pub spec: serde::de::IgnoredAny,
+}
+
+/// A whole document of one kind.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Document<S> {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: S,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// DNS-1123 subdomain. For `PullSecret` and `Secret`, the name of the generated Secret.
+    pub name: String,
+    /// Only for `Defaults`: the namespace these defaults apply to. Absent means cluster-wide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Where secret material comes from. Fetched once, however many secrets use it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CredentialSpec {
+    /// An age-encrypted YAML/JSON map in this repository (exactly one source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_file: Option<AgeFileSource>,
+    /// A file or directory outside the repository, e.g. a mounted Secret volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileSource>,
+    /// A literal, non-secret registry username (e.g. `AWS`). Conflicts with `usernamePreset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// A well-known registry username convention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_preset: Option<UsernamePreset>,
+    /// Logical field → key in the source, e.g. `{password: api_key}`. Unmapped fields are read
+    /// under their own name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<Rotation>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgeFileSource {
+    /// Path relative to the spec file that names it; must stay inside the spec root.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileSource {
+    /// Absolute path outside the spec repository. A directory gives one field per file
+    /// (dot-files such as a Secret volume's `..data` are skipped); a file is a YAML/JSON map.
+    pub path: String,
+    /// Read the whole file as the single field `key` instead of as a map.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// Registry username conventions, so nobody has to type `$oauthtoken` through a shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum UsernamePreset {
+    /// NVIDIA NGC (nvcr.io): `$oauthtoken` with the API key as password.
+    Ngc,
+    /// Amazon ECR: `AWS` with the GetAuthorizationToken password.
+    Ecr,
+    /// Google Artifact/Container Registry with a service-account JSON key: `_json_key`.
+    GcpJsonKey,
+    /// Google registries with an OAuth access token: `oauth2accesstoken`.
+    GcpAccessToken,
+    /// Azure ACR with an AAD refresh token: the all-zero GUID.
+    AcrToken,
+    /// OpenShift internal registry with a bearer token: `<token>`.
+    OpenshiftToken,
+    /// OpenShift internal registry with a service-account token: `serviceaccount`.
+    OpenshiftServiceAccount,
+}
+
+impl UsernamePreset {
+    pub fn username(self) -> &'static str {
+        match self {
+            UsernamePreset::Ngc => "$oauthtoken",
+            UsernamePreset::Ecr => "AWS",
+            UsernamePreset::GcpJsonKey => "_json_key",
+            UsernamePreset::GcpAccessToken => "oauth2accesstoken",
+            UsernamePreset::AcrToken => "00000000-0000-0000-0000-000000000000",
+            UsernamePreset::OpenshiftToken => "<token>",
+            UsernamePreset::OpenshiftServiceAccount => "serviceaccount",
+        }
+    }
+}
+
+/// When a credential is refreshed. Durations are Go-style: `90s`, `20m`, `1h30m`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Rotation {
+    /// Refresh this long before the credential expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_before: Option<String>,
+    /// Refresh at least this often.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval: Option<String>,
+    /// Refresh on a cron schedule (5 fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+}
+
+/// Which namespaces a secret goes to: a list, a label selector, or both (union).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LabelSelector {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub match_labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<SelectorRequirement>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelectorRequirement {
+    pub key: String,
+    pub operator: SelectorOperator,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum SelectorOperator {
+    In,
+    NotIn,
+    Exists,
+    DoesNotExist,
+}
+
+/// A `kubernetes.io/dockerconfigjson` Secret.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PullSecretSpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+    /// One `auths` entry per registry, in this order.
+    pub registries: Vec<RegistryEntry>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// ServiceAccounts whose `imagePullSecrets` get this secret (merged, never replaced).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_accounts: Vec<String>,
+    /// Take over an existing Secret of the same name that pullsync did not create.
+    #[serde(default)]
+    pub adopt: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<Rotation>,
+    /// Add `argocd.argoproj.io/compare-options: IgnoreExtraneous` (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd_ignore_extraneous: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryEntry {
+    /// The `auths` key: `host[:port]`, or `https://index.docker.io/v1/` for Docker Hub.
+    pub server: String,
+    /// Name of a `Credential` giving `username` and `password`.
+    pub credential: String,
+    /// Optional e-mail, written as `kubectl create secret docker-registry --docker-email` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// An Opaque Secret, e.g. a HuggingFace token or S3 keys.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretSpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+    /// Secret key → where its value comes from.
+    pub data: BTreeMap<String, DataSource>,
+    /// Secret type; default `Opaque`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub secret_type: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub adopt: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<Rotation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd_ignore_extraneous: Option<bool>,
+}
+
+/// Either a credential field, or a literal non-secret value (e.g. an S3 endpoint).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// Labels, annotations and rotation shared by every secret in a scope.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DefaultsSpec {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<Rotation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argocd_ignore_extraneous: Option<bool>,
+}
+
+/// What a tenant may use (the model only: enforcement comes with multi-tenancy).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TenantSpec {
+    /// Spec paths (globs relative to the root) this tenant owns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+    /// Credentials the tenant's secrets may reference.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<TenantVault>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TenantVault {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path_prefixes: Vec<String>,
+}

@@ -1,0 +1,446 @@
+//! Catalog → per-namespace secret intents, with layered labels, annotations and rotation
+//! (pure).
+//!
+//! Layering follows the AMD AIM credential scope: the object itself wins over its namespace's
+//! `Defaults`, which win over the cluster `Defaults`; maps merge key by key. Every merged value
+//! records the layer it came from, so `render` can show why a label is there.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::catalog::{Catalog, Object, Origin};
+use super::diag::{Diagnostic, Position};
+use super::model::{DefaultsSpec, LabelSelector, Rotation};
+use super::validate::ARGOCD_TRACKING_KEYS;
+
+/// The Argo CD annotation that keeps Argo CD from flagging or pruning generated secrets.
+pub const ARGOCD_COMPARE_OPTIONS: &str = "argocd.argoproj.io/compare-options";
+pub const ARGOCD_IGNORE_EXTRANEOUS: &str = "IgnoreExtraneous";
+
+/// Where a layered value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "layer", rename_all = "camelCase")]
+pub enum Layer {
+    /// Written by pullsync itself.
+    Builtin,
+    /// The cluster-wide `Defaults`.
+    Cluster { defaults: String, at: Position },
+    /// The target namespace's `Defaults`.
+    Namespace { defaults: String, at: Position },
+    /// The `PullSecret` / `Secret` object.
+    Object { at: Position },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Layered {
+    pub value: String,
+    pub from: Layer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryIntent {
+    pub server: String,
+    pub credential: String,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataIntent {
+    Credential { credential: String, field: String },
+    Literal(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    Pull(Vec<RegistryIntent>),
+    Opaque {
+        secret_type: String,
+        data: BTreeMap<String, DataIntent>,
+    },
+}
+
+/// One Secret that must exist in one namespace.
+#[derive(Debug, Clone)]
+pub struct SecretIntent {
+    pub namespace: String,
+    pub name: String,
+    /// `file#Kind/name`.
+    pub spec_ref: String,
+    pub origin: Position,
+    pub payload: Payload,
+    pub labels: BTreeMap<String, Layered>,
+    pub annotations: BTreeMap<String, Layered>,
+    pub rotation: BTreeMap<String, Layered>,
+    pub adopt: bool,
+    pub service_accounts: Vec<String>,
+}
+
+impl SecretIntent {
+    /// Credentials this secret needs, each once.
+    pub fn credentials(&self) -> BTreeSet<&str> {
+        match &self.payload {
+            Payload::Pull(registries) => registries.iter().map(|r| r.credential.as_str()).collect(),
+            Payload::Opaque { data, .. } => data
+                .values()
+                .filter_map(|d| match d {
+                    DataIntent::Credential { credential, .. } => Some(credential.as_str()),
+                    DataIntent::Literal(_) => None,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What is known about namespaces. Local mode knows none, so selectors cannot match.
+#[derive(Debug, Clone, Default)]
+pub struct Namespaces {
+    /// `None`: no cluster to ask; explicit `namespaces` lists are taken as they are.
+    pub known: Option<BTreeMap<String, BTreeMap<String, String>>>,
+}
+
+#[derive(Debug, Default)]
+pub struct Desired {
+    pub secrets: BTreeMap<(String, String), SecretIntent>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+pub fn resolve(catalog: &Catalog, namespaces: &Namespaces) -> Desired {
+    let mut desired = Desired::default();
+    let cluster = catalog.defaults.iter().find(|d| d.namespace.is_none());
+    for object in &catalog.pull_secrets {
+        let spec = &object.spec;
+        let payload = Payload::Pull(
+            spec.registries
+                .iter()
+                .map(|r| RegistryIntent {
+                    server: r.server.clone(),
+                    credential: r.credential.clone(),
+                    email: r.email.clone(),
+                })
+                .collect(),
+        );
+        let common = Common {
+            namespaces: &spec.namespaces,
+            selector: spec.namespace_selector.as_ref(),
+            labels: &spec.labels,
+            annotations: &spec.annotations,
+            rotation: spec.rotation.as_ref(),
+            argocd: spec.argocd_ignore_extraneous,
+            adopt: spec.adopt,
+            service_accounts: &spec.service_accounts,
+        };
+        add(
+            &mut desired,
+            catalog,
+            cluster,
+            namespaces,
+            object,
+            &common,
+            payload,
+        );
+    }
+    for object in &catalog.secrets {
+        let spec = &object.spec;
+        let data = spec
+            .data
+            .iter()
+            .map(|(key, source)| {
+                let intent = match (&source.credential, &source.value) {
+                    (Some(credential), _) => DataIntent::Credential {
+                        credential: credential.clone(),
+                        field: source.field.clone().unwrap_or_else(|| key.clone()),
+                    },
+                    (None, value) => DataIntent::Literal(value.clone().unwrap_or_default()),
+                };
+                (key.clone(), intent)
+            })
+            .collect();
+        let payload = Payload::Opaque {
+            secret_type: spec.secret_type.clone().unwrap_or_else(|| "Opaque".into()),
+            data,
+        };
+        let common = Common {
+            namespaces: &spec.namespaces,
+            selector: spec.namespace_selector.as_ref(),
+            labels: &spec.labels,
+            annotations: &spec.annotations,
+            rotation: spec.rotation.as_ref(),
+            argocd: spec.argocd_ignore_extraneous,
+            adopt: spec.adopt,
+            service_accounts: &[],
+        };
+        add(
+            &mut desired,
+            catalog,
+            cluster,
+            namespaces,
+            object,
+            &common,
+            payload,
+        );
+    }
+    desired
+}
+
+/// One layer's contribution, lowest precedence first.
+struct LayerInput<'a> {
+    layer: Layer,
+    origin: &'a Origin,
+    labels: &'a BTreeMap<String, String>,
+    annotations: &'a BTreeMap<String, String>,
+    rotation: Option<&'a Rotation>,
+    argocd: Option<bool>,
+}
+
+/// What `PullSecret` and `Secret` share.
+struct Common<'a> {
+    namespaces: &'a [String],
+    selector: Option<&'a LabelSelector>,
+    labels: &'a BTreeMap<String, String>,
+    annotations: &'a BTreeMap<String, String>,
+    rotation: Option<&'a Rotation>,
+    argocd: Option<bool>,
+    adopt: bool,
+    service_accounts: &'a [String],
+}
+
+fn add<S>(
+    desired: &mut Desired,
+    catalog: &Catalog,
+    cluster: Option<&Object<DefaultsSpec>>,
+    namespaces: &Namespaces,
+    object: &Object<S>,
+    common: &Common<'_>,
+    payload: Payload,
+) {
+    for namespace in targets(object, common, namespaces, &mut desired.diagnostics) {
+        let scoped = catalog
+            .defaults
+            .iter()
+            .find(|d| d.namespace.as_deref() == Some(namespace.as_str()));
+        let mut layers: Vec<LayerInput<'_>> = Vec::new();
+        for (defaults, is_cluster) in [(cluster, true), (scoped, false)] {
+            if let Some(d) = defaults {
+                let (defaults, at) = (d.name.clone(), d.origin.start());
+                layers.push(LayerInput {
+                    layer: if is_cluster {
+                        Layer::Cluster { defaults, at }
+                    } else {
+                        Layer::Namespace { defaults, at }
+                    },
+                    origin: &d.origin,
+                    labels: &d.spec.labels,
+                    annotations: &d.spec.annotations,
+                    rotation: d.spec.rotation.as_ref(),
+                    argocd: d.spec.argocd_ignore_extraneous,
+                });
+            }
+        }
+        layers.push(LayerInput {
+            layer: Layer::Object {
+                at: object.origin.start(),
+            },
+            origin: &object.origin,
+            labels: common.labels,
+            annotations: common.annotations,
+            rotation: common.rotation,
+            argocd: common.argocd,
+        });
+
+        let mut labels = BTreeMap::new();
+        let mut annotations = BTreeMap::new();
+        let mut rotation = BTreeMap::new();
+        let mut argocd = Layered {
+            value: "true".into(),
+            from: Layer::Builtin,
+        };
+        for input in &layers {
+            let (layer, origin) = (&input.layer, input.origin);
+            merge(&mut labels, input.labels, layer, origin, "spec.labels");
+            merge(
+                &mut annotations,
+                input.annotations,
+                layer,
+                origin,
+                "spec.annotations",
+            );
+            if let Some(r) = input.rotation {
+                for (key, value) in [
+                    ("renewBefore", &r.renew_before),
+                    ("refreshInterval", &r.refresh_interval),
+                    ("schedule", &r.schedule),
+                ] {
+                    if let Some(value) = value {
+                        let from = layer.at(origin.at(&format!("spec.rotation.{key}")));
+                        rotation.insert(
+                            key.to_string(),
+                            Layered {
+                                value: value.clone(),
+                                from,
+                            },
+                        );
+                    }
+                }
+            }
+            if let Some(flag) = input.argocd {
+                let from = layer.at(origin.at("spec.argocdIgnoreExtraneous"));
+                argocd = Layered {
+                    value: flag.to_string(),
+                    from,
+                };
+            }
+        }
+        for key in ARGOCD_TRACKING_KEYS {
+            labels.remove(key);
+            annotations.remove(key);
+        }
+        if argocd.value == "true" && !annotations.contains_key(ARGOCD_COMPARE_OPTIONS) {
+            annotations.insert(
+                ARGOCD_COMPARE_OPTIONS.to_string(),
+                Layered {
+                    value: ARGOCD_IGNORE_EXTRANEOUS.into(),
+                    from: argocd.from.clone(),
+                },
+            );
+        }
+        let key = (namespace.clone(), object.name.clone());
+        let intent = SecretIntent {
+            namespace,
+            name: object.name.clone(),
+            spec_ref: object.origin.annotation(object.kind, &object.name),
+            origin: object.origin.start(),
+            payload: payload.clone(),
+            labels,
+            annotations,
+            rotation,
+            adopt: common.adopt,
+            service_accounts: common.service_accounts.to_vec(),
+        };
+        if let Some(first) = desired.secrets.get(&key) {
+            desired.diagnostics.push(
+                Diagnostic::error(
+                    object.origin.at("metadata.name"),
+                    format!(
+                        "Secret `{}` in namespace `{}` is also produced by {}",
+                        key.1, key.0, first.spec_ref
+                    ),
+                )
+                .object(object.id())
+                .help("give one of them another name: one namespace holds one Secret of a name")
+                .related(first.origin.clone(), "the other spec"),
+            );
+            continue;
+        }
+        desired.secrets.insert(key, intent);
+    }
+}
+
+fn merge(
+    into: &mut BTreeMap<String, Layered>,
+    from: &BTreeMap<String, String>,
+    layer: &Layer,
+    origin: &Origin,
+    path: &str,
+) {
+    for (key, value) in from {
+        let from = layer.at(origin.key_at(&format!("{path}.{key}")));
+        into.insert(
+            key.clone(),
+            Layered {
+                value: value.clone(),
+                from,
+            },
+        );
+    }
+}
+
+impl Layer {
+    /// The same layer, pointing at the exact line that set a value.
+    fn at(&self, position: Position) -> Layer {
+        match self {
+            Layer::Builtin => Layer::Builtin,
+            Layer::Cluster { defaults, .. } => Layer::Cluster {
+                defaults: defaults.clone(),
+                at: position,
+            },
+            Layer::Namespace { defaults, .. } => Layer::Namespace {
+                defaults: defaults.clone(),
+                at: position,
+            },
+            Layer::Object { .. } => Layer::Object { at: position },
+        }
+    }
+}
+
+fn targets<S>(
+    object: &Object<S>,
+    common: &Common<'_>,
+    namespaces: &Namespaces,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    match &namespaces.known {
+        None => {
+            out.extend(common.namespaces.iter().cloned());
+            if common.selector.is_some() {
+                diags.push(
+                    Diagnostic::warning(
+                        object.origin.key_at("spec.namespaceSelector"),
+                        "namespaceSelector needs a cluster; without one only spec.namespaces are used",
+                    )
+                    .object(object.id())
+                    .help("list the namespaces under spec.namespaces to see them in local mode"),
+                );
+            }
+        }
+        Some(known) => {
+            for ns in common.namespaces {
+                if known.contains_key(ns) {
+                    out.insert(ns.clone());
+                } else {
+                    diags.push(
+                        Diagnostic::warning(
+                            position_of(&object.origin, common.namespaces, ns),
+                            format!("namespace `{ns}` does not exist; skipped"),
+                        )
+                        .object(object.id())
+                        .help("create the namespace, or remove it from spec.namespaces"),
+                    );
+                }
+            }
+            if let Some(selector) = common.selector {
+                out.extend(
+                    known
+                        .iter()
+                        .filter(|(_, labels)| matches(selector, labels))
+                        .map(|(ns, _)| ns.clone()),
+                );
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn position_of(origin: &Origin, list: &[String], ns: &str) -> Position {
+    let i = list.iter().position(|n| n == ns).unwrap_or(0);
+    origin.at(&format!("spec.namespaces[{i}]"))
+}
+
+/// Kubernetes label selector semantics (apimachinery `labels.Selector`): all requirements ANDed.
+pub fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    use super::model::SelectorOperator::*;
+    selector
+        .match_labels
+        .iter()
+        .all(|(k, v)| labels.get(k) == Some(v))
+        && selector.match_expressions.iter().all(|req| {
+            let value = labels.get(&req.key);
+            match req.operator {
+                In => value.is_some_and(|v| req.values.contains(v)),
+                NotIn => value.is_none_or(|v| !req.values.contains(v)),
+                Exists => value.is_some(),
+                DoesNotExist => value.is_none(),
+            }
+        })
+}
