@@ -1,0 +1,90 @@
+//! Test harness: run the real `pullsync` binary and build spec folders on disk.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout and stderr together, for "never appears anywhere" checks.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pullsync"))
+}
+
+/// Run `pullsync ARGS` with optional stdin, in `cwd` (default: the crate root).
+pub fn pullsync(args: &[&str], stdin: Option<&[u8]>, cwd: Option<&Path>) -> Run {
+    let mut command = Command::new(bin());
+    command
+        .args(args)
+        .current_dir(cwd.unwrap_or(Path::new(env!("CARGO_MANIFEST_DIR"))))
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PULLSYNC_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command.spawn().expect("start pullsync");
+    {
+        let mut pipe = child.stdin.take().expect("stdin");
+        if let Some(bytes) = stdin {
+            pipe.write_all(bytes).expect("write stdin");
+        }
+    }
+    let output = child.wait_with_output().expect("wait for pullsync");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+pub fn write(root: &Path, relative: &str, content: impl AsRef<[u8]>) -> PathBuf {
+    let path = root.join(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+/// Whether an external tool is on PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Fail loudly when a tool the suite needs is missing: `scripts/test.sh` installs it.
+pub fn require(tool: &str) {
+    assert!(
+        have(tool),
+        "`{tool}` is not installed; run scripts/test.sh, which installs it"
+    );
+}
+
+/// Decode the base64 `data` value `key` from a Secret manifest file written by pullsync.
+pub fn secret_data(manifest: &Path, key: &str) -> Vec<u8> {
+    use base64::Engine;
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let encoded = doc["data"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no data[{key}] in {}", manifest.display()));
+    base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()
+}
+
+pub const HEADER: &str = "apiVersion: pullsync.dev/v1alpha1\n";
