@@ -93,7 +93,7 @@ fn validate(dir: &Path, output: Output) -> anyhow::Result<ExitCode> {
                 + c.secrets.len()
                 + c.defaults.len()
                 + c.tenants.len();
-            tracing::info!(
+            tracing::debug!(
                 objects = count,
                 secrets = desired.secrets.len(),
                 "specs are valid"

@@ -211,6 +211,11 @@ fn hint_for(message: &str) -> Option<String> {
         let field = rest.split('`').next()?;
         return Some(format!("add `{field}:` to this object"));
     }
+    if message.contains("indicator") || message.contains("unclosed") || message.contains("did not find") {
+        return Some(
+            "YAML syntax: check brackets, quotes and indentation here and on the lines above".into(),
+        );
+    }
     if message.starts_with("duplicate mapping key") {
         return Some("each key may appear once in a mapping; remove one of them".into());
     }
@@ -245,11 +250,13 @@ fn load_document(file: &Path, text: &str, catalog: &mut Catalog, diags: &mut Vec
         Ok(header) => header,
         Err(error) => {
             let mut diagnostic = yaml_error(file, &error, start);
-            if diagnostic.message.starts_with("unknown field") {
-                diagnostic.help = Some(format!(
-                    "{}; a spec document has exactly apiVersion, kind, metadata and spec",
-                    diagnostic.help.unwrap_or_default()
-                ));
+            let is_typo = diagnostic
+                .help
+                .as_deref()
+                .is_some_and(|h| h.starts_with("did you mean"));
+            if diagnostic.message.starts_with("unknown field") && !is_typo {
+                diagnostic.help =
+                    Some("a spec document has exactly apiVersion, kind, metadata and spec".into());
             }
             diags.push(diagnostic);
             return;
