@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install what the test suite needs and a fresh Debian 12 machine lacks. Idempotent: tools
+# already on PATH are left alone. Needs root (or sudo) for apt.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+apt_packages=()
+command -v age >/dev/null || apt_packages+=(age)                    # age CLI interop tests
+command -v kubectl >/dev/null || apt_packages+=(kubernetes-client)  # kubectl golden tests
+command -v cc >/dev/null || apt_packages+=(gcc libc6-dev)           # crates that build C
+
+if [ "${#apt_packages[@]}" -gt 0 ]; then
+  echo "installing: ${apt_packages[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_packages[@]}"
+fi
