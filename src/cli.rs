@@ -96,6 +96,27 @@ pub enum Command {
         #[command(flatten)]
         render: RenderArgs,
     },
+    /// Which credential the kubelet will use for IMAGE: from pull secret files (in the order a
+    /// pod lists them), or from the pull secrets the specs put into a namespace.
+    #[command(group(clap::ArgGroup::new("candidates").required(true).args(["dockerconfig", "repo"])))]
+    Explain {
+        /// Image reference, e.g. `nvcr.io/nvidia/tritonserver:24.05-py3`.
+        image: String,
+        /// A docker config (`{"auths": ...}`) or a dockerconfigjson Secret manifest; repeatable.
+        #[arg(long, conflicts_with = "repo")]
+        dockerconfig: Vec<PathBuf>,
+        /// Spec folder; with --namespace.
+        #[arg(long, requires = "namespace")]
+        repo: Option<PathBuf>,
+        /// Namespace whose pull secrets (from the specs) are the candidates.
+        #[arg(long, env = "PULLSYNC_NAMESPACE")]
+        namespace: Option<String>,
+        /// With --repo: decrypt ageFile credentials to show their usernames.
+        #[arg(long, env = "PULLSYNC_AGE_IDENTITY")]
+        age_identity: Option<PathBuf>,
+        #[arg(long, env = "PULLSYNC_OUTPUT", value_enum, default_value = "text")]
+        output: Output,
+    },
     /// Print the JSON Schema of the spec kinds, for editors.
     Schema {
         /// One kind only (e.g. PullSecret); default: all kinds, keyed by kind.

@@ -1,6 +1,7 @@
-//! Container registries and image references (pure).
-//!
-//! `registry` checks the `auths` keys users write; later work adds the reference grammar and the
-//! kubelet's credential matching here.
+//! Container registries and image references (pure): the reference grammar, the kubelet's
+//! credential matching, `auths` key rules, and `explain`.
 
+pub mod explain;
+pub mod keyring;
+pub mod reference;
 pub mod registry;

@@ -10,6 +10,7 @@ use super::duration;
 use super::model::{CredentialSpec, DataSource, LabelSelector, Rotation, SelectorOperator};
 use super::names;
 use super::suggest::closest;
+use crate::image::explain;
 use crate::image::registry::check_server_key;
 
 /// Label and annotation prefix reserved for what pullsync itself writes.
@@ -360,6 +361,27 @@ impl Validator<'_> {
                     problem.message,
                     problem.help,
                 );
+            } else if explain::never_matches(&entry.server) {
+                let server = &entry.server;
+                let (message, help) = if server.contains(['.', ':']) {
+                    (
+                        format!(
+                            "registry server `{server}` can never match an image: no image reference names this registry"
+                        ),
+                        "write the host exactly as images name it, e.g. `registry.example.com:5000`"
+                            .to_string(),
+                    )
+                } else {
+                    (
+                        format!(
+                            "registry server `{server}` can never match an image: an image `{server}/app` is read as a Docker Hub repository"
+                        ),
+                        format!(
+                            "write the registry's full name (`{server}.example.com`) or add its port (`{server}:5000`)"
+                        ),
+                    )
+                };
+                self.warning(&id, origin.at(&format!("{base}.server")), message, help);
             }
             if let Some(first) = servers.insert(entry.server.as_str(), i) {
                 self.out.push(
@@ -373,6 +395,26 @@ impl Validator<'_> {
                         origin.at(&format!("spec.registries[{first}].server")),
                         "first listed here",
                     ),
+                );
+            }
+            for (j, earlier) in object.spec.registries[..i].iter().enumerate() {
+                let (a, b) = (&earlier.server, &entry.server);
+                if check_server_key(a).is_err() || check_server_key(b).is_err() {
+                    continue;
+                }
+                let (wide, narrow) = if explain::overlaps(a, b) {
+                    (a, b)
+                } else if explain::overlaps(b, a) {
+                    (b, a)
+                } else {
+                    continue;
+                };
+                self.out.push(
+                    Diagnostic::warning(origin.at(&format!("{base}.server")),
+                        format!("registry entries `{wide}` and `{narrow}` overlap: every image on `{narrow}` matches both, and the kubelet tries both credentials"))
+                        .object(&id)
+                        .help("keep one entry per registry unless the second credential is a deliberate fallback")
+                        .related(origin.at(&format!("spec.registries[{j}].server")), "the other entry"),
                 );
             }
             let path = format!("{base}.credential");

@@ -16,6 +16,8 @@ use crate::sink::dir::{self, DirOptions};
 use crate::spec::resolve::{self, Desired, Layer, Namespaces};
 use crate::spec::{self, CheckSpecsError, Checked, Diagnostic, model};
 
+mod explain;
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate { dir, output } => validate(&dir, output),
@@ -33,6 +35,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             render,
         } => sync(once, &repo, out.as_deref(), auth_json, &render),
         Command::Schema { kind } => schema(kind.as_deref()),
+        Command::Explain {
+            image,
+            dockerconfig,
+            repo,
+            namespace,
+            age_identity,
+            output,
+        } => {
+            let candidates = match repo {
+                Some(dir) => explain::Candidates::Repo {
+                    dir,
+                    namespace: namespace.unwrap_or_default(),
+                    age_identity,
+                },
+                None => explain::Candidates::Files(dockerconfig),
+            };
+            explain::run(&image, &candidates, output)
+        }
         Command::Encrypt {
             recipients,
             recipients_files,
