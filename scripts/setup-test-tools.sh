@@ -9,6 +9,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 apt_packages=()
 command -v age >/dev/null || apt_packages+=(age)                    # age CLI interop tests
 command -v kubectl >/dev/null || apt_packages+=(kubernetes-client)  # kubectl golden tests
+command -v docker-registry >/dev/null || apt_packages+=(docker-registry)  # a real registry
+command -v skopeo >/dev/null || apt_packages+=(skopeo)              # proves pull secrets authenticate
+command -v htpasswd >/dev/null || apt_packages+=(apache2-utils)     # the registry's htpasswd file
 command -v cc >/dev/null || apt_packages+=(gcc libc6-dev)           # crates that build C
 
 if [ "${#apt_packages[@]}" -gt 0 ]; then

@@ -24,6 +24,11 @@ pub fn bin() -> PathBuf {
 
 /// Run `pullsync ARGS` with optional stdin, in `cwd` (default: the crate root).
 pub fn pullsync(args: &[&str], stdin: Option<&[u8]>, cwd: Option<&Path>) -> Run {
+    pullsync_env(args, &[], stdin, cwd)
+}
+
+/// `pullsync` with extra environment variables (all other `PULLSYNC_*` are cleared).
+pub fn pullsync_env(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>, cwd: Option<&Path>) -> Run {
     let mut command = Command::new(bin());
     command
         .args(args)
@@ -37,6 +42,7 @@ pub fn pullsync(args: &[&str], stdin: Option<&[u8]>, cwd: Option<&Path>) -> Run 
             command.env_remove(key);
         }
     }
+    command.envs(env.iter().copied());
     let mut child = command.spawn().expect("start pullsync");
     {
         let mut pipe = child.stdin.take().expect("stdin");
@@ -86,5 +92,7 @@ pub fn secret_data(manifest: &Path, key: &str) -> Vec<u8> {
         .unwrap_or_else(|| panic!("no data[{key}] in {}", manifest.display()));
     base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()
 }
+
+pub mod registry;
 
 pub const HEADER: &str = "apiVersion: pullsync.dev/v1alpha1\n";
