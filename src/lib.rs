@@ -20,3 +20,4 @@ pub mod secret;
 pub mod sink;
 pub mod spec;
 pub mod telemetry;
+pub mod time;
