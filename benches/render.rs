@@ -25,6 +25,10 @@ fn peak_rss_kib() -> u64 {
 }
 
 fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let work = tempfile::tempdir().unwrap();
     let repo = work.path().join("repo");
     let creds = work.path().join("creds");
@@ -78,7 +82,11 @@ fn main() {
         let t2 = Instant::now();
         let needed: BTreeSet<&str> = desired.secrets.values().flat_map(|s| s.credentials()).collect();
         let references: usize = desired.secrets.values().map(|s| s.credentials().len()).sum();
-        let values = credentials::fetch_all(&checked.catalog, &needed, &SourceContext::default());
+        let values = runtime.block_on(credentials::fetch_all(
+            &checked.catalog,
+            &needed,
+            &SourceContext::default(),
+        ));
         let t_fetch = t2.elapsed();
         let t3 = Instant::now();
         let context = RenderContext {

@@ -57,6 +57,36 @@ pub struct RenderArgs {
     pub instance: String,
 }
 
+/// How to reach and treat a cluster.
+#[derive(Debug, clap::Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file; default: in-cluster config, then KUBECONFIG, then ~/.kube/config.
+    #[arg(long, env = "PULLSYNC_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// pullsync's own namespace, where `kubernetesSecret` credentials live; default: the
+    /// kubeconfig context's namespace, or the pod's namespace in a cluster.
+    #[arg(long, env = "PULLSYNC_OWN_NAMESPACE")]
+    pub own_namespace: Option<String>,
+    /// Refuse a plan that prunes more than this share of managed secrets at once.
+    #[arg(long, env = "PULLSYNC_MAX_PRUNE_RATIO", default_value_t = 0.5)]
+    pub max_prune_ratio: f64,
+    /// Prune even above --max-prune-ratio.
+    #[arg(long, env = "PULLSYNC_ALLOW_MASS_PRUNE")]
+    pub allow_mass_prune: bool,
+    /// Client-side rate limit: requests per second.
+    #[arg(long, env = "PULLSYNC_QPS", default_value_t = 20.0)]
+    pub qps: f64,
+    /// Client-side rate limit: burst above --qps.
+    #[arg(long, env = "PULLSYNC_BURST", default_value_t = 40)]
+    pub burst: u32,
+    /// Requests in flight at once.
+    #[arg(long, env = "PULLSYNC_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: usize,
+    /// Attempts per API call on 409/429/5xx (the first included).
+    #[arg(long, env = "PULLSYNC_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: u32,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a spec folder: exit 0 when clean, 1 with diagnostics.
@@ -87,7 +117,7 @@ pub enum Command {
         /// Spec folder.
         #[arg(long, env = "PULLSYNC_REPO")]
         repo: PathBuf,
-        /// Write `OUT/<namespace>/<name>.yaml` files instead of talking to a cluster.
+        /// Write `OUT/<namespace>/<name>.yaml` files instead of applying to a cluster.
         #[arg(long, env = "PULLSYNC_OUT")]
         out: Option<PathBuf>,
         /// Also write `OUT/<namespace>/auth.json` for podman, skopeo and docker.
@@ -95,6 +125,24 @@ pub enum Command {
         auth_json: bool,
         #[command(flatten)]
         render: RenderArgs,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// Report format (cluster sync).
+        #[arg(long, env = "PULLSYNC_OUTPUT", value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Show what a cluster sync would do (create / update / prune / patch-sa / conflict),
+    /// values redacted. Exit 0: nothing to do; 2: changes; 1: errors.
+    Plan {
+        /// Spec folder.
+        #[arg(long, env = "PULLSYNC_REPO")]
+        repo: PathBuf,
+        #[command(flatten)]
+        render: RenderArgs,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        #[arg(long, env = "PULLSYNC_OUTPUT", value_enum, default_value = "text")]
+        output: Output,
     },
     /// Which credential the kubelet will use for IMAGE: from pull secret files (in the order a
     /// pod lists them), or from the pull secrets the specs put into a namespace.

@@ -15,6 +15,8 @@ pub mod app;
 pub mod cli;
 pub mod credentials;
 pub mod image;
+pub mod k8s;
+pub mod plan;
 pub mod render;
 pub mod secret;
 pub mod sink;

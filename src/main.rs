@@ -10,7 +10,14 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = pullsync::cli::Cli::parse();
     pullsync::telemetry::init(cli.log_format, &cli.log_level);
-    match pullsync::app::run(cli) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(pullsync::app::run(cli)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -26,7 +26,7 @@ pub enum Candidates {
     },
 }
 
-pub fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow::Result<ExitCode> {
+pub async fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow::Result<ExitCode> {
     let mut keyring = Keyring::default();
     let mut warnings = Vec::new();
     match candidates {
@@ -49,19 +49,21 @@ pub fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow::Resu
             namespace,
             age_identity,
         } => {
-            let Resolved { checked, desired, .. } = match check_and_resolve(dir)? {
-                Ok(resolved) => resolved,
-                Err(diagnostics) => {
-                    print_diagnostics(&diagnostics);
-                    return Ok(ExitCode::FAILURE);
-                }
-            };
+            let Resolved { checked, desired, .. } =
+                match check_and_resolve(dir, &crate::spec::resolve::Namespaces::default())? {
+                    Ok(resolved) => resolved,
+                    Err(diagnostics) => {
+                        print_diagnostics(&diagnostics);
+                        return Ok(ExitCode::FAILURE);
+                    }
+                };
             let catalog = &checked.catalog;
             let context = SourceContext {
                 age_identities: age_identity
                     .as_deref()
                     .map(age_file::Identities::load)
                     .transpose()?,
+                ..SourceContext::default()
             };
             // A pod lists its pull secrets itself; the specs have no order, so name order is used.
             let intents: Vec<_> = desired
@@ -70,7 +72,7 @@ pub fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow::Resu
                 .filter(|s| &s.namespace == namespace)
                 .collect();
             let needed: BTreeSet<&str> = intents.iter().flat_map(|s| s.credentials()).collect();
-            let values = credentials::fetch_all(catalog, &needed, &context);
+            let values = credentials::fetch_all(catalog, &needed, &context).await;
             for intent in &intents {
                 let Payload::Pull(registries) = &intent.payload else {
                     continue;

@@ -16,9 +16,10 @@ use crate::sink::dir::{self, DirOptions};
 use crate::spec::resolve::{self, Desired, Layer, Namespaces};
 use crate::spec::{self, CheckSpecsError, Checked, Diagnostic, model};
 
+mod cluster;
 mod explain;
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate { dir, output } => validate(&dir, output),
         Command::Render {
@@ -26,14 +27,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             show_secrets,
             render,
-        } => render_cmd(&dir, output, show_secrets, &render),
+        } => render_cmd(&dir, output, show_secrets, &render).await,
         Command::Sync {
             once,
             repo,
             out,
             auth_json,
             render,
-        } => sync(once, &repo, out.as_deref(), auth_json, &render),
+            cluster,
+            output,
+        } => match out {
+            Some(out) => sync(once, &repo, &out, auth_json, &render).await,
+            None => cluster::sync(once, &repo, &render, &cluster, output).await,
+        },
+        Command::Plan {
+            repo,
+            render,
+            cluster,
+            output,
+        } => cluster::plan(&repo, &render, &cluster, output).await,
         Command::Schema { kind } => schema(kind.as_deref()),
         Command::Explain {
             image,
@@ -51,7 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 None => explain::Candidates::Files(dockerconfig),
             };
-            explain::run(&image, &candidates, output)
+            explain::run(&image, &candidates, output).await
         }
         Command::Encrypt {
             recipients,
@@ -80,13 +92,16 @@ struct Resolved {
     diagnostics: Vec<Diagnostic>,
 }
 
-fn check_and_resolve(dir: &Path) -> anyhow::Result<Result<Resolved, Vec<Diagnostic>>> {
+fn check_and_resolve(
+    dir: &Path,
+    namespaces: &Namespaces,
+) -> anyhow::Result<Result<Resolved, Vec<Diagnostic>>> {
     let checked = match spec::check(dir) {
         Ok(checked) => checked,
         Err(CheckSpecsError::Invalid(diagnostics)) => return Ok(Err(diagnostics)),
         Err(other) => return Err(other.into()),
     };
-    let desired = resolve::resolve(&checked.catalog, &Namespaces::default());
+    let desired = resolve::resolve(&checked.catalog, namespaces);
     let mut diagnostics = checked.warnings.clone();
     diagnostics.extend(desired.diagnostics.iter().cloned());
     spec::diag::sort(&mut diagnostics);
@@ -101,7 +116,7 @@ fn check_and_resolve(dir: &Path) -> anyhow::Result<Result<Resolved, Vec<Diagnost
 }
 
 fn validate(dir: &Path, output: Output) -> anyhow::Result<ExitCode> {
-    let (diagnostics, objects) = match check_and_resolve(dir)? {
+    let (diagnostics, objects) = match check_and_resolve(dir, &Namespaces::default())? {
         Ok(Resolved {
             checked,
             desired,
@@ -165,12 +180,24 @@ struct Pipeline {
     diagnostics: Vec<Diagnostic>,
 }
 
-fn pipeline(dir: &Path, args: &RenderArgs) -> anyhow::Result<Result<Pipeline, Vec<Diagnostic>>> {
+/// What the pipeline knows of a cluster, when there is one.
+#[derive(Default)]
+struct ClusterView {
+    kube: Option<crate::k8s::Kube>,
+    own_namespace: Option<String>,
+    namespaces: Namespaces,
+}
+
+async fn pipeline(
+    dir: &Path,
+    args: &RenderArgs,
+    cluster: &ClusterView,
+) -> anyhow::Result<Result<Pipeline, Vec<Diagnostic>>> {
     let Resolved {
         checked,
         desired,
         diagnostics,
-    } = match check_and_resolve(dir)? {
+    } = match check_and_resolve(dir, &cluster.namespaces)? {
         Ok(ok) => ok,
         Err(diagnostics) => return Ok(Err(diagnostics)),
     };
@@ -181,9 +208,11 @@ fn pipeline(dir: &Path, args: &RenderArgs) -> anyhow::Result<Result<Pipeline, Ve
     };
     let context = SourceContext {
         age_identities: identities,
+        kube: cluster.kube.clone(),
+        own_namespace: cluster.own_namespace.clone(),
     };
     let needed: BTreeSet<&str> = desired.secrets.values().flat_map(|s| s.credentials()).collect();
-    let values = credentials::fetch_all(catalog, &needed, &context);
+    let values = credentials::fetch_all(catalog, &needed, &context).await;
     let revision = args
         .revision
         .clone()
@@ -212,13 +241,13 @@ fn layer_text(layer: &Layer) -> String {
     }
 }
 
-fn render_cmd(
+async fn render_cmd(
     dir: &Path,
     output: RenderOutput,
     show_secrets: bool,
     args: &RenderArgs,
 ) -> anyhow::Result<ExitCode> {
-    let pipeline = match pipeline(dir, args)? {
+    let pipeline = match pipeline(dir, args, &ClusterView::default()).await? {
         Ok(p) => p,
         Err(diagnostics) => {
             print_diagnostics(&diagnostics);
@@ -272,22 +301,19 @@ fn render_cmd(
     })
 }
 
-fn sync(
+async fn sync(
     once: bool,
     repo: &Path,
-    out: Option<&Path>,
+    out: &Path,
     auth_json: bool,
     args: &RenderArgs,
 ) -> anyhow::Result<ExitCode> {
     if !once {
         anyhow::bail!("only `sync --once` exists so far; the long-running daemon is not built yet");
     }
-    let Some(out) = out else {
-        anyhow::bail!("pass --out DIR: writing to a cluster is not built yet");
-    };
     let span = tracing::info_span!("sync", repo = %repo.display(), out = %out.display());
     let _guard = span.enter();
-    let pipeline = match pipeline(repo, args)? {
+    let pipeline = match pipeline(repo, args, &ClusterView::default()).await? {
         Ok(p) => p,
         Err(diagnostics) => {
             print_diagnostics(&diagnostics);

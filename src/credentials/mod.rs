@@ -7,6 +7,8 @@
 
 pub mod age_file;
 pub mod file;
+pub mod kubernetes_secret;
+pub mod service_account_token;
 pub mod value_map;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,12 +60,25 @@ pub enum FetchCredentialError {
     ParseValues { path: PathBuf, reason: String },
     #[error("credential has no source")]
     NoSource,
+    #[error("this source needs a cluster: pass --kubeconfig, or run in a cluster")]
+    NoCluster,
+    #[error("{what}: {source}")]
+    Kubernetes {
+        what: String,
+        #[source]
+        source: crate::k8s::CallError,
+    },
+    #[error("{0}")]
+    BadResponse(String),
 }
 
-/// What sources need from the outside: the age identities, loaded once.
+/// What sources need from the outside: the age identities (loaded once) and, for cluster
+/// sources, a client and pullsync's own namespace.
 #[derive(Default)]
 pub struct SourceContext {
     pub age_identities: Option<age_file::Identities>,
+    pub kube: Option<crate::k8s::Kube>,
+    pub own_namespace: Option<String>,
 }
 
 /// The outcome of fetching every needed credential once.
@@ -74,20 +89,22 @@ pub struct Values {
 }
 
 /// Fetch each named credential exactly once.
-pub fn fetch_all(catalog: &Catalog, names: &BTreeSet<&str>, context: &SourceContext) -> Values {
+pub async fn fetch_all(catalog: &Catalog, names: &BTreeSet<&str>, context: &SourceContext) -> Values {
+    use tracing::Instrument;
     let mut values = Values::default();
     for name in names {
         let Some(object) = catalog.credential(name) else {
             continue;
         };
         let span = tracing::info_span!("fetch_credential", credential = %name);
-        let _guard = span.enter();
-        match fetch(catalog, object, context) {
+        match fetch(catalog, object, context).instrument(span.clone()).await {
             Ok(value) => {
+                let _guard = span.enter();
                 tracing::debug!(version = %value.version, origin = %value.origin, fields = value.fields.len(), "credential fetched");
                 values.ok.insert(name.to_string(), value);
             }
             Err(error) => {
+                let _guard = span.enter();
                 tracing::warn!(%error, "credential fetch failed");
                 values.failed.insert(name.to_string(), error);
             }
@@ -96,12 +113,24 @@ pub fn fetch_all(catalog: &Catalog, names: &BTreeSet<&str>, context: &SourceCont
     values
 }
 
-fn fetch(
+async fn fetch(
     catalog: &Catalog,
     object: &Object<CredentialSpec>,
     context: &SourceContext,
 ) -> Result<CredentialValue, FetchCredentialError> {
     let spec = &object.spec;
+    if let Some(source) = &spec.service_account_token {
+        let kube = context.kube.as_ref().ok_or(FetchCredentialError::NoCluster)?;
+        return service_account_token::fetch(kube, source).await;
+    }
+    if let Some(source) = &spec.kubernetes_secret {
+        let kube = context.kube.as_ref().ok_or(FetchCredentialError::NoCluster)?;
+        let namespace = context
+            .own_namespace
+            .clone()
+            .unwrap_or_else(|| kube.default_namespace.clone());
+        return kubernetes_secret::fetch(kube, &namespace, &source.name).await;
+    }
     if let Some(age) = &spec.age_file {
         let relative = crate::spec::validate::age_file_path(&object.origin, &age.path).ok_or_else(|| {
             FetchCredentialError::Read {

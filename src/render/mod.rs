@@ -24,6 +24,8 @@ pub const ANNOTATION_SPEC: &str = "pullsync.dev/spec";
 pub const ANNOTATION_REVISION: &str = "pullsync.dev/revision";
 pub const ANNOTATION_CONTENT_HASH: &str = "pullsync.dev/content-hash";
 pub const ANNOTATION_CREDENTIALS: &str = "pullsync.dev/credentials";
+/// The ServiceAccounts a pull secret was added to, so a later sync can take it out again.
+pub const ANNOTATION_SERVICE_ACCOUNTS: &str = "pullsync.dev/service-accounts";
 pub const DOCKER_CONFIG_JSON_TYPE: &str = "kubernetes.io/dockerconfigjson";
 pub const DOCKER_CONFIG_JSON_KEY: &str = ".dockerconfigjson";
 
@@ -49,6 +51,10 @@ pub struct Rendered {
     pub spec_ref: String,
     /// Registries in spec order, for `auth.json` files.
     pub registries: Vec<String>,
+    /// ServiceAccounts whose `imagePullSecrets` list this secret.
+    pub service_accounts: Vec<String>,
+    /// Take over an existing unmanaged Secret of the same name.
+    pub adopt: bool,
 }
 
 /// A secret that could not be rendered this time; whatever exists for it must be kept.
@@ -58,6 +64,7 @@ pub struct RenderFailure {
     pub name: String,
     pub spec_ref: String,
     pub reason: String,
+    pub service_accounts: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +88,7 @@ pub fn render(
                 name: intent.name.clone(),
                 spec_ref: intent.spec_ref.clone(),
                 reason,
+                service_accounts: intent.service_accounts.clone(),
             }),
         }
     }
@@ -179,6 +187,7 @@ fn render_one(
         (ANNOTATION_REVISION, context.revision.clone()),
         (ANNOTATION_CONTENT_HASH, content_hash(&secret_type, &data)),
         (ANNOTATION_CREDENTIALS, versions.join(",")),
+        (ANNOTATION_SERVICE_ACCOUNTS, intent.service_accounts.join(",")),
     ];
     for (key, value) in builtin_labels {
         labels.insert(key.to_string(), value);
@@ -200,6 +209,8 @@ fn render_one(
         provenance,
         spec_ref: intent.spec_ref.clone(),
         registries,
+        service_accounts: intent.service_accounts.clone(),
+        adopt: intent.adopt,
     })
 }
 

@@ -2,3 +2,4 @@
 //! comes with the Kubernetes work.
 
 pub mod dir;
+pub mod kube;

@@ -54,6 +54,12 @@ pub struct CredentialSpec {
     /// A file or directory outside the repository, e.g. a mounted Secret volume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileSource>,
+    /// A service-account token from the TokenRequest API (e.g. for the OpenShift registry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_token: Option<ServiceAccountTokenSource>,
+    /// Keys of an existing Secret in pullsync's own namespace (bootstrap credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes_secret: Option<KubernetesSecretSource>,
     /// A literal, non-secret registry username (e.g. `AWS`). Conflicts with `usernamePreset`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
@@ -84,6 +90,27 @@ pub struct FileSource {
     /// Read the whole file as the single field `key` instead of as a map.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+}
+
+/// A token minted for a ServiceAccount; gives fields `token` and `password` (the same value).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServiceAccountTokenSource {
+    pub namespace: String,
+    pub service_account: String,
+    /// Audiences of the token; default: the API server's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+    /// Requested lifetime (the API server may shorten it; at least 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_seconds: Option<i64>,
+}
+
+/// A Secret in pullsync's own namespace, read key by key.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesSecretSource {
+    pub name: String,
 }
 
 /// Registry username conventions, so nobody has to type `$oauthtoken` through a shell.

@@ -237,15 +237,20 @@ impl Validator<'_> {
         let id = object.id();
         let origin = &object.origin;
         let spec = &object.spec;
-        let sources = [spec.age_file.is_some(), spec.file.is_some()]
-            .iter()
-            .filter(|s| **s)
-            .count();
+        let sources = [
+            spec.age_file.is_some(),
+            spec.file.is_some(),
+            spec.service_account_token.is_some(),
+            spec.kubernetes_secret.is_some(),
+        ]
+        .iter()
+        .filter(|s| **s)
+        .count();
         if sources != 1 {
             let message = if sources == 0 {
-                "no source: a Credential needs exactly one of ageFile, file"
+                "no source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret"
             } else {
-                "more than one source: a Credential needs exactly one of ageFile, file"
+                "more than one source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret"
             };
             self.error(&id, origin.key_at("spec"), message,
                 "keep one source, e.g. `ageFile: {path: ngc.age}`; make a second Credential for a second source");
@@ -277,6 +282,49 @@ impl Validator<'_> {
                     "write a field name such as `token` or `password`",
                 );
             }
+        }
+        if let Some(token) = &spec.service_account_token {
+            if let Err(why) = names::dns1123_label(&token.namespace) {
+                self.error(
+                    &id,
+                    origin.at("spec.serviceAccountToken.namespace"),
+                    format!("namespace `{}` is not valid: it {why}", token.namespace),
+                    "write a namespace name such as `private-ai-demo`",
+                );
+            }
+            if let Err(why) = names::dns1123_subdomain(&token.service_account) {
+                self.error(
+                    &id,
+                    origin.at("spec.serviceAccountToken.serviceAccount"),
+                    format!(
+                        "service account `{}` is not valid: it {why}",
+                        token.service_account
+                    ),
+                    "write a ServiceAccount name such as `pipeline`",
+                );
+            }
+            if let Some(seconds) = token.expiration_seconds
+                && seconds < 600
+            {
+                self.error(
+                    &id,
+                    origin.at("spec.serviceAccountToken.expirationSeconds"),
+                    format!(
+                        "expirationSeconds {seconds} is below the API server's minimum of 600 (10 minutes)"
+                    ),
+                    "write 600 or more, e.g. 3600",
+                );
+            }
+        }
+        if let Some(secret) = &spec.kubernetes_secret
+            && let Err(why) = names::dns1123_subdomain(&secret.name)
+        {
+            self.error(
+                &id,
+                origin.at("spec.kubernetesSecret.name"),
+                format!("secret name `{}` is not valid: it {why}", secret.name),
+                "write the name of a Secret in pullsync's own namespace",
+            );
         }
         if spec.username.is_some() && spec.username_preset.is_some() {
             self.error(

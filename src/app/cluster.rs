@@ -1,0 +1,292 @@
+//! `sync --once` and `plan` against a cluster: observe, resolve with the cluster's namespaces,
+//! fetch, render, plan, then apply or print (effect).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+use super::{ClusterView, Pipeline, pipeline, print_diagnostics};
+use crate::cli::{ClusterArgs, Output, RenderArgs};
+use crate::k8s::observe::{self, Observed};
+use crate::k8s::service_accounts;
+use crate::k8s::{Kube, KubeSettings, OnConflict};
+use crate::plan::{self, Action, Plan, PlanOptions};
+use crate::sink::kube::{KubeSink, Status, SyncReport};
+use crate::spec::resolve::Namespaces;
+
+/// Exit code of `plan` when there are changes, for CI gates.
+const EXIT_CHANGES: u8 = 2;
+
+async fn connect(args: &ClusterArgs) -> anyhow::Result<Kube> {
+    let settings = KubeSettings {
+        kubeconfig: args.kubeconfig.clone(),
+        qps: args.qps,
+        burst: args.burst,
+        concurrency: args.concurrency,
+        max_attempts: args.max_attempts,
+    };
+    Ok(Kube::connect(&settings).await?)
+}
+
+/// Observe the cluster and run the pipeline against what exists there.
+async fn prepare(
+    repo: &Path,
+    render: &RenderArgs,
+    args: &ClusterArgs,
+) -> anyhow::Result<Option<(Kube, Observed, Pipeline)>> {
+    let kube = connect(args).await?;
+    let observed = observe::observe(&kube, &render.instance).await?;
+    for (name, ns) in &observed.namespaces {
+        if ns.terminating {
+            tracing::warn!(namespace = %name, "namespace is terminating; skipped");
+        }
+    }
+    let known: BTreeMap<String, BTreeMap<String, String>> = observed
+        .namespaces
+        .iter()
+        .filter(|(_, ns)| !ns.terminating)
+        .map(|(name, ns)| (name.clone(), ns.labels.clone()))
+        .collect();
+    let view = ClusterView {
+        kube: Some(kube.clone()),
+        own_namespace: Some(
+            args.own_namespace
+                .clone()
+                .unwrap_or_else(|| kube.default_namespace.clone()),
+        ),
+        namespaces: Namespaces { known: Some(known) },
+    };
+    match pipeline(repo, render, &view).await? {
+        Ok(p) => {
+            print_diagnostics(&p.diagnostics);
+            Ok(Some((kube, observed, p)))
+        }
+        Err(diagnostics) => {
+            print_diagnostics(&diagnostics);
+            eprintln!("nothing was changed: fix the errors above");
+            Ok(None)
+        }
+    }
+}
+
+fn options(args: &ClusterArgs) -> PlanOptions {
+    PlanOptions {
+        max_prune_ratio: args.max_prune_ratio,
+        allow_mass_prune: args.allow_mass_prune,
+    }
+}
+
+pub async fn sync(
+    once: bool,
+    repo: &Path,
+    render: &RenderArgs,
+    args: &ClusterArgs,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    if !once {
+        anyhow::bail!("only `sync --once` exists so far; the long-running daemon is not built yet");
+    }
+    let Some((kube, observed, pipeline)) = prepare(repo, render, args).await? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let plan = plan::plan(&pipeline.outcome, &observed, &options(args));
+    let sink = KubeSink {
+        kube: &kube,
+        instance: &render.instance,
+        concurrency: args.concurrency,
+    };
+    let report = sink.execute(&plan, &pipeline.outcome).await;
+    print_report(&report, &pipeline.revision, output)?;
+    if let Some(refused) = &report.prune_refused {
+        eprintln!("error: {refused}");
+    }
+    let ok = report.failures() == 0 && report.prune_refused.is_none();
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn print_report(report: &SyncReport, revision: &str, output: Output) -> anyhow::Result<()> {
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"revision": revision, "report": report}))?
+        ),
+        Output::Text => {
+            for o in report.outcomes.iter().filter(|o| o.result != Status::Unchanged) {
+                let result = serde_json::to_value(&o.result)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let detail = if o.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", o.detail)
+                };
+                println!("{result} {} {}/{}{detail}", o.kind, o.namespace, o.name);
+            }
+            let secrets = |s: Status| {
+                report
+                    .outcomes
+                    .iter()
+                    .filter(|o| o.kind == "Secret" && o.result == s)
+                    .count()
+            };
+            println!(
+                "revision {revision}: {} created, {} updated, {} adopted, {} unchanged, {} pruned, {} conflicts, {} failed, {} kept; {} service accounts patched",
+                secrets(Status::Created),
+                secrets(Status::Updated),
+                secrets(Status::Adopted),
+                secrets(Status::Unchanged),
+                secrets(Status::Pruned),
+                secrets(Status::Conflict),
+                secrets(Status::Failed),
+                secrets(Status::Kept),
+                report.count(Status::Patched),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One line of `plan` output.
+fn line(kind: &str, target: (&str, &str), detail: &str) -> Value {
+    json!({"action": kind, "namespace": target.0, "name": target.1, "detail": detail})
+}
+
+/// Resolve what `plan` cannot know without asking: who owns an existing Secret of a name we
+/// would create, and whether a ServiceAccount needs a change at all. Reads only.
+async fn probe(kube: &Kube, plan: &Plan, pipeline: &Pipeline, instance: &str) -> anyhow::Result<Vec<Value>> {
+    let mut lines = Vec::new();
+    for action in &plan.actions {
+        let target = action.target();
+        match action {
+            Action::Create { index, .. } => {
+                let rendered = &pipeline.outcome.rendered[*index];
+                let request =
+                    kube::core::request::Request::new(format!("/api/v1/namespaces/{}/secrets", target.0));
+                match kube
+                    .call(OnConflict::Retry, || {
+                        request.get_metadata(target.1, &Default::default())
+                    })
+                    .await
+                {
+                    Err(e) if e.is_not_found() => lines.push(line("create", target, "")),
+                    Err(e) => return Err(e.into()),
+                    Ok(_) if rendered.adopt => {
+                        lines.push(line("adopt", target, "exists unmanaged; adopt: true"))
+                    }
+                    Ok(_) => lines.push(line(
+                        "conflict",
+                        target,
+                        "exists and is not managed by pullsync; left alone",
+                    )),
+                }
+            }
+            Action::Update { changes, .. } => lines.push(line("update", target, &changes.join(", "))),
+            Action::Prune { .. } => lines.push(line("prune", target, "no spec asks for it")),
+            Action::PatchServiceAccount { wanted, .. } => {
+                let request = kube::core::request::Request::new(format!(
+                    "/api/v1/namespaces/{}/serviceaccounts",
+                    target.0
+                ));
+                let live = match kube
+                    .call(OnConflict::Retry, || request.get(target.1, &Default::default()))
+                    .await
+                {
+                    Ok(v) => v,
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                let current: Vec<String> = live["imagePullSecrets"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|e| e["name"].as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let key = service_accounts::added_annotation(instance);
+                let before: BTreeSet<String> = live["metadata"]["annotations"][key.as_str()]
+                    .as_str()
+                    .map(|s| s.split(',').filter(|n| !n.is_empty()).map(String::from).collect())
+                    .unwrap_or_default();
+                if let Some((list, _)) = service_accounts::merge(&current, &before, wanted) {
+                    let added: Vec<_> = list.iter().filter(|n| !current.contains(n)).cloned().collect();
+                    let removed: Vec<_> = current.iter().filter(|n| !list.contains(n)).cloned().collect();
+                    lines.push(line(
+                        "patch-sa",
+                        target,
+                        &format!("add [{}], remove [{}]", added.join(", "), removed.join(", ")),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(lines)
+}
+
+pub async fn plan(
+    repo: &Path,
+    render: &RenderArgs,
+    args: &ClusterArgs,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let Some((kube, observed, pipeline)) = prepare(repo, render, args).await? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let plan = plan::plan(&pipeline.outcome, &observed, &options(args));
+    let lines = probe(&kube, &plan, &pipeline, &render.instance).await?;
+    let changes = lines.iter().any(|l| l["action"] != "conflict");
+    match output {
+        Output::Json => {
+            let kept: Vec<_> = plan
+                .kept
+                .iter()
+                .map(|(ns, n, why)| json!({"namespace": ns, "name": n, "reason": why}))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &json!({"revision": pipeline.revision, "actions": lines, "unchanged": plan.unchanged.len(), "kept": kept, "pruneRefused": plan.prune_refused})
+                )?
+            );
+        }
+        Output::Text => {
+            for l in &lines {
+                let detail = l["detail"]
+                    .as_str()
+                    .filter(|d| !d.is_empty())
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default();
+                println!(
+                    "{} {}/{}{detail}",
+                    l["action"].as_str().unwrap_or_default(),
+                    l["namespace"].as_str().unwrap_or_default(),
+                    l["name"].as_str().unwrap_or_default()
+                );
+            }
+            for (ns, name, why) in &plan.kept {
+                println!("keep {ns}/{name} (not rendered: {why})");
+            }
+            println!(
+                "revision {}: {} change(s), {} unchanged",
+                pipeline.revision,
+                lines.len(),
+                plan.unchanged.len()
+            );
+        }
+    }
+    if let Some(refused) = &plan.prune_refused {
+        eprintln!("error: {refused}");
+        return Ok(ExitCode::FAILURE);
+    }
+    if !plan.kept.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(if changes {
+        ExitCode::from(EXIT_CHANGES)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

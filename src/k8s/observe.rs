@@ -1,0 +1,117 @@
+//! What exists in the cluster that a sync depends on (effect): namespaces with their labels
+//! and phase, and the Secrets this instance manages — listed by label and as metadata only, so
+//! neither memory nor the wire ever carries Secret data pullsync does not need.
+
+use std::collections::BTreeMap;
+
+use kube::api::ListParams;
+use kube::core::request::Request;
+use serde_json::Value;
+
+use super::client::{CallError, Kube, OnConflict};
+use crate::render::{LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
+
+/// Page size for lists.
+const PAGE: u32 = 500;
+
+#[derive(Debug, Clone, Default)]
+pub struct NamespaceInfo {
+    pub labels: BTreeMap<String, String>,
+    pub terminating: bool,
+}
+
+/// A Secret carrying this instance's ownership label.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManagedSecret {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub resource_version: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub namespaces: BTreeMap<String, NamespaceInfo>,
+    pub managed: BTreeMap<(String, String), ManagedSecret>,
+}
+
+fn string_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The selector for this instance's objects.
+pub fn ownership_selector(instance: &str) -> String {
+    format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE},{LABEL_INSTANCE}={instance}")
+}
+
+async fn list_all(
+    kube: &Kube,
+    path: &str,
+    params: ListParams,
+    metadata_only: bool,
+) -> Result<Vec<Value>, CallError> {
+    let request = Request::new(path);
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut page = params.clone().limit(PAGE);
+        if let Some(t) = &token {
+            page = page.continue_token(t);
+        }
+        let list = kube
+            .call(OnConflict::Retry, || {
+                if metadata_only {
+                    request.list_metadata(&page)
+                } else {
+                    request.list(&page)
+                }
+            })
+            .await?;
+        items.extend(list["items"].as_array().cloned().unwrap_or_default());
+        token = list
+            .pointer("/metadata/continue")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(String::from);
+        if token.is_none() {
+            return Ok(items);
+        }
+    }
+}
+
+pub async fn observe(kube: &Kube, instance: &str) -> Result<Observed, CallError> {
+    let mut observed = Observed::default();
+    for ns in list_all(kube, "/api/v1/namespaces", ListParams::default(), false).await? {
+        let Some(name) = ns.pointer("/metadata/name").and_then(Value::as_str) else {
+            continue;
+        };
+        observed.namespaces.insert(
+            name.to_string(),
+            NamespaceInfo {
+                labels: string_map(&ns["metadata"]["labels"]),
+                terminating: ns.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating"),
+            },
+        );
+    }
+    let params = ListParams::default().labels(&ownership_selector(instance));
+    for secret in list_all(kube, "/api/v1/secrets", params, true).await? {
+        let meta = &secret["metadata"];
+        let (Some(ns), Some(name)) = (meta["namespace"].as_str(), meta["name"].as_str()) else {
+            continue;
+        };
+        observed.managed.insert(
+            (ns.to_string(), name.to_string()),
+            ManagedSecret {
+                labels: string_map(&meta["labels"]),
+                annotations: string_map(&meta["annotations"]),
+                resource_version: meta["resourceVersion"].as_str().unwrap_or_default().to_string(),
+            },
+        );
+    }
+    Ok(observed)
+}

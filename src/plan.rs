@@ -1,0 +1,340 @@
+//! Desired × observed → the actions a sync takes (pure).
+//!
+//! Only objects carrying this instance's ownership label are ever updated or pruned; a Secret
+//! whose render failed keeps whatever exists; an unchanged Secret costs nothing; a plan that
+//! would prune more than the configured share of managed Secrets has its prunes refused.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::k8s::observe::{ManagedSecret, Observed};
+use crate::render::{ANNOTATION_CONTENT_HASH, ANNOTATION_SERVICE_ACCOUNTS, RenderOutcome, Rendered};
+
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// Refuse prunes above this share of managed secrets (0.0–1.0).
+    pub max_prune_ratio: f64,
+    /// Prune anyway.
+    pub allow_mass_prune: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        Self {
+            max_prune_ratio: 0.5,
+            allow_mass_prune: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Create a Secret (index into `RenderOutcome::rendered`).
+    Create {
+        namespace: String,
+        name: String,
+        #[serde(skip)]
+        index: usize,
+    },
+    /// Apply a changed managed Secret; `changes` says what differs.
+    Update {
+        namespace: String,
+        name: String,
+        changes: Vec<String>,
+        #[serde(skip)]
+        index: usize,
+    },
+    /// Delete a managed Secret the specs no longer ask for.
+    Prune {
+        namespace: String,
+        name: String,
+        #[serde(skip)]
+        resource_version: String,
+    },
+    /// Bring a ServiceAccount's `imagePullSecrets` to these of our secrets.
+    PatchServiceAccount {
+        namespace: String,
+        name: String,
+        wanted: BTreeSet<String>,
+    },
+}
+
+impl Action {
+    pub fn target(&self) -> (&str, &str) {
+        match self {
+            Action::Create { namespace, name, .. }
+            | Action::Update { namespace, name, .. }
+            | Action::Prune { namespace, name, .. }
+            | Action::PatchServiceAccount { namespace, name, .. } => (namespace, name),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub unchanged: Vec<(String, String)>,
+    /// Secrets left as they are because they failed to render, with the reason.
+    pub kept: Vec<(String, String, String)>,
+    /// Why prunes were refused, when they were.
+    pub prune_refused: Option<String>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        !self.actions.is_empty()
+    }
+}
+
+/// What differs between a rendered Secret and its managed copy; empty when nothing does.
+fn differences(rendered: &Rendered, live: &ManagedSecret) -> Vec<String> {
+    let mut changes = Vec::new();
+    if rendered.annotations.get(ANNOTATION_CONTENT_HASH) != live.annotations.get(ANNOTATION_CONTENT_HASH) {
+        changes.push("data".to_string());
+    }
+    if rendered.labels.iter().any(|(k, v)| live.labels.get(k) != Some(v)) {
+        changes.push("labels".to_string());
+    }
+    if rendered
+        .annotations
+        .iter()
+        .any(|(k, v)| k != ANNOTATION_CONTENT_HASH && live.annotations.get(k) != Some(v))
+    {
+        changes.push("annotations".to_string());
+    }
+    changes
+}
+
+pub fn plan(outcome: &RenderOutcome, observed: &Observed, options: &PlanOptions) -> Plan {
+    let mut plan = Plan::default();
+    let mut desired: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut accounts: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for (index, r) in outcome.rendered.iter().enumerate() {
+        let key = (r.namespace.clone(), r.name.clone());
+        desired.insert(key.clone());
+        for sa in &r.service_accounts {
+            accounts
+                .entry((r.namespace.clone(), sa.clone()))
+                .or_default()
+                .insert(r.name.clone());
+        }
+        match observed.managed.get(&key) {
+            None => plan.actions.push(Action::Create {
+                namespace: key.0,
+                name: key.1,
+                index,
+            }),
+            Some(live) => {
+                let changes = differences(r, live);
+                if changes.is_empty() {
+                    plan.unchanged.push(key);
+                } else {
+                    plan.actions.push(Action::Update {
+                        namespace: key.0,
+                        name: key.1,
+                        changes,
+                        index,
+                    });
+                }
+            }
+        }
+    }
+    for f in &outcome.failed {
+        let key = (f.namespace.clone(), f.name.clone());
+        desired.insert(key.clone());
+        for sa in &f.service_accounts {
+            accounts
+                .entry((f.namespace.clone(), sa.clone()))
+                .or_default()
+                .insert(f.name.clone());
+        }
+        plan.kept.push((key.0, key.1, f.reason.clone()));
+    }
+    // Accounts a managed secret was added to before: visit them too, so stale entries go.
+    for ((ns, _), live) in &observed.managed {
+        if let Some(list) = live.annotations.get(ANNOTATION_SERVICE_ACCOUNTS) {
+            for sa in list.split(',').filter(|s| !s.is_empty()) {
+                accounts.entry((ns.clone(), sa.to_string())).or_default();
+            }
+        }
+    }
+    let usable = |ns: &str| observed.namespaces.get(ns).is_some_and(|n| !n.terminating);
+    let prunes: Vec<Action> = observed
+        .managed
+        .iter()
+        .filter(|(key, _)| !desired.contains(*key) && usable(&key.0))
+        .map(|((ns, name), live)| Action::Prune {
+            namespace: ns.clone(),
+            name: name.clone(),
+            resource_version: live.resource_version.clone(),
+        })
+        .collect();
+    let managed = observed.managed.len();
+    let share = if managed == 0 {
+        0.0
+    } else {
+        prunes.len() as f64 / managed as f64
+    };
+    if !prunes.is_empty() && share > options.max_prune_ratio && !options.allow_mass_prune {
+        plan.prune_refused = Some(format!(
+            "refusing to prune {} of {managed} managed secrets ({:.0}% > the {:.0}% limit); if this is intended, pass --allow-mass-prune",
+            prunes.len(),
+            share * 100.0,
+            options.max_prune_ratio * 100.0
+        ));
+    } else {
+        plan.actions.extend(prunes);
+    }
+    for ((namespace, name), wanted) in accounts {
+        if usable(&namespace) {
+            plan.actions.push(Action::PatchServiceAccount {
+                namespace,
+                name,
+                wanted,
+            });
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::k8s::observe::NamespaceInfo;
+
+    fn rendered(ns: &str, name: &str, hash: &str) -> Rendered {
+        Rendered {
+            namespace: ns.into(),
+            name: name.into(),
+            secret_type: "Opaque".into(),
+            data: BTreeMap::new(),
+            labels: [("team".to_string(), "ml".to_string())].into(),
+            annotations: [(ANNOTATION_CONTENT_HASH.to_string(), hash.to_string())].into(),
+            provenance: BTreeMap::new(),
+            spec_ref: "s.yaml#Secret/x".into(),
+            registries: Vec::new(),
+            service_accounts: Vec::new(),
+            adopt: false,
+        }
+    }
+
+    fn managed(hash: &str) -> ManagedSecret {
+        ManagedSecret {
+            labels: [
+                ("team".to_string(), "ml".to_string()),
+                ("extra".to_string(), "kept".to_string()),
+            ]
+            .into(),
+            annotations: [(ANNOTATION_CONTENT_HASH.to_string(), hash.to_string())].into(),
+            resource_version: "7".into(),
+        }
+    }
+
+    fn observed(secrets: &[(&str, &str, &str)]) -> Observed {
+        let mut o = Observed::default();
+        for ns in ["a", "b"] {
+            o.namespaces.insert(ns.into(), NamespaceInfo::default());
+        }
+        for (ns, name, hash) in secrets {
+            o.managed
+                .insert((ns.to_string(), name.to_string()), managed(hash));
+        }
+        o
+    }
+
+    #[test]
+    fn create_update_unchanged_prune() {
+        let outcome = RenderOutcome {
+            rendered: vec![
+                rendered("a", "new", "h1"),
+                rendered("a", "same", "h2"),
+                rendered("a", "changed", "h3"),
+            ],
+            failed: vec![],
+        };
+        let plan = plan(
+            &outcome,
+            &observed(&[("a", "same", "h2"), ("a", "changed", "old"), ("a", "gone", "h")]),
+            &PlanOptions {
+                max_prune_ratio: 1.0,
+                allow_mass_prune: false,
+            },
+        );
+        let kinds: Vec<String> = plan
+            .actions
+            .iter()
+            .map(|a| format!("{:?}", std::mem::discriminant(a)))
+            .collect();
+        assert_eq!(plan.actions.len(), 3, "{kinds:?}");
+        assert!(matches!(&plan.actions[0], Action::Create { name, .. } if name == "new"));
+        assert!(
+            matches!(&plan.actions[1], Action::Update { name, changes, .. } if name == "changed" && changes == &vec!["data".to_string()])
+        );
+        assert!(matches!(&plan.actions[2], Action::Prune { name, .. } if name == "gone"));
+        assert_eq!(
+            plan.unchanged,
+            vec![("a".to_string(), "same".to_string())],
+            "extra labels set by others do not count as a change"
+        );
+    }
+
+    #[test]
+    fn mass_prune_is_refused_unless_allowed() {
+        let outcome = RenderOutcome {
+            rendered: vec![rendered("a", "keep", "h")],
+            failed: vec![],
+        };
+        let live = observed(&[("a", "keep", "h"), ("a", "x", "h"), ("b", "y", "h")]);
+        let refused = plan(&outcome, &live, &PlanOptions::default());
+        assert!(refused.actions.is_empty());
+        assert!(
+            refused
+                .prune_refused
+                .unwrap()
+                .contains("refusing to prune 2 of 3")
+        );
+        let allowed = plan(
+            &outcome,
+            &live,
+            &PlanOptions {
+                max_prune_ratio: 0.5,
+                allow_mass_prune: true,
+            },
+        );
+        assert_eq!(allowed.actions.len(), 2);
+    }
+
+    #[test]
+    fn failed_renders_are_kept_not_pruned() {
+        let outcome = RenderOutcome {
+            rendered: vec![],
+            failed: vec![crate::render::RenderFailure {
+                namespace: "a".into(),
+                name: "x".into(),
+                spec_ref: "s".into(),
+                reason: "credential down".into(),
+                service_accounts: vec![],
+            }],
+        };
+        let plan = plan(&outcome, &observed(&[("a", "x", "h")]), &PlanOptions::default());
+        assert!(plan.actions.is_empty());
+        assert_eq!(plan.kept.len(), 1);
+    }
+
+    #[test]
+    fn terminating_namespaces_are_left_alone() {
+        let mut live = observed(&[("b", "old", "h")]);
+        live.namespaces.get_mut("b").unwrap().terminating = true;
+        let plan = plan(
+            &RenderOutcome::default(),
+            &live,
+            &PlanOptions {
+                max_prune_ratio: 1.0,
+                allow_mass_prune: false,
+            },
+        );
+        assert!(plan.actions.is_empty());
+    }
+}

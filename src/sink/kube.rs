@@ -1,0 +1,326 @@
+//! The cluster sink (effect): carry out a plan against the API with bounded concurrency,
+//! record an Event per outcome, and report every object's result honestly.
+//!
+//! New Secrets are created with POST so an existing Secret of the same name that pullsync
+//! does not own fails with AlreadyExists instead of being silently co-owned; it is then
+//! reported as a conflict, or taken over with `adopt: true`. Managed Secrets are updated with
+//! server-side apply (one field manager, forced: pullsync owns what it writes). Prunes carry a
+//! resourceVersion precondition, so a Secret changed since it was observed is not deleted.
+
+use futures::StreamExt;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::core::request::Request;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::k8s::client::{CallError, Kube, OnConflict};
+use crate::k8s::events::{EventType, Note, emit};
+use crate::k8s::service_accounts::{SaOutcome, reconcile};
+use crate::k8s::{FIELD_MANAGER, observe};
+use crate::plan::{Action, Plan};
+use crate::render::{RenderOutcome, Rendered, manifest};
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Created,
+    Updated,
+    Adopted,
+    Pruned,
+    Patched,
+    Unchanged,
+    Kept,
+    Conflict,
+    Skipped,
+    Failed,
+}
+
+/// One object's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    pub result: Status,
+    pub detail: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct SyncReport {
+    pub outcomes: Vec<Outcome>,
+    pub prune_refused: Option<String>,
+}
+
+impl SyncReport {
+    pub fn failures(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.result, Status::Failed | Status::Conflict | Status::Kept))
+            .count()
+    }
+
+    pub fn count(&self, result: Status) -> usize {
+        self.outcomes.iter().filter(|o| o.result == result).count()
+    }
+}
+
+pub struct KubeSink<'a> {
+    pub kube: &'a Kube,
+    pub instance: &'a str,
+    pub concurrency: usize,
+}
+
+fn secrets_path(namespace: &str) -> Request {
+    Request::new(format!("/api/v1/namespaces/{namespace}/secrets"))
+}
+
+fn manifest_json(rendered: &Rendered) -> Value {
+    serde_json::to_value(manifest::manifest(rendered, true)).unwrap_or(Value::Null)
+}
+
+impl KubeSink<'_> {
+    pub async fn execute(&self, plan: &Plan, outcome: &RenderOutcome) -> SyncReport {
+        let mut report = SyncReport {
+            prune_refused: plan.prune_refused.clone(),
+            ..SyncReport::default()
+        };
+        for (ns, name) in &plan.unchanged {
+            report.outcomes.push(Outcome {
+                kind: "Secret",
+                namespace: ns.clone(),
+                name: name.clone(),
+                result: Status::Unchanged,
+                detail: String::new(),
+            });
+        }
+        for (ns, name, reason) in &plan.kept {
+            report.outcomes.push(Outcome {
+                kind: "Secret",
+                namespace: ns.clone(),
+                name: name.clone(),
+                result: Status::Kept,
+                detail: reason.clone(),
+            });
+        }
+        // Secrets first, then ServiceAccounts, so an account never names a Secret that is not there yet.
+        let (secrets, accounts): (Vec<&Action>, Vec<&Action>) = plan
+            .actions
+            .iter()
+            .partition(|a| !matches!(a, Action::PatchServiceAccount { .. }));
+        for batch in [secrets, accounts] {
+            let results: Vec<Outcome> = futures::stream::iter(batch)
+                .map(|action| self.one(action, outcome))
+                .buffer_unordered(self.concurrency.max(1))
+                .collect()
+                .await;
+            report.outcomes.extend(results);
+        }
+        report
+            .outcomes
+            .sort_by(|a, b| (&a.namespace, &a.name, a.kind).cmp(&(&b.namespace, &b.name, b.kind)));
+        report
+    }
+
+    async fn one(&self, action: &Action, outcome: &RenderOutcome) -> Outcome {
+        let (namespace, name) = action.target();
+        let span = tracing::info_span!("apply", %namespace, object = %name);
+        let _guard = span.enter();
+        let result = match action {
+            Action::Create { index, .. } => self.create(&outcome.rendered[*index]).await,
+            Action::Update { index, changes, .. } => self
+                .apply(&outcome.rendered[*index])
+                .await
+                .map(|_| (Status::Updated, format!("changed: {}", changes.join(", ")))),
+            Action::Prune { resource_version, .. } => self.prune(namespace, name, resource_version).await,
+            Action::PatchServiceAccount { wanted, .. } => self.service_account(namespace, name, wanted).await,
+        };
+        let kind = if matches!(action, Action::PatchServiceAccount { .. }) {
+            "ServiceAccount"
+        } else {
+            "Secret"
+        };
+        let (result, detail) = result.unwrap_or_else(|e| (Status::Failed, e.to_string()));
+        match &result {
+            Status::Failed => tracing::error!(kind, %detail, "failed"),
+            Status::Conflict => tracing::warn!(kind, %detail, "conflict"),
+            _ => tracing::info!(kind, result = ?result, "done"),
+        }
+        self.record(kind, namespace, name, &result, &detail).await;
+        Outcome {
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            result,
+            detail,
+        }
+    }
+
+    async fn record(&self, kind: &str, namespace: &str, name: &str, result: &Status, detail: &str) {
+        let (event_type, reason, message) = match result {
+            Status::Created => (EventType::Normal, "Created", "created by pullsync".to_string()),
+            Status::Updated => (
+                EventType::Normal,
+                "Applied",
+                format!("applied by pullsync ({detail})"),
+            ),
+            Status::Adopted => (
+                EventType::Normal,
+                "Adopted",
+                "adopted by pullsync (spec says adopt: true)".to_string(),
+            ),
+            Status::Patched => (EventType::Normal, "ImagePullSecretsUpdated", detail.to_string()),
+            Status::Conflict => (EventType::Warning, "Conflict", detail.to_string()),
+            Status::Failed => (EventType::Warning, "Failed", detail.to_string()),
+            // A pruned Secret is gone: the event goes on its namespace.
+            Status::Pruned => {
+                let message = format!("secret {name} pruned by pullsync: no spec asks for it");
+                let note = Note {
+                    namespace,
+                    kind: "Namespace",
+                    name: namespace,
+                    event_type: EventType::Normal,
+                    reason: "Pruned",
+                    message: &message,
+                };
+                emit(self.kube, self.instance, &note).await;
+                return;
+            }
+            _ => return,
+        };
+        emit(
+            self.kube,
+            self.instance,
+            &Note {
+                namespace,
+                kind,
+                name,
+                event_type,
+                reason,
+                message: &message,
+            },
+        )
+        .await;
+    }
+
+    async fn create(&self, rendered: &Rendered) -> Result<(Status, String), CallError> {
+        let body = serde_json::to_vec(&manifest_json(rendered)).unwrap_or_default();
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        let request = secrets_path(&rendered.namespace);
+        match self
+            .kube
+            .call(OnConflict::Retry, || request.create(&params, body.clone()))
+            .await
+        {
+            Ok(_) => Ok((Status::Created, String::new())),
+            Err(e) if e.reason() == "AlreadyExists" => self.existing(rendered).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A Secret of this name exists but was not in our inventory: ours after all (a race),
+    /// adoptable, or someone else's.
+    async fn existing(&self, rendered: &Rendered) -> Result<(Status, String), CallError> {
+        let request = secrets_path(&rendered.namespace);
+        let live = self
+            .kube
+            .call(OnConflict::Retry, || {
+                request.get_metadata(&rendered.name, &Default::default())
+            })
+            .await?;
+        let selector = observe::ownership_selector(self.instance);
+        let ours = selector.split(',').all(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            live.pointer("/metadata/labels")
+                .and_then(|l| l.get(k))
+                .and_then(Value::as_str)
+                == Some(v)
+        });
+        if ours {
+            return self
+                .apply(rendered)
+                .await
+                .map(|_| (Status::Updated, "changed: found on create".into()));
+        }
+        if rendered.adopt {
+            return self
+                .apply(rendered)
+                .await
+                .map(|_| (Status::Adopted, "taken over (adopt: true)".into()));
+        }
+        Ok((
+            Status::Conflict,
+            format!(
+                "a Secret named {} already exists and is not managed by pullsync; left alone (set `adopt: true` in {} to take it over)",
+                rendered.name, rendered.spec_ref
+            ),
+        ))
+    }
+
+    async fn apply(&self, rendered: &Rendered) -> Result<Value, CallError> {
+        let body = manifest_json(rendered);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let request = secrets_path(&rendered.namespace);
+        self.kube
+            .call(OnConflict::Retry, || {
+                request.patch(&rendered.name, &params, &Patch::Apply(&body))
+            })
+            .await
+    }
+
+    async fn prune(
+        &self,
+        namespace: &str,
+        name: &str,
+        resource_version: &str,
+    ) -> Result<(Status, String), CallError> {
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                resource_version: Some(resource_version.to_string()),
+                uid: None,
+            }),
+            ..Default::default()
+        };
+        let request = secrets_path(namespace);
+        match self
+            .kube
+            .call(OnConflict::Return, || request.delete(name, &params))
+            .await
+        {
+            Ok(_) => Ok((Status::Pruned, String::new())),
+            Err(e) if e.is_not_found() => Ok((Status::Pruned, "already gone".into())),
+            Err(e) if e.code() == Some(409) => Ok((
+                Status::Skipped,
+                "changed since it was observed; not pruned this time".into(),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn service_account(
+        &self,
+        namespace: &str,
+        name: &str,
+        wanted: &std::collections::BTreeSet<String>,
+    ) -> Result<(Status, String), CallError> {
+        Ok(
+            match reconcile(self.kube, namespace, name, self.instance, wanted).await? {
+                SaOutcome::Unchanged => (Status::Unchanged, String::new()),
+                SaOutcome::Missing => (
+                    Status::Skipped,
+                    format!("serviceaccount {name} does not exist in {namespace}"),
+                ),
+                SaOutcome::Patched { added, removed } => (
+                    Status::Patched,
+                    format!(
+                        "imagePullSecrets: added [{}], removed [{}]",
+                        added.join(", "),
+                        removed.join(", ")
+                    ),
+                ),
+            },
+        )
+    }
+}
