@@ -5,25 +5,700 @@
 mod apiserver;
 mod support;
 
-use apiserver::{ApiServer, kubectl};
-use serde_json::json;
+use std::path::{Path, PathBuf};
+
+use apiserver::{ApiServer, Faults, kubectl};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use support::{HEADER, Run, pullsync, write};
+
+/// A spec repo with two credentials from files outside it (so tests can change them).
+struct Setup {
+    work: tempfile::TempDir,
+    server: ApiServer,
+}
+
+impl Setup {
+    fn new(namespaces: &[&str]) -> Setup {
+        let server = ApiServer::start();
+        for ns in namespaces {
+            server.create_namespace(ns, &[]);
+        }
+        let setup = Setup {
+            work: tempfile::tempdir().unwrap(),
+            server,
+        };
+        setup.credential("ngc", "nvapi-one");
+        setup.credential("hf", "hf_one");
+        setup
+    }
+
+    fn repo(&self) -> PathBuf {
+        self.work.path().join("repo")
+    }
+
+    fn credential(&self, name: &str, password: &str) {
+        write(
+            &self.work.path().join("creds"),
+            &format!("{name}.json"),
+            json!({"username": "robot", "password": password, "token": password}).to_string(),
+        );
+    }
+
+    fn credential_spec(&self, name: &str) -> String {
+        format!(
+            "{HEADER}kind: Credential\nmetadata: {{name: {name}}}\nspec:\n  file: {{path: {}}}\n---\n",
+            self.work
+                .path()
+                .join("creds")
+                .join(format!("{name}.json"))
+                .display()
+        )
+    }
+
+    fn specs(&self, body: &str) {
+        let text = format!(
+            "{}{}{body}",
+            self.credential_spec("ngc"),
+            self.credential_spec("hf")
+        );
+        write(&self.repo(), "specs.yaml", text);
+    }
+
+    fn run(&self, command: &str, extra: &[&str]) -> Run {
+        let kubeconfig = self.server.kubeconfig();
+        let mut args = vec![command];
+        if command == "sync" {
+            args.push("--once");
+        }
+        let repo = self.repo();
+        args.extend([
+            "--repo",
+            repo.to_str().unwrap(),
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ]);
+        args.extend(extra);
+        pullsync(&args, None, None)
+    }
+
+    fn sync(&self) -> Run {
+        let run = self.run("sync", &[]);
+        assert_eq!(run.code, 0, "{}", run.all());
+        run
+    }
+
+    fn secret(&self, ns: &str, name: &str) -> Value {
+        self.server
+            .get("secrets", ns, name)
+            .unwrap_or_else(|| panic!("no secret {ns}/{name}"))
+    }
+}
+
+fn pull_secret(name: &str, namespaces: &str, extra: &str) -> String {
+    format!(
+        "{HEADER}kind: PullSecret\nmetadata: {{name: {name}}}\nspec:\n  namespaces: {namespaces}\n  registries:\n    - {{server: nvcr.io, credential: ngc}}\n{extra}---\n"
+    )
+}
+
+fn opaque(name: &str, namespaces: &str) -> String {
+    format!(
+        "{HEADER}kind: Secret\nmetadata: {{name: {name}}}\nspec:\n  namespaces: {namespaces}\n  data:\n    token: {{credential: hf}}\n---\n"
+    )
+}
+
+fn decoded(secret: &Value, key: &str) -> Vec<u8> {
+    STANDARD.decode(secret["data"][key].as_str().unwrap()).unwrap()
+}
+
+fn secret_writes(server: &ApiServer) -> usize {
+    server
+        .log()
+        .iter()
+        .filter(|l| l.is_write() && l.path.contains("/secrets"))
+        .count()
+}
 
 #[test]
-fn the_test_server_speaks_to_kubectl() {
+fn sync_creates_then_costs_nothing_then_updates_only_what_changed() {
+    let s = Setup::new(&["ml-team", "inference"]);
+    s.specs(&format!(
+        "{}{}",
+        pull_secret("registry-creds", "[ml-team, inference]", "  labels: {opendatahub.io/dashboard: \"true\"}\n  annotations: {openshift.io/display-name: Registry}\n"),
+        opaque("hf-credentials", "[ml-team]")
+    ));
+    let run = s.sync();
+    assert!(run.stdout.contains("3 created"), "{}", run.stdout);
+
+    let secret = s.secret("ml-team", "registry-creds");
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+    let config: Value = serde_json::from_slice(&decoded(&secret, ".dockerconfigjson")).unwrap();
+    assert_eq!(config["auths"]["nvcr.io"]["password"], "nvapi-one");
+    assert_eq!(secret["metadata"]["labels"]["opendatahub.io/dashboard"], "true");
+    assert_eq!(secret["metadata"]["labels"]["pullsync.dev/instance"], "default");
+    assert_eq!(
+        secret["metadata"]["annotations"]["openshift.io/display-name"],
+        "Registry"
+    );
+    assert!(
+        secret["metadata"]["annotations"]["pullsync.dev/content-hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert_eq!(
+        decoded(&s.secret("ml-team", "hf-credentials"), "token"),
+        b"hf_one"
+    );
+    let events = s.server.list("events");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["reason"] == "Created" && e["involvedObject"]["name"] == "registry-creds"),
+        "events recorded"
+    );
+
+    // Unchanged: zero writes of any kind.
+    s.server.clear_log();
+    let run = s.sync();
+    assert!(
+        run.stdout
+            .contains("0 created, 0 updated, 0 adopted, 3 unchanged"),
+        "{}",
+        run.stdout
+    );
+    let writes: Vec<_> = s.server.log().into_iter().filter(|l| l.is_write()).collect();
+    assert!(writes.is_empty(), "an unchanged sync wrote: {writes:?}");
+
+    // One credential changes: only the secret that uses it is written.
+    s.credential("hf", "hf_two");
+    s.server.clear_log();
+    let run = s.sync();
+    assert!(run.stdout.contains("0 created, 1 updated"), "{}", run.stdout);
+    assert_eq!(secret_writes(&s.server), 1, "{:?}", s.server.log());
+    assert_eq!(
+        decoded(&s.secret("ml-team", "hf-credentials"), "token"),
+        b"hf_two"
+    );
+    let applied = s.server.log().into_iter().find(|l| l.method == "PATCH").unwrap();
+    assert_eq!(applied.content_type, "application/apply-patch+yaml");
+    assert!(
+        applied.query.contains("fieldManager=pullsync") && applied.query.contains("force=true"),
+        "{}",
+        applied.query
+    );
+}
+
+#[test]
+fn kubectl_reads_back_what_pullsync_wrote() {
     support::require("kubectl");
-    let server = ApiServer::start();
-    server.create_namespace("ml-team", &[("team", "ml")]);
-    server.create(
+    let s = Setup::new(&["ml-team"]);
+    s.specs(&pull_secret("registry-creds", "[ml-team]", ""));
+    s.sync();
+    let out = kubectl(
+        &s.server,
+        &["get", "secret", "registry-creds", "-n", "ml-team", "-o", "json"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let secret: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let config: Value = serde_json::from_slice(&decoded(&secret, ".dockerconfigjson")).unwrap();
+    assert!(
+        config["auths"]["nvcr.io"]["auth"].is_string(),
+        "the auths wrapper is there: {config}"
+    );
+    let out = kubectl(
+        &s.server,
+        &[
+            "get",
+            "secrets",
+            "-A",
+            "-l",
+            "pullsync.dev/instance=default",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "secret/registry-creds"
+    );
+}
+
+#[test]
+fn removed_specs_are_pruned_and_mass_prunes_refused() {
+    let s = Setup::new(&["a", "b", "c", "d"]);
+    s.specs(&format!(
+        "{}{}",
+        pull_secret("keep", "[a]", ""),
+        opaque("extra", "[a, b, c, d]")
+    ));
+    s.sync();
+    // Remove the opaque secret from b only: 1 of 5 managed secrets, under the 50% guard.
+    s.specs(&format!(
+        "{}{}",
+        pull_secret("keep", "[a]", ""),
+        opaque("extra", "[a, c, d]")
+    ));
+    let run = s.sync();
+    assert!(run.stdout.contains("1 pruned"), "{}", run.stdout);
+    assert!(s.server.get("secrets", "b", "extra").is_none());
+    let delete = s.server.log().into_iter().find(|l| l.method == "DELETE").unwrap();
+    assert_eq!(delete.path, "/api/v1/namespaces/b/secrets/extra");
+
+    // Remove it everywhere: 3 of 4 managed — refused, nothing deleted, exit 1, clear error.
+    s.specs(&pull_secret("keep", "[a]", ""));
+    let run = s.run("sync", &[]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("refusing to prune 3 of 4 managed secrets (75% > the 50% limit)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(s.server.list("secrets").len(), 4);
+    let run = s.run("sync", &["--allow-mass-prune"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(s.server.list("secrets").len(), 1);
+}
+
+#[test]
+fn a_foreign_secret_is_never_touched_unless_adopted() {
+    let s = Setup::new(&["ml-team"]);
+    let foreign = json!({"metadata": {"name": "registry-creds", "labels": {"owner": "someone"}}, "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": STANDARD.encode(r#"{"auths":{}}"#)}});
+    let before = s.server.create("secrets", "ml-team", foreign);
+    s.specs(&pull_secret("registry-creds", "[ml-team]", ""));
+    let run = s.run("sync", &[]);
+    assert_eq!(run.code, 1, "a conflict is an error: {}", run.all());
+    assert!(run.stdout.contains("conflict Secret ml-team/registry-creds: a Secret named registry-creds already exists and is not managed by pullsync"), "{}", run.stdout);
+    assert_eq!(
+        s.secret("ml-team", "registry-creds"),
+        before,
+        "not modified in any way"
+    );
+    assert!(
+        s.server
+            .list("events")
+            .iter()
+            .any(|e| e["reason"] == "Conflict" && e["type"] == "Warning")
+    );
+
+    s.specs(&pull_secret("registry-creds", "[ml-team]", "  adopt: true\n"));
+    let run = s.sync();
+    assert!(run.stdout.contains("1 adopted"), "{}", run.stdout);
+    let after = s.secret("ml-team", "registry-creds");
+    assert_eq!(after["metadata"]["labels"]["pullsync.dev/instance"], "default");
+    assert_eq!(
+        after["metadata"]["labels"]["owner"], "someone",
+        "others' labels stay"
+    );
+    let config: Value = serde_json::from_slice(&decoded(&after, ".dockerconfigjson")).unwrap();
+    assert_eq!(config["auths"]["nvcr.io"]["password"], "nvapi-one");
+    // Now it is managed: the next sync is a no-op.
+    s.server.clear_log();
+    s.sync();
+    assert_eq!(secret_writes(&s.server), 0);
+}
+
+#[test]
+fn service_account_merge_survives_a_concurrent_writer() {
+    let s = Setup::new(&["ml-team"]);
+    // OpenShift's own entry comes first and must stay first.
+    s.server.create(
+        "serviceaccounts",
+        "ml-team",
+        json!({"metadata": {"name": "default"}, "imagePullSecrets": [{"name": "default-dockercfg-abcde"}]}),
+    );
+    s.specs(&format!(
+        "{}{}",
+        pull_secret("ngc-pull", "[ml-team]", "  serviceAccounts: [default]\n"),
+        pull_secret("extra-pull", "[ml-team]", "  serviceAccounts: [default]\n")
+    ));
+
+    // A writer that keeps adding and removing its own entries while pullsync syncs.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let kubeconfig = s.server.kubeconfig();
+        std::thread::spawn(move || {
+            let mut i = 0;
+            // At least one round, then until told to stop.
+            loop {
+                i += 1;
+                let patch = json!([{"op": "add", "path": "/imagePullSecrets/-", "value": {"name": format!("writer-{i}")}}]);
+                let _ = std::process::Command::new("kubectl")
+                    .env("KUBECONFIG", &kubeconfig)
+                    .args([
+                        "patch",
+                        "serviceaccount",
+                        "default",
+                        "-n",
+                        "ml-team",
+                        "--type=json",
+                        "-p",
+                        &patch.to_string(),
+                    ])
+                    .output();
+                if i % 3 == 0 {
+                    // Remove one of its own entries, found by reading first and guarded by a test.
+                    let out = std::process::Command::new("kubectl")
+                        .env("KUBECONFIG", &kubeconfig)
+                        .args(["get", "serviceaccount", "default", "-n", "ml-team", "-o", "json"])
+                        .output()
+                        .unwrap();
+                    let sa: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+                    let own = format!("writer-{}", i - 1);
+                    if let Some(k) = sa["imagePullSecrets"]
+                        .as_array()
+                        .and_then(|l| l.iter().position(|e| e["name"] == own.as_str()))
+                    {
+                        let remove = json!([{"op": "test", "path": format!("/imagePullSecrets/{k}/name"), "value": own}, {"op": "remove", "path": format!("/imagePullSecrets/{k}")}]);
+                        let _ = std::process::Command::new("kubectl")
+                            .env("KUBECONFIG", &kubeconfig)
+                            .args([
+                                "patch",
+                                "serviceaccount",
+                                "default",
+                                "-n",
+                                "ml-team",
+                                "--type=json",
+                                "-p",
+                                &remove.to_string(),
+                            ])
+                            .output();
+                    }
+                }
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+            }
+        })
+    };
+    // And one that deterministically gets in between pullsync's read and its write, 3 times.
+    s.server.set_faults(Faults {
+        race_service_account: Some(("ml-team".into(), "default".into(), 3)),
+        ..Faults::default()
+    });
+    for _ in 0..3 {
+        s.sync();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    let names = |sa: &Value| -> Vec<String> {
+        sa["imagePullSecrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    s.sync();
+    let sa = s.server.get("serviceaccounts", "ml-team", "default").unwrap();
+    let list = names(&sa);
+    assert_eq!(
+        list[0], "default-dockercfg-abcde",
+        "others' entries keep their place: {list:?}"
+    );
+    assert!(
+        list.contains(&"ngc-pull".to_string()) && list.contains(&"extra-pull".to_string()),
+        "{list:?}"
+    );
+    assert_eq!(
+        list.iter().filter(|n| *n == "ngc-pull").count(),
+        1,
+        "no duplicates: {list:?}"
+    );
+    assert!(
+        list.iter().any(|n| n.starts_with("writer-")),
+        "the concurrent writer's entries survive: {list:?}"
+    );
+    let raced = s
+        .server
+        .log()
+        .iter()
+        .filter(|l| {
+            l.path.ends_with("/serviceaccounts/default")
+                && l.method == "PATCH"
+                && l.query.contains("fieldManager=pullsync")
+                && l.status == 422
+        })
+        .count();
+    assert!(
+        raced >= 3,
+        "pullsync's guarded patches lost races and were redone: {raced}"
+    );
+    assert!(
+        list.iter().filter(|n| n.starts_with("racer-")).count() == 3,
+        "every racer's entry survives: {list:?}"
+    );
+
+    // Dropping one PullSecret removes only that entry; the writer's and OpenShift's stay.
+    let others: Vec<String> = list.iter().filter(|n| !n.ends_with("-pull")).cloned().collect();
+    s.specs(&pull_secret(
+        "ngc-pull",
+        "[ml-team]",
+        "  serviceAccounts: [default]\n",
+    ));
+    let run = s.run("sync", &["--allow-mass-prune"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let after = names(&s.server.get("serviceaccounts", "ml-team", "default").unwrap());
+    assert_eq!(
+        after
+            .iter()
+            .filter(|n| !n.ends_with("-pull"))
+            .cloned()
+            .collect::<Vec<_>>(),
+        others,
+        "others untouched and in order"
+    );
+    assert!(
+        after.contains(&"ngc-pull".to_string()) && !after.contains(&"extra-pull".to_string()),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn openshift_internal_registry_token_end_to_end() {
+    let s = Setup::new(&["private-ai-demo"]);
+    s.server.create(
+        "serviceaccounts",
+        "private-ai-demo",
+        json!({"metadata": {"name": "pipeline"}}),
+    );
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/openshift-ai");
+    let kubeconfig = s.server.kubeconfig();
+    let run = pullsync(
+        &[
+            "sync",
+            "--once",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ],
+        None,
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    let secret = s.secret("private-ai-demo", "internal-registry-private-ai");
+    let labels = &secret["metadata"]["labels"];
+    let annotations = &secret["metadata"]["annotations"];
+    assert_eq!(labels["opendatahub.io/dashboard"], "true");
+    assert_eq!(
+        annotations["openshift.io/display-name"],
+        "Internal OpenShift Registry"
+    );
+    assert_eq!(
+        annotations["openshift.io/description"],
+        "Internal OpenShift Registry for ModelCar Images"
+    );
+    assert_eq!(annotations["opendatahub.io/connection-type-ref"], "oci-v1");
+    let config: Value = serde_json::from_slice(&decoded(&secret, ".dockerconfigjson")).unwrap();
+    let entry = &config["auths"]["image-registry.openshift-image-registry.svc:5000"];
+    assert_eq!(entry["username"], "<token>");
+    // The password is a real token for the account, signed by the API server, with a real expiry.
+    let token = entry["password"].as_str().unwrap();
+    let claims =
+        apiserver::jwt::verify_hs256(token, &s.server.token_key()).expect("a token signed by the API server");
+    assert_eq!(claims["sub"], "system:serviceaccount:private-ai-demo:pipeline");
+    let exp = claims["exp"].as_u64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        exp > now + 3000 && exp <= now + 3600 + 5,
+        "expiry from the request (3600s): {exp} vs {now}"
+    );
+    assert!(
+        run.stderr.is_empty() || !run.stderr.contains(token),
+        "the token never reaches the logs"
+    );
+    let request = s
+        .server
+        .log()
+        .into_iter()
+        .find(|l| l.path.ends_with("/serviceaccounts/pipeline/token"))
+        .unwrap();
+    assert_eq!(request.method, "POST");
+}
+
+#[test]
+fn a_bootstrap_secret_in_pullsyncs_namespace_is_a_source() {
+    let s = Setup::new(&["pullsync-system", "ml-team"]);
+    s.server.create("secrets", "pullsync-system", json!({"metadata": {"name": "ngc-bootstrap"}, "type": "Opaque", "data": {"api_key": STANDARD.encode("nvapi-bootstrap")}}));
+    let spec = format!(
+        "{HEADER}kind: Credential\nmetadata: {{name: ngc}}\nspec:\n  kubernetesSecret: {{name: ngc-bootstrap}}\n  usernamePreset: ngc\n  fields: {{password: api_key}}\n---\n{}",
+        pull_secret("ngc-pull", "[ml-team]", "")
+    );
+    write(&s.repo(), "specs.yaml", spec);
+    s.sync();
+    let config: Value =
+        serde_json::from_slice(&decoded(&s.secret("ml-team", "ngc-pull"), ".dockerconfigjson")).unwrap();
+    assert_eq!(config["auths"]["nvcr.io"]["username"], "$oauthtoken");
+    assert_eq!(config["auths"]["nvcr.io"]["password"], "nvapi-bootstrap");
+}
+
+#[test]
+fn namespaces_by_selector_missing_and_terminating() {
+    let s = Setup::new(&[]);
+    s.server.create_namespace("gpu-a", &[("gpu", "true")]);
+    s.server.create_namespace("gpu-b", &[("gpu", "true")]);
+    s.server.create_namespace("cpu", &[("gpu", "false")]);
+    s.server.create_namespace("gpu-old", &[("gpu", "true")]);
+    s.server.terminate_namespace("gpu-old");
+    s.specs(&format!(
+        "{HEADER}kind: PullSecret\nmetadata: {{name: p}}\nspec:\n  namespaces: [ghost]\n  namespaceSelector: {{matchLabels: {{gpu: \"true\"}}}}\n  registries:\n    - {{server: nvcr.io, credential: ngc}}\n"
+    ));
+    let run = s.sync();
+    assert!(
+        run.stderr.contains("namespace `ghost` does not exist; skipped"),
+        "{}",
+        run.stderr
+    );
+    let mut where_: Vec<String> = s
+        .server
+        .list("secrets")
+        .iter()
+        .map(|x| x["metadata"]["namespace"].as_str().unwrap().to_string())
+        .collect();
+    where_.sort();
+    assert_eq!(where_, vec!["gpu-a", "gpu-b"]);
+    assert!(
+        s.server.get("namespaces", "", "ghost").is_none(),
+        "namespaces are never created"
+    );
+    // A relabelled namespace leaves the selection: its secret is pruned (1 of 2, at the limit).
+    s.server.set_namespace_labels("gpu-b", &[("gpu", "false")]);
+    let run = s.sync();
+    assert!(run.stdout.contains("1 pruned"), "{}", run.stdout);
+}
+
+#[test]
+fn faults_on_a_fifth_of_writes_still_converge() {
+    let s = Setup::new(&["a", "b", "c", "d", "e"]);
+    s.specs(&format!(
+        "{}{}",
+        pull_secret("p", "[a, b, c, d, e]", ""),
+        opaque("o", "[a, b, c, d, e]")
+    ));
+    s.server.set_faults(Faults {
+        write_failure_ratio: 0.2,
+        codes: vec![409, 429, 500],
+        retry_after: Some(0),
+        ..Faults::default()
+    });
+    let run = s.sync();
+    assert!(run.stdout.contains("10 created"), "{}", run.stdout);
+    let log = s.server.log();
+    let failed: Vec<u16> = log
+        .iter()
+        .filter(|l| l.is_write() && l.status >= 400)
+        .map(|l| l.status)
+        .collect();
+    assert!(
+        failed.contains(&409) && failed.contains(&429) && failed.contains(&500),
+        "faults were injected: {failed:?}"
+    );
+    assert_eq!(s.server.list("secrets").len(), 10);
+    s.server.set_faults(Faults::default());
+    s.server.clear_log();
+    s.sync();
+    assert_eq!(secret_writes(&s.server), 0, "converged: nothing left to do");
+
+    // With every write failing, the sync reports failure honestly and changes nothing.
+    s.credential("hf", "hf_three");
+    s.server.set_faults(Faults {
+        write_failure_ratio: 1.0,
+        codes: vec![500],
+        ..Faults::default()
+    });
+    let run = s.run("sync", &["--max-attempts", "2"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("5 failed"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("failed Secret a/o: 500 InternalError"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn plan_shows_actions_and_exits_2_on_changes() {
+    let s = Setup::new(&["ml-team"]);
+    s.server.create(
         "secrets",
         "ml-team",
-        json!({"metadata": {"name": "s"}, "type": "Opaque", "data": {"k": "dg=="}}),
+        json!({"metadata": {"name": "taken"}, "type": "Opaque"}),
     );
-    let out = kubectl(&server, &["get", "secret", "s", "-n", "ml-team", "-o", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let secret: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(secret["data"]["k"], "dg==");
-    let out = kubectl(&server, &["get", "namespaces", "-l", "team=ml", "-o", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    s.specs(&format!(
+        "{}{}",
+        pull_secret("registry-creds", "[ml-team]", ""),
+        opaque("taken", "[ml-team]")
+    ));
+    let run = s.run("plan", &[]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stdout.contains("create ml-team/registry-creds"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("conflict ml-team/taken"), "{}", run.stdout);
+    assert!(s.server.log().iter().all(|l| !l.is_write()), "plan never writes");
+    assert!(!run.all().contains("nvapi-one"), "values never printed");
+    s.specs(&pull_secret("registry-creds", "[ml-team]", ""));
+    s.sync();
+    let run = s.run("plan", &["--output", "json"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["actions"].as_array().unwrap().len(), 0);
+    assert_eq!(doc["unchanged"], 1);
+}
+
+#[test]
+fn a_pull_secret_written_to_the_cluster_authenticates_to_a_real_registry() {
+    support::require("skopeo");
+    let user = "robot$ci";
+    let password = "cluster&<pass>:word";
+    let registry = support::registry::Registry::start(user, password);
+    registry.push("team/model", "v1", user, password);
+    let s = Setup::new(&["ml-team"]);
+    write(
+        &s.work.path().join("creds"),
+        "reg.json",
+        json!({"username": user, "password": password}).to_string(),
+    );
+    let spec = format!(
+        "{}{HEADER}kind: PullSecret\nmetadata: {{name: reg}}\nspec:\n  namespaces: [ml-team]\n  registries:\n    - {{server: \"{}\", credential: reg}}\n",
+        s.credential_spec("reg"),
+        registry.host
+    );
+    write(&s.repo(), "specs.yaml", spec);
+    s.sync();
+    let authfile = s.work.path().join("authfile.json");
+    std::fs::write(
+        &authfile,
+        decoded(&s.secret("ml-team", "reg"), ".dockerconfigjson"),
+    )
+    .unwrap();
+    registry
+        .inspect_with(&authfile, "team/model", "v1")
+        .expect("the Secret in the cluster authenticates");
+
+    s.credential("reg", "wrong");
+    write(
+        &s.work.path().join("creds"),
+        "reg.json",
+        json!({"username": user, "password": "wrong"}).to_string(),
+    );
+    s.sync();
+    std::fs::write(
+        &authfile,
+        decoded(&s.secret("ml-team", "reg"), ".dockerconfigjson"),
+    )
+    .unwrap();
+    assert!(
+        registry.inspect_with(&authfile, "team/model", "v1").is_err(),
+        "a wrong password is refused"
+    );
 }

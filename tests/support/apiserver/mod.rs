@@ -50,6 +50,10 @@ pub struct Faults {
     pub codes: Vec<u16>,
     /// `Retry-After` seconds sent with 429s.
     pub retry_after: Option<u64>,
+    /// A concurrent writer that gets in first: before each of pullsync's next `times` PATCHes
+    /// to this ServiceAccount (namespace, name), another client appends `racer-N` to its
+    /// `imagePullSecrets`.
+    pub race_service_account: Option<(String, String, usize)>,
 }
 
 struct Shared {
@@ -313,6 +317,26 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let faults = shared.faults.lock().unwrap().clone();
+    if method == Method::PATCH
+        && let Some((ns, name, times)) = &faults.race_service_account
+        && *times > 0
+        && uri.path() == format!("/api/v1/namespaces/{ns}/serviceaccounts/{name}")
+        && uri.query().is_some_and(|q| q.contains("fieldManager=pullsync"))
+    {
+        let mut store = shared.store.lock().unwrap();
+        if let Ok(old) = store.get("serviceaccounts", ns, name) {
+            let mut new = old.clone();
+            let entry = json!({"name": format!("racer-{times}")});
+            match new["imagePullSecrets"].as_array_mut() {
+                Some(list) => list.push(entry),
+                None => new["imagePullSecrets"] = json!([entry]),
+            }
+            let _ = store.commit("serviceaccounts", ns, name, &old, new, None, "racer");
+        }
+        if let Some(race) = shared.faults.lock().unwrap().race_service_account.as_mut() {
+            race.2 -= 1;
+        }
+    }
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }
