@@ -702,3 +702,80 @@ fn a_pull_secret_written_to_the_cluster_authenticates_to_a_real_registry() {
         "a wrong password is refused"
     );
 }
+
+#[test]
+fn watches_follow_changes_and_recover_from_an_expired_version() {
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, WatchEvent, WatchParams};
+    use kube::runtime::watcher;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = ApiServer::start();
+    server.create_namespace("w", &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = kube::Client::try_from(kube::Config::new(server.url.parse().unwrap())).unwrap();
+        let api: Api<Secret> = Api::namespaced(client, "w");
+
+        // Push the history past what the server keeps: resuming from version 1 is then 410.
+        for i in 0..2100 {
+            server.create(
+                "secrets",
+                "w",
+                json!({"metadata": {"name": format!("filler-{i}")}, "type": "Opaque"}),
+            );
+        }
+        let mut stale = api.watch(&WatchParams::default(), "1").await.unwrap().boxed();
+        match stale.next().await {
+            Some(Ok(WatchEvent::Error(e))) => assert_eq!(e.code, 410, "{e:?}"),
+            other => panic!("expected a 410 ERROR event, got {other:?}"),
+        }
+
+        // The runtime watcher lists, then watches, label-filtered; it sees create, change, delete.
+        let config = watcher::Config::default().labels("app=watched");
+        let mut events = watcher(api.clone(), config).boxed();
+        let mut seen = Vec::new();
+        let driver = async {
+            while let Some(event) = events.try_next().await.unwrap() {
+                let label = match &event {
+                    watcher::Event::Init | watcher::Event::InitDone => continue,
+                    watcher::Event::InitApply(s) | watcher::Event::Apply(s) => {
+                        format!("apply {}", s.metadata.name.clone().unwrap())
+                    }
+                    watcher::Event::Delete(s) => format!("delete {}", s.metadata.name.clone().unwrap()),
+                };
+                seen.push(label);
+                if seen.last().is_some_and(|l| l == "delete w1") {
+                    break;
+                }
+            }
+            seen
+        };
+        let changes = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            server.create(
+                "secrets",
+                "w",
+                json!({"metadata": {"name": "w1", "labels": {"app": "watched"}}, "type": "Opaque"}),
+            );
+            server.create(
+                "secrets",
+                "w",
+                json!({"metadata": {"name": "other", "labels": {"app": "not-watched"}}, "type": "Opaque"}),
+            );
+            server.update("secrets", "w", "w1", |s| s["data"] = json!({"k": "dg=="}), "test");
+            server.delete("secrets", "w", "w1");
+        };
+        let (seen, ()) = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            tokio::join!(driver, changes)
+        })
+        .await
+        .expect("watch events arrive");
+        assert_eq!(
+            seen,
+            vec!["apply w1", "apply w1", "delete w1"],
+            "label-filtered: `other` never shows up"
+        );
+    });
+}
