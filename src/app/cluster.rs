@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use super::{ClusterView, Pipeline, pipeline, print_diagnostics};
 use crate::cli::{ClusterArgs, Output, RenderArgs};
 use crate::k8s::observe::{self, Observed};
-use crate::k8s::service_accounts;
 use crate::k8s::{Kube, KubeSettings, OnConflict};
+use crate::k8s::{lease_state, service_accounts};
 use crate::plan::{self, Action, Plan, PlanOptions};
 use crate::sink::kube::{KubeSink, Status, SyncReport};
 use crate::spec::resolve::Namespaces;
@@ -49,14 +49,16 @@ async fn prepare(
         .filter(|(_, ns)| !ns.terminating)
         .map(|(name, ns)| (name.clone(), ns.labels.clone()))
         .collect();
+    let own_namespace = args
+        .own_namespace
+        .clone()
+        .unwrap_or_else(|| kube.default_namespace.clone());
+    let leases = lease_state::load(&kube, &own_namespace, &render.instance).await?;
     let view = ClusterView {
         kube: Some(kube.clone()),
-        own_namespace: Some(
-            args.own_namespace
-                .clone()
-                .unwrap_or_else(|| kube.default_namespace.clone()),
-        ),
+        own_namespace: Some(own_namespace),
         namespaces: Namespaces { known: Some(known) },
+        leases,
     };
     match pipeline(repo, render, &view).await? {
         Ok(p) => {
@@ -98,12 +100,56 @@ pub async fn sync(
         concurrency: args.concurrency,
     };
     let report = sink.execute(&plan, &pipeline.outcome).await;
+    finish_leases(&kube, args, render, &pipeline, &report).await?;
     print_report(&report, &pipeline.revision, output)?;
     if let Some(refused) = &report.prune_refused {
         eprintln!("error: {refused}");
     }
     let ok = report.failures() == 0 && report.prune_refused.is_none();
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Revoke replaced leases whose secrets were all rewritten, then persist the lease book.
+async fn finish_leases(
+    kube: &Kube,
+    args: &ClusterArgs,
+    render: &RenderArgs,
+    pipeline: &Pipeline,
+    report: &SyncReport,
+) -> anyhow::Result<()> {
+    let mut book = pipeline.context.leases.lock().await;
+    if let Some(vault) = &pipeline.context.vault {
+        let done: Vec<String> = book
+            .retired
+            .keys()
+            .filter(|credential| {
+                pipeline.users.get(*credential).is_none_or(|users| {
+                    users.iter().all(|(ns, name)| {
+                        report.outcomes.iter().any(|o| {
+                            o.kind == "Secret"
+                                && &o.namespace == ns
+                                && &o.name == name
+                                && matches!(
+                                    o.result,
+                                    Status::Created | Status::Updated | Status::Adopted | Status::Unchanged
+                                )
+                        })
+                    })
+                })
+            })
+            .cloned()
+            .collect();
+        crate::credentials::vault::dynamic::revoke_retired(vault, &mut book, &done).await;
+    }
+    for event in &book.events {
+        tracing::info!(lease = %event, "vault lease");
+    }
+    let own_namespace = args
+        .own_namespace
+        .clone()
+        .unwrap_or_else(|| kube.default_namespace.clone());
+    lease_state::save(kube, &own_namespace, &render.instance, &book).await?;
+    Ok(())
 }
 
 fn print_report(report: &SyncReport, revision: &str, output: Output) -> anyhow::Result<()> {

@@ -21,7 +21,18 @@ mod explain;
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate { dir, output } => validate(&dir, output),
+        Command::Validate {
+            dir,
+            output,
+            check_sources,
+            render,
+        } => {
+            let code = validate(&dir, output)?;
+            if check_sources && code == ExitCode::SUCCESS {
+                return check_sources_cmd(&dir, &render).await;
+            }
+            Ok(code)
+        }
         Command::Render {
             dir,
             output,
@@ -178,6 +189,50 @@ struct Pipeline {
     outcome: RenderOutcome,
     revision: String,
     diagnostics: Vec<Diagnostic>,
+    /// Credential name → the secrets that use it, to know when a replaced lease may go.
+    users: std::collections::BTreeMap<String, Vec<(String, String)>>,
+    context: SourceContext,
+}
+
+/// The Vault session the flags ask for, if any.
+fn vault_session(args: &RenderArgs) -> anyhow::Result<Option<credentials::vault::VaultSession>> {
+    match args.vault.settings().map_err(|e| anyhow::anyhow!(e))? {
+        Some(settings) => Ok(Some(credentials::vault::VaultSession::new(settings)?)),
+        None => Ok(None),
+    }
+}
+
+/// `validate --check-sources`: fetch every credential once; report which cannot be read.
+async fn check_sources_cmd(dir: &Path, args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    let checked = spec::check(dir)?;
+    let catalog = &checked.catalog;
+    let context = SourceContext {
+        age_identities: args
+            .age_identity
+            .as_deref()
+            .map(age_file::Identities::load)
+            .transpose()?,
+        vault: vault_session(args)?,
+        ..SourceContext::default()
+    };
+    let names: BTreeSet<&str> = catalog.credentials.iter().map(|c| c.name.as_str()).collect();
+    let values = credentials::fetch_all(catalog, &names, &context).await;
+    for (name, value) in &values.ok {
+        println!(
+            "ok      Credential/{name}: {} (version {}, fields: {})",
+            value.origin,
+            value.version,
+            value.fields.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    for (name, error) in &values.failed {
+        println!("FAILED  Credential/{name}: {error}");
+    }
+    Ok(if values.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// What the pipeline knows of a cluster, when there is one.
@@ -186,6 +241,8 @@ struct ClusterView {
     kube: Option<crate::k8s::Kube>,
     own_namespace: Option<String>,
     namespaces: Namespaces,
+    /// Leases of dynamic credentials from the last run.
+    leases: credentials::vault::dynamic::LeaseBook,
 }
 
 async fn pipeline(
@@ -210,8 +267,19 @@ async fn pipeline(
         age_identities: identities,
         kube: cluster.kube.clone(),
         own_namespace: cluster.own_namespace.clone(),
+        vault: vault_session(args)?,
+        leases: std::sync::Arc::new(tokio::sync::Mutex::new(cluster.leases.clone())),
     };
     let needed: BTreeSet<&str> = desired.secrets.values().flat_map(|s| s.credentials()).collect();
+    let mut users: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    for intent in desired.secrets.values() {
+        for credential in intent.credentials() {
+            users
+                .entry(credential.to_string())
+                .or_default()
+                .push((intent.namespace.clone(), intent.name.clone()));
+        }
+    }
     let values = credentials::fetch_all(catalog, &needed, &context).await;
     let revision = args
         .revision
@@ -229,6 +297,8 @@ async fn pipeline(
         outcome,
         revision,
         diagnostics,
+        users,
+        context,
     }))
 }
 

@@ -10,6 +10,7 @@ pub mod file;
 pub mod kubernetes_secret;
 pub mod service_account_token;
 pub mod value_map;
+pub mod vault;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -70,6 +71,14 @@ pub enum FetchCredentialError {
     },
     #[error("{0}")]
     BadResponse(String),
+    #[error("this source needs Vault: pass --vault-addr and an auth method")]
+    NoVault,
+    #[error("{what}: {source}")]
+    Vault {
+        what: String,
+        #[source]
+        source: vault::VaultCallError,
+    },
 }
 
 /// What sources need from the outside: the age identities (loaded once) and, for cluster
@@ -79,6 +88,9 @@ pub struct SourceContext {
     pub age_identities: Option<age_file::Identities>,
     pub kube: Option<crate::k8s::Kube>,
     pub own_namespace: Option<String>,
+    pub vault: Option<vault::VaultSession>,
+    /// Leases of dynamic Vault credentials, carried between runs.
+    pub leases: std::sync::Arc<tokio::sync::Mutex<vault::dynamic::LeaseBook>>,
 }
 
 /// The outcome of fetching every needed credential once.
@@ -130,6 +142,16 @@ async fn fetch(
             .clone()
             .unwrap_or_else(|| kube.default_namespace.clone());
         return kubernetes_secret::fetch(kube, &namespace, &source.name).await;
+    }
+    if let Some(source) = &spec.vault {
+        let session = context.vault.as_ref().ok_or(FetchCredentialError::NoVault)?;
+        if let Some(kv) = &source.kv {
+            return vault::kv::fetch(session, kv).await;
+        }
+        if let Some(dynamic) = &source.dynamic {
+            let mut book = context.leases.lock().await;
+            return vault::dynamic::fetch(session, &object.name, dynamic, &mut book).await;
+        }
     }
     if let Some(age) = &spec.age_file {
         let relative = crate::spec::validate::age_file_path(&object.origin, &age.path).ok_or_else(|| {

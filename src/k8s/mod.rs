@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod events;
+pub mod lease_state;
 pub mod observe;
 pub mod service_accounts;
 

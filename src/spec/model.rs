@@ -57,6 +57,9 @@ pub struct CredentialSpec {
     /// A service-account token from the TokenRequest API (e.g. for the OpenShift registry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_token: Option<ServiceAccountTokenSource>,
+    /// Vault / OpenBao: a KV v1/v2 secret or a dynamic secret with a lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<VaultSource>,
     /// Keys of an existing Secret in pullsync's own namespace (bootstrap credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes_secret: Option<KubernetesSecretSource>,
@@ -104,6 +107,63 @@ pub struct ServiceAccountTokenSource {
     /// Requested lifetime (the API server may shorten it; at least 600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration_seconds: Option<i64>,
+}
+
+/// Exactly one of `kv` or `dynamic`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv: Option<VaultKv>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic: Option<VaultDynamic>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VaultKv {
+    /// The KV mount, e.g. `secret`.
+    pub mount: String,
+    /// The secret's path under the mount, e.g. `registries/ngc`.
+    pub path: String,
+    /// `v2` (default) or `v1`.
+    #[serde(default)]
+    pub engine: KvEngine,
+    /// Pin a KV v2 version; default: the latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KvEngine {
+    #[default]
+    V2,
+    V1,
+}
+
+/// Any Vault path that answers with a lease (a secrets engine role issuing credentials).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VaultDynamic {
+    /// e.g. `database/creds/registry-reader`.
+    pub path: String,
+    /// `read` (GET, default) or `write` (POST with `params`).
+    #[serde(default)]
+    pub method: DynamicMethod,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+    /// Revoke the previous lease once every secret that used it has been replaced.
+    #[serde(default)]
+    pub revoke_old: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DynamicMethod {
+    #[default]
+    Read,
+    Write,
 }
 
 /// A Secret in pullsync's own namespace, read key by key.

@@ -242,15 +242,16 @@ impl Validator<'_> {
             spec.file.is_some(),
             spec.service_account_token.is_some(),
             spec.kubernetes_secret.is_some(),
+            spec.vault.is_some(),
         ]
         .iter()
         .filter(|s| **s)
         .count();
         if sources != 1 {
             let message = if sources == 0 {
-                "no source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret"
+                "no source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret, vault"
             } else {
-                "more than one source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret"
+                "more than one source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret, vault"
             };
             self.error(&id, origin.key_at("spec"), message,
                 "keep one source, e.g. `ageFile: {path: ngc.age}`; make a second Credential for a second source");
@@ -314,6 +315,62 @@ impl Validator<'_> {
                     ),
                     "write 600 or more, e.g. 3600",
                 );
+            }
+        }
+        if let Some(vault) = &spec.vault {
+            match (&vault.kv, &vault.dynamic) {
+                (Some(kv), None) => {
+                    for (field, value) in [("mount", &kv.mount), ("path", &kv.path)] {
+                        if value.trim_matches('/').is_empty() || value.contains("//") {
+                            self.error(
+                                &id,
+                                origin.at(&format!("spec.vault.kv.{field}")),
+                                format!("kv {field} `{value}` is empty or has an empty segment"),
+                                "write e.g. `mount: secret, path: registries/ngc`",
+                            );
+                        }
+                    }
+                    if kv.version.is_some() && kv.engine == super::model::KvEngine::V1 {
+                        self.error(
+                            &id,
+                            origin.at("spec.vault.kv.version"),
+                            "KV v1 has no versions",
+                            "remove `version`, or use `engine: v2`",
+                        );
+                    }
+                    if kv.path.starts_with("data/") && kv.engine == super::model::KvEngine::V2 {
+                        self.error(
+                            &id,
+                            origin.at("spec.vault.kv.path"),
+                            format!("kv path `{}` starts with `data/`", kv.path),
+                            format!("write the path without the API prefix: `{}`", &kv.path[5..]),
+                        );
+                    }
+                }
+                (None, Some(dynamic)) => {
+                    if dynamic.path.trim_matches('/').is_empty() {
+                        self.error(
+                            &id,
+                            origin.at("spec.vault.dynamic.path"),
+                            "dynamic path is empty",
+                            "write the path that issues the secret, e.g. `database/creds/registry-reader`",
+                        );
+                    }
+                    if !dynamic.params.is_empty() && dynamic.method == super::model::DynamicMethod::Read {
+                        self.error(
+                            &id,
+                            origin.at("spec.vault.dynamic.params"),
+                            "params are sent only with `method: write`",
+                            "add `method: write`, or remove `params`",
+                        );
+                    }
+                }
+                _ => self.error(
+                    &id,
+                    origin.key_at("spec.vault"),
+                    "vault needs exactly one of `kv` or `dynamic`",
+                    "write `vault: {kv: {mount: secret, path: registries/ngc}}`",
+                ),
             }
         }
         if let Some(secret) = &spec.kubernetes_secret

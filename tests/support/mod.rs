@@ -93,6 +93,7 @@ pub fn secret_data(manifest: &Path, key: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()
 }
 
+pub mod openbao;
 pub mod registry;
 
 pub const HEADER: &str = "apiVersion: pullsync.dev/v1alpha1\n";

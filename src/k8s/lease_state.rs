@@ -1,0 +1,65 @@
+//! Where dynamic Vault leases live between runs (effect): a Secret in pullsync's own namespace,
+//! `pullsync-vault-leases-<instance>`, one JSON document. It holds credential values, so it is
+//! a Secret (RBAC-protected, never a file or an annotation), and it is written only when it
+//! changed.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use kube::api::{Patch, PatchParams};
+use kube::core::request::Request;
+use serde_json::{Value, json};
+
+use super::client::{CallError, Kube, OnConflict};
+use crate::credentials::vault::dynamic::{LeaseBook, to_json};
+
+const KEY: &str = "leases.json";
+
+pub fn secret_name(instance: &str) -> String {
+    format!("pullsync-vault-leases-{instance}")
+}
+
+pub async fn load(kube: &Kube, namespace: &str, instance: &str) -> Result<LeaseBook, CallError> {
+    let request = Request::new(format!("/api/v1/namespaces/{namespace}/secrets"));
+    let name = secret_name(instance);
+    let secret = match kube
+        .call(OnConflict::Retry, || request.get(&name, &Default::default()))
+        .await
+    {
+        Ok(secret) => secret,
+        Err(e) if e.is_not_found() => return Ok(LeaseBook::default()),
+        Err(e) => return Err(e),
+    };
+    let book = secret
+        .pointer(&format!("/data/{KEY}"))
+        .and_then(Value::as_str)
+        .and_then(|b| STANDARD.decode(b).ok())
+        .and_then(|bytes| serde_json::from_slice::<LeaseBook>(&bytes).ok())
+        .unwrap_or_default();
+    Ok(book)
+}
+
+/// Write the book if it differs from what is stored.
+pub async fn save(kube: &Kube, namespace: &str, instance: &str, book: &LeaseBook) -> Result<(), CallError> {
+    if book.current.is_empty() && book.retired.is_empty() {
+        return Ok(());
+    }
+    let stored = load(kube, namespace, instance).await?;
+    if to_json(&stored) == to_json(book) {
+        return Ok(());
+    }
+    let name = secret_name(instance);
+    let body = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/managed-by": "pullsync", "pullsync.dev/state": instance}},
+        "type": "Opaque",
+        "data": {KEY: STANDARD.encode(to_json(book).to_string())}
+    });
+    let request = Request::new(format!("/api/v1/namespaces/{namespace}/secrets"));
+    let params = PatchParams::apply(super::FIELD_MANAGER).force();
+    kube.call(OnConflict::Retry, || {
+        request.patch(&name, &params, &Patch::Apply(&body))
+    })
+    .await?;
+    Ok(())
+}

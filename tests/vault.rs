@@ -1,0 +1,419 @@
+//! Vault credentials against a real OpenBao server (`bao server -dev`), counted with its audit
+//! log; cluster runs use the test API server.
+
+#[path = "support/apiserver/mod.rs"]
+mod apiserver;
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+use support::openbao::OpenBao;
+use support::{HEADER, Run, pullsync, secret_data, write};
+
+fn ngc_kv(extra: &str) -> String {
+    format!(
+        "{HEADER}kind: Credential\nmetadata: {{name: ngc}}\nspec:\n  vault: {{kv: {{mount: secret, path: registries/ngc{extra}}}}}\n  usernamePreset: ngc\n  fields: {{password: api_key}}\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: ngc-pull}}\nspec:\n  namespaces: [ml-team]\n  registries: [{{server: nvcr.io, credential: ngc}}]\n"
+    )
+}
+
+fn sync_local(bao: &OpenBao, repo: &Path, out: &Path, auth: &[&str]) -> Run {
+    let mut args = vec![
+        "sync",
+        "--once",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--vault-addr",
+        &bao.addr,
+    ];
+    args.extend(auth);
+    pullsync(&args, None, None)
+}
+
+fn password(out: &Path) -> String {
+    let config: Value = serde_json::from_slice(&secret_data(
+        &out.join("ml-team/ngc-pull.yaml"),
+        ".dockerconfigjson",
+    ))
+    .unwrap();
+    config["auths"]["nvcr.io"]["password"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn kv2_versions_deletions_and_missing_fields() {
+    let bao = OpenBao::start();
+    let token = bao.pullsync_token("1h");
+    let auth = [
+        "--vault-auth",
+        "token",
+        "--vault-token-file",
+        token.to_str().unwrap(),
+    ];
+    let work = tempfile::tempdir().unwrap();
+    let (repo, out) = (work.path().join("repo"), work.path().join("out"));
+    write(&repo, "specs.yaml", ngc_kv(""));
+    bao.kv2_put("registries/ngc", json!({"api_key": "nvapi-v1"}));
+    let run = sync_local(&bao, &repo, &out, &auth);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(password(&out), "nvapi-v1");
+    let manifest = std::fs::read_to_string(out.join("ml-team/ngc-pull.yaml")).unwrap();
+    assert!(
+        manifest.contains("pullsync.dev/credentials: ngc@v1"),
+        "the KV version is the credential version"
+    );
+
+    // A new version: the secret follows it.
+    bao.kv2_put("registries/ngc", json!({"api_key": "nvapi-v2"}));
+    assert_eq!(sync_local(&bao, &repo, &out, &auth).code, 0);
+    assert_eq!(password(&out), "nvapi-v2");
+
+    // The latest version deleted: the last good secret stays, the error says why.
+    bao.root("DELETE", "secret/data/registries/ngc", None);
+    let before = std::fs::read(out.join("ml-team/ngc-pull.yaml")).unwrap();
+    let run = sync_local(&bao, &repo, &out, &auth);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("kv v2 secret/registries/ngc: version 2 is deleted; the last good value is kept"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(out.join("ml-team/ngc-pull.yaml")).unwrap(), before);
+
+    // A version without the mapped field: an error naming the keys, nothing written.
+    bao.kv2_put("registries/ngc", json!({"apikey": "nvapi-v3"}));
+    let run = sync_local(&bao, &repo, &out, &auth);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("field `password` (key `api_key`) is not in the credential; it has: apikey"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(out.join("ml-team/ngc-pull.yaml")).unwrap(), before);
+    assert!(!run.all().contains("nvapi-v3"), "values never printed");
+
+    // A pinned version.
+    write(&repo, "specs.yaml", ngc_kv(", version: 1"));
+    assert_eq!(sync_local(&bao, &repo, &out, &auth).code, 0);
+    assert_eq!(password(&out), "nvapi-v1");
+}
+
+#[test]
+fn kv1_and_approle() {
+    let bao = OpenBao::start();
+    bao.pullsync_token("1h");
+    bao.root(
+        "POST",
+        "sys/mounts/kv1",
+        Some(json!({"type": "kv", "options": {"version": "1"}})),
+    );
+    bao.root(
+        "POST",
+        "kv1/registries/harbor",
+        Some(json!({"username": "robot$ml", "password": "harbor-pass"})),
+    );
+    bao.root("POST", "sys/auth/approle", Some(json!({"type": "approle"})));
+    bao.root(
+        "POST",
+        "auth/approle/role/pullsync",
+        Some(json!({"token_policies": ["pullsync"], "token_ttl": "20m"})),
+    );
+    let role_id = bao.root("GET", "auth/approle/role/pullsync/role-id", None)["data"]["role_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret_id = bao.root("POST", "auth/approle/role/pullsync/secret-id", None)["data"]["secret_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let work = tempfile::tempdir().unwrap();
+    let role_file = write(work.path(), "role-id", role_id);
+    let secret_file = write(work.path(), "secret-id", &secret_id);
+    let (repo, out) = (work.path().join("repo"), work.path().join("out"));
+    write(
+        &repo,
+        "specs.yaml",
+        format!(
+            "{HEADER}kind: Credential\nmetadata: {{name: harbor}}\nspec:\n  vault: {{kv: {{mount: kv1, path: registries/harbor, engine: v1}}}}\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: ngc-pull}}\nspec:\n  namespaces: [ml-team]\n  registries: [{{server: harbor.example.com, credential: harbor}}]\n"
+        ),
+    );
+    let run = sync_local(
+        &bao,
+        &repo,
+        &out,
+        &[
+            "--vault-auth",
+            "approle",
+            "--vault-role-id-file",
+            role_file.to_str().unwrap(),
+            "--vault-secret-id-file",
+            secret_file.to_str().unwrap(),
+            "--log-level",
+            "trace",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    let config: Value = serde_json::from_slice(&secret_data(
+        &out.join("ml-team/ngc-pull.yaml"),
+        ".dockerconfigjson",
+    ))
+    .unwrap();
+    assert_eq!(config["auths"]["harbor.example.com"]["username"], "robot$ml");
+    assert_eq!(bao.requests_to("auth/approle/login"), 1);
+    assert!(
+        !run.all().contains(&secret_id) && !run.all().contains("harbor-pass"),
+        "no secret id or value in trace logs"
+    );
+}
+
+/// A JWT signed by a key the test owns (Ed25519, with the openssl CLI).
+fn signed_jwt(dir: &Path, claims: &Value) -> (String, String) {
+    let key = dir.join("jwt-key.pem");
+    if !key.exists() {
+        assert!(
+            Command::new("openssl")
+                .args(["genpkey", "-algorithm", "ed25519", "-out"])
+                .arg(&key)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let public = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    let header = URL_SAFE_NO_PAD.encode(json!({"alg": "EdDSA", "typ": "JWT"}).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let input = dir.join("jwt-input");
+    std::fs::write(&input, format!("{header}.{payload}")).unwrap();
+    let signature = Command::new("openssl")
+        .args(["pkeyutl", "-sign", "-rawin", "-inkey"])
+        .arg(&key)
+        .arg("-in")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        signature.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signature.stderr)
+    );
+    (
+        format!("{header}.{payload}.{}", URL_SAFE_NO_PAD.encode(signature.stdout)),
+        String::from_utf8(public.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn jwt_auth_with_a_key_the_test_owns() {
+    support::require("openssl");
+    let bao = OpenBao::start();
+    bao.pullsync_token("1h");
+    bao.kv2_put("registries/ngc", json!({"api_key": "nvapi-jwt"}));
+    let work = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({"iss": "https://pullsync.test", "sub": "system:serviceaccount:pullsync-system:pullsync", "aud": "pullsync", "iat": now, "exp": now + 600});
+    let (jwt, public) = signed_jwt(work.path(), &claims);
+    bao.root("POST", "sys/auth/jwt", Some(json!({"type": "jwt"})));
+    bao.root(
+        "POST",
+        "auth/jwt/config",
+        Some(json!({"jwt_validation_pubkeys": [public], "bound_issuer": "https://pullsync.test"})),
+    );
+    bao.root("POST", "auth/jwt/role/pullsync", Some(json!({"role_type": "jwt", "bound_audiences": ["pullsync"], "user_claim": "sub", "token_policies": ["pullsync"], "token_ttl": "10m"})));
+    let jwt_file = write(work.path(), "token", &jwt);
+    let (repo, out) = (work.path().join("repo"), work.path().join("out"));
+    write(&repo, "specs.yaml", ngc_kv(""));
+    let run = sync_local(
+        &bao,
+        &repo,
+        &out,
+        &[
+            "--vault-auth",
+            "jwt",
+            "--vault-role",
+            "pullsync",
+            "--vault-jwt-file",
+            jwt_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(password(&out), "nvapi-jwt");
+    assert_eq!(bao.requests_to("auth/jwt/login"), 1);
+
+    // A token for another audience is refused, and the error says so without the token.
+    let (wrong, _) = signed_jwt(
+        work.path(),
+        &json!({"iss": "https://pullsync.test", "sub": "x", "aud": "other", "iat": now, "exp": now + 600}),
+    );
+    write(work.path(), "token", &wrong);
+    let run = sync_local(
+        &bao,
+        &repo,
+        &out,
+        &[
+            "--vault-auth",
+            "jwt",
+            "--vault-role",
+            "pullsync",
+            "--vault-jwt-file",
+            jwt_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("Vault login (jwt)"), "{}", run.stderr);
+    assert!(!run.all().contains(&wrong));
+}
+
+fn cluster_sync(server: &apiserver::ApiServer, bao: &OpenBao, repo: &Path, token: &Path) -> Run {
+    let kubeconfig = server.kubeconfig();
+    pullsync(
+        &[
+            "sync",
+            "--once",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--vault-addr",
+            &bao.addr,
+            "--vault-auth",
+            "token",
+            "--vault-token-file",
+            token.to_str().unwrap(),
+            "--qps",
+            "1000",
+            "--burst",
+            "1000",
+            "--allow-mass-prune",
+        ],
+        None,
+        None,
+    )
+}
+
+#[test]
+fn one_vault_read_however_many_namespaces_and_an_outage_changes_nothing() {
+    let mut bao = OpenBao::start();
+    let token = bao.pullsync_token("1h");
+    bao.kv2_put("registries/ngc", json!({"api_key": "nvapi-fanout"}));
+    let server = apiserver::ApiServer::start();
+    for i in 0..500 {
+        server.create_namespace(&format!("team-{i}"), &[("gpu", "true")]);
+    }
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    write(
+        &repo,
+        "specs.yaml",
+        format!(
+            "{HEADER}kind: Credential\nmetadata: {{name: ngc}}\nspec:\n  vault: {{kv: {{mount: secret, path: registries/ngc}}}}\n  usernamePreset: ngc\n  fields: {{password: api_key}}\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: ngc-pull}}\nspec:\n  namespaceSelector: {{matchLabels: {{gpu: \"true\"}}}}\n  registries: [{{server: nvcr.io, credential: ngc}}]\n"
+        ),
+    );
+    let run = cluster_sync(&server, &bao, &repo, &token);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("500 created"), "{}", run.stdout);
+    let reads = bao.reads_of("secret/data/registries/ngc");
+    let ours = bao.pullsync_requests();
+    eprintln!(
+        "fan-out: 500 namespaces, {reads} read(s) of secret/data/registries/ngc; pullsync's requests: {ours:?}"
+    );
+    assert_eq!(reads, 1, "one read per refresh, not one per namespace");
+
+    // OpenBao goes away: the sync fails, says why, and changes nothing.
+    bao.stop();
+    server.clear_log();
+    let run = cluster_sync(&server, &bao, &repo, &token);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("credential `ngc` is unavailable"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("500 kept"), "{}", run.stdout);
+    assert!(
+        server
+            .log()
+            .iter()
+            .filter(|l| l.is_write() && l.path.contains("/secrets"))
+            .count()
+            == 0,
+        "no secret was touched"
+    );
+    let secret = server.get("secrets", "team-7", "ngc-pull").unwrap();
+    let config: Value = serde_json::from_slice(
+        &STANDARD
+            .decode(secret["data"][".dockerconfigjson"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["auths"]["nvcr.io"]["password"], "nvapi-fanout");
+
+    // It comes back (a dev server starts empty: seeded again), and pullsync recovers by itself.
+    let bao = OpenBao::start_on(bao.port);
+    let token = bao.pullsync_token("1h");
+    bao.kv2_put("registries/ngc", json!({"api_key": "nvapi-after"}));
+    let run = cluster_sync(&server, &bao, &repo, &token);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("500 updated"), "{}", run.stdout);
+}
+
+#[test]
+fn check_sources_reports_unreadable_credentials_without_values() {
+    let bao = OpenBao::start();
+    let token = bao.pullsync_token("1h");
+    bao.kv2_put("registries/ngc", json!({"api_key": "nvapi-check"}));
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    write(
+        &repo,
+        "specs.yaml",
+        format!(
+            "{}---\n{HEADER}kind: Credential\nmetadata: {{name: missing}}\nspec:\n  vault: {{kv: {{mount: secret, path: registries/nothing}}}}\n",
+            ngc_kv("")
+        ),
+    );
+    let run = pullsync(
+        &[
+            "validate",
+            repo.to_str().unwrap(),
+            "--check-sources",
+            "--vault-addr",
+            &bao.addr,
+            "--vault-auth",
+            "token",
+            "--vault-token-file",
+            token.to_str().unwrap(),
+        ],
+        None,
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("ok      Credential/ngc: kv v2 secret/registries/ngc (version v1, fields: api_key)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("FAILED  Credential/missing: kv v2 secret/registries/nothing: no such secret"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.all().contains("nvapi-check"));
+}
