@@ -417,3 +417,92 @@ fn check_sources_reports_unreadable_credentials_without_values() {
     );
     assert!(!run.all().contains("nvapi-check"));
 }
+
+#[test]
+fn kubernetes_auth_through_the_test_api_servers_token_review() {
+    let bao = OpenBao::start();
+    bao.pullsync_token("1h");
+    bao.kv2_put("registries/ngc", json!({"api_key": "nvapi-k8s"}));
+    let server = apiserver::ApiServer::start();
+    server.create_namespace("pullsync-system", &[]);
+    server.create(
+        "serviceaccounts",
+        "pullsync-system",
+        json!({"metadata": {"name": "pullsync"}}),
+    );
+    bao.root("POST", "sys/auth/kubernetes", Some(json!({"type": "kubernetes"})));
+    // OpenBao insists on a CA certificate even for an http:// host; any valid one will do.
+    let ca_dir = tempfile::tempdir().unwrap();
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ed25519",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=test-api-server",
+            "-keyout",
+        ])
+        .arg(ca_dir.path().join("key.pem"))
+        .arg("-out")
+        .arg(ca_dir.path().join("ca.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let ca = std::fs::read_to_string(ca_dir.path().join("ca.pem")).unwrap();
+    bao.root("POST", "auth/kubernetes/config", Some(json!({"kubernetes_host": server.url, "kubernetes_ca_cert": ca, "disable_local_ca_jwt": true, "token_reviewer_jwt": server.mint_token("pullsync-system", "pullsync", 3600)})));
+    bao.root("POST", "auth/kubernetes/role/pullsync", Some(json!({"bound_service_account_names": ["pullsync"], "bound_service_account_namespaces": ["pullsync-system"], "token_policies": ["pullsync"], "token_ttl": "10m"})));
+    let work = tempfile::tempdir().unwrap();
+    let (repo, out) = (work.path().join("repo"), work.path().join("out"));
+    write(&repo, "specs.yaml", ngc_kv(""));
+    // The projected token file is re-read at every login: the kubelet rotates it.
+    for round in 0..2 {
+        let jwt_file = write(
+            work.path(),
+            "token",
+            server.mint_token("pullsync-system", "pullsync", 3600),
+        );
+        let run = sync_local(
+            &bao,
+            &repo,
+            &out,
+            &[
+                "--vault-auth",
+                "kubernetes",
+                "--vault-role",
+                "pullsync",
+                "--vault-jwt-file",
+                jwt_file.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            run.code,
+            0,
+            "round {round}: {}\n{:?}",
+            run.all(),
+            server
+                .log()
+                .iter()
+                .map(|l| format!("{} {} {}", l.method, l.path, l.status))
+                .collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(password(&out), "nvapi-k8s");
+    assert_eq!(bao.requests_to("auth/kubernetes/login"), 2);
+    let reviews = server
+        .log()
+        .iter()
+        .filter(|l| l.path.ends_with("/tokenreviews"))
+        .count();
+    assert!(
+        reviews >= 2,
+        "OpenBao asked the API server to review the tokens: {reviews}"
+    );
+}

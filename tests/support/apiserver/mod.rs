@@ -140,6 +140,20 @@ impl ApiServer {
             .count()
     }
 
+    /// A service-account token as TokenRequest would mint it.
+    pub fn mint_token(&self, namespace: &str, account: &str, seconds: i64) -> String {
+        let response = self
+            .with_store(|s| {
+                s.token_request(
+                    namespace,
+                    account,
+                    &json!({"spec": {"expirationSeconds": seconds}}),
+                )
+            })
+            .unwrap();
+        response["status"]["token"].as_str().unwrap().to_string()
+    }
+
     pub fn token_key(&self) -> Vec<u8> {
         self.shared.store.lock().unwrap().token_key.clone()
     }
@@ -466,6 +480,10 @@ async fn route(
                 .unwrap()
                 .get(&t.resource, &t.namespace, name)?;
             Ok((200, as_metadata_if_asked(object, accept)))
+        }
+        (Method::POST, None, _) if t.resource == "tokenreviews" => {
+            let review = parse_body(body, content_type)?;
+            Ok((201, shared.store.lock().unwrap().token_review(&review)))
         }
         (Method::POST, None, _) => {
             let object = parse_body(body, content_type)?;

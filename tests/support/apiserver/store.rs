@@ -70,7 +70,7 @@ pub struct Store {
     pub history: VecDeque<WatchEvent>,
     pub tx: broadcast::Sender<WatchEvent>,
     uid: u64,
-    /// Signs service-account tokens (HS256); tests may verify with it.
+    /// Signs service-account tokens (Ed25519, PKCS#8); tests may verify with it.
     pub token_key: Vec<u8>,
 }
 
@@ -106,7 +106,7 @@ impl Store {
             history: VecDeque::new(),
             tx,
             uid: 0,
-            token_key: b"pullsync-test-signing-key".to_vec(),
+            token_key: super::jwt::generate_key(),
         }
     }
 
@@ -441,13 +441,57 @@ impl Store {
             "sub": format!("system:serviceaccount:{namespace}:{name}"),
             "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": name, "uid": account.pointer("/metadata/uid")}}
         });
-        let token = super::jwt::sign_hs256(&claims, &self.token_key);
+        let token = super::jwt::sign(&claims, &self.token_key);
         Ok(json!({
             "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
             "metadata": {"name": name, "namespace": namespace, "creationTimestamp": null},
             "spec": {"audiences": audiences, "expirationSeconds": seconds, "boundObjectRef": null},
             "status": {"token": token, "expirationTimestamp": pullsync::time::format(expires)}
         }))
+    }
+}
+
+impl Store {
+    /// `tokenreviews`: is this a token this server signed, unexpired? Followed: the
+    /// TokenReview API reference (`status.authenticated`, `status.user`, `status.audiences`).
+    pub fn token_review(&self, review: &Value) -> Value {
+        let token = review
+            .pointer("/spec/token")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let status = match super::jwt::verify(token, &self.token_key) {
+            Some(claims) if claims["exp"].as_u64().is_some_and(|exp| exp > now) => {
+                let ns = claims
+                    .pointer("/kubernetes.io/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let sa = claims
+                    .pointer("/kubernetes.io/serviceaccount/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let uid = claims
+                    .pointer("/kubernetes.io/serviceaccount/uid")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let audiences = review
+                    .pointer("/spec/audiences")
+                    .cloned()
+                    .filter(|a| a.as_array().is_some_and(|a| !a.is_empty()))
+                    .unwrap_or(claims["aud"].clone());
+                json!({
+                    "authenticated": true,
+                    "user": {"username": format!("system:serviceaccount:{ns}:{sa}"), "uid": uid, "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{ns}"), "system:authenticated"]},
+                    "audiences": audiences
+                })
+            }
+            Some(_) => json!({"authenticated": false, "error": "token has expired"}),
+            None => json!({"authenticated": false, "error": "invalid bearer token"}),
+        };
+        json!({"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1", "metadata": {"creationTimestamp": null}, "spec": review["spec"], "status": status})
     }
 }
 
