@@ -13,6 +13,8 @@ command -v docker-registry >/dev/null || apt_packages+=(docker-registry)  # a re
 command -v skopeo >/dev/null || apt_packages+=(skopeo)              # proves pull secrets authenticate
 command -v htpasswd >/dev/null || apt_packages+=(apache2-utils)     # the registry's htpasswd file
 command -v openssl >/dev/null || apt_packages+=(openssl)            # signs test JWTs for Vault jwt auth
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_packages+=(postgresql)  # Vault database engine: renewable leases
+command -v psql >/dev/null || apt_packages+=(postgresql-client)
 command -v cc >/dev/null || apt_packages+=(gcc libc6-dev)           # crates that build C
 
 if [ "${#apt_packages[@]}" -gt 0 ]; then

@@ -506,3 +506,125 @@ fn kubernetes_auth_through_the_test_api_servers_token_review() {
         "OpenBao asked the API server to review the tokens: {reviews}"
     );
 }
+
+/// Lease id of the dynamic credential `db` in the lease book Secret.
+fn current_lease(server: &apiserver::ApiServer) -> Value {
+    let secret = server
+        .get("secrets", "pullsync-system", "pullsync-vault-leases-default")
+        .expect("the lease book is kept in a Secret");
+    let book: Value = serde_json::from_slice(
+        &STANDARD
+            .decode(secret["data"]["leases.json"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    book
+}
+
+#[test]
+fn dynamic_database_credentials_renew_rotate_revoke_and_survive_restarts() {
+    let pg = support::postgres::Postgres::start();
+    let bao = OpenBao::start();
+    let token = bao.pullsync_token("1h");
+    bao.root("POST", "sys/mounts/database", Some(json!({"type": "database"})));
+    bao.root(
+        "POST",
+        "database/config/pg",
+        Some(json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{}/postgres?sslmode=disable", pg.port),
+            "username": pg.user, "password": pg.password, "allowed_roles": "*", "verify_connection": true
+        })),
+    );
+    bao.root(
+        "POST",
+        "database/roles/registry-reader",
+        Some(json!({
+            "db_name": "pg",
+            "creation_statements": ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"],
+            "default_ttl": "12s", "max_ttl": "20s"
+        })),
+    );
+    let server = apiserver::ApiServer::start();
+    server.create_namespace("pullsync-system", &[]);
+    server.create_namespace("ml-team", &[]);
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    write(
+        &repo,
+        "specs.yaml",
+        format!(
+            "{HEADER}kind: Credential\nmetadata: {{name: db}}\nspec:\n  vault: {{dynamic: {{path: database/creds/registry-reader, revokeOld: true}}}}\n---\n{HEADER}kind: Secret\nmetadata: {{name: db-creds}}\nspec:\n  namespaces: [ml-team]\n  data: {{username: {{credential: db}}, password: {{credential: db}}}}\n"
+        ),
+    );
+    let started = std::time::Instant::now();
+    let creds = |server: &apiserver::ApiServer| {
+        let s = server.get("secrets", "ml-team", "db-creds").unwrap();
+        let get =
+            |k: &str| String::from_utf8(STANDARD.decode(s["data"][k].as_str().unwrap()).unwrap()).unwrap();
+        (get("username"), get("password"))
+    };
+    let issues = |bao: &OpenBao| bao.reads_of("database/creds/registry-reader");
+    let mut timeline = Vec::new();
+    let mut step = |what: &str, server: &apiserver::ApiServer, bao: &OpenBao| {
+        let run = cluster_sync(server, bao, &repo, &token);
+        assert_eq!(run.code, 0, "{what}: {}", run.all());
+        let lease = current_lease(server)["current"]["db"]["lease_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        timeline.push(format!(
+            "t={:>4.1}s {what}: lease …{}, issues {}, renewals {}, revocations {}",
+            started.elapsed().as_secs_f64(),
+            &lease[lease.len().saturating_sub(6)..],
+            issues(bao),
+            bao.requests_to("sys/leases/renew"),
+            bao.requests_to("sys/leases/revoke")
+        ));
+        lease
+    };
+    let first = step("first sync issues", &server, &bao);
+    let (user1, pass1) = creds(&server);
+    assert!(pg.can_login(&user1, &pass1), "the issued database user works");
+    assert!(
+        !format!(
+            "{:?}",
+            server
+                .list("secrets")
+                .iter()
+                .map(|s| s["metadata"]["annotations"].clone())
+                .collect::<Vec<_>>()
+        )
+        .contains(&pass1),
+        "no value in any annotation"
+    );
+
+    // A restart soon after: the lease is still good, so nothing is issued again.
+    let again = step("restart, lease still good", &server, &bao);
+    assert_eq!(again, first);
+    assert_eq!(issues(&bao), 1, "no re-issue on restart");
+
+    // Past two thirds of the lease: renewed, same credential.
+    std::thread::sleep(std::time::Duration::from_secs(9));
+    let renewed = step("renewal at ~2/3", &server, &bao);
+    assert_eq!(renewed, first);
+    assert_eq!(bao.requests_to("sys/leases/renew"), 1);
+    assert_eq!(creds(&server), (user1.clone(), pass1.clone()));
+
+    // Near max TTL (20s) a renewal cannot extend enough: a new credential replaces it, and the
+    // old lease is revoked once the secret holds the new one.
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let rotated = step("max TTL: replaced", &server, &bao);
+    assert_ne!(rotated, first);
+    assert_eq!(issues(&bao), 2);
+    let (user2, pass2) = creds(&server);
+    assert_ne!(user2, user1);
+    assert!(pg.can_login(&user2, &pass2));
+    assert_eq!(
+        bao.requests_to("sys/leases/revoke"),
+        1,
+        "the replaced lease is revoked"
+    );
+    assert!(!pg.can_login(&user1, &pass1), "the old database user is gone");
+    eprintln!("lease timeline:\n  {}", timeline.join("\n  "));
+}

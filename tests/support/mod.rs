@@ -94,6 +94,7 @@ pub fn secret_data(manifest: &Path, key: &str) -> Vec<u8> {
 }
 
 pub mod openbao;
+pub mod postgres;
 pub mod registry;
 
 pub const HEADER: &str = "apiVersion: pullsync.dev/v1alpha1\n";
