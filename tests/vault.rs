@@ -628,3 +628,57 @@ fn dynamic_database_credentials_renew_rotate_revoke_and_survive_restarts() {
     assert!(!pg.can_login(&user1, &pass1), "the old database user is gone");
     eprintln!("lease timeline:\n  {}", timeline.join("\n  "));
 }
+
+#[test]
+fn a_vault_namespace_is_sent_with_every_call() {
+    let bao = OpenBao::start();
+    bao.root("POST", "sys/namespaces/team-a", None);
+    bao.root_in(
+        "team-a",
+        "POST",
+        "sys/mounts/secret",
+        Some(json!({"type": "kv", "options": {"version": "2"}})),
+    );
+    bao.root_in(
+        "team-a",
+        "PUT",
+        "sys/policies/acl/pullsync",
+        Some(json!({"policy": support::openbao::POLICY})),
+    );
+    bao.root_in(
+        "team-a",
+        "POST",
+        "secret/data/registries/ngc",
+        Some(json!({"data": {"api_key": "nvapi-team-a"}})),
+    );
+    let token = bao.root_in(
+        "team-a",
+        "POST",
+        "auth/token/create",
+        Some(json!({"policies": ["pullsync"], "ttl": "1h"})),
+    )["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The same path in the root namespace holds something else: the header must decide.
+    bao.kv2_put("registries/ngc", json!({"api_key": "nvapi-root"}));
+    let work = tempfile::tempdir().unwrap();
+    let token_file = write(work.path(), "token", token);
+    let (repo, out) = (work.path().join("repo"), work.path().join("out"));
+    write(&repo, "specs.yaml", ngc_kv(""));
+    let run = sync_local(
+        &bao,
+        &repo,
+        &out,
+        &[
+            "--vault-namespace",
+            "team-a",
+            "--vault-auth",
+            "token",
+            "--vault-token-file",
+            token_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(password(&out), "nvapi-team-a");
+}

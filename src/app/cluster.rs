@@ -35,6 +35,7 @@ async fn prepare(
     repo: &Path,
     render: &RenderArgs,
     args: &ClusterArgs,
+    read_only: bool,
 ) -> anyhow::Result<Option<(Kube, Observed, Pipeline)>> {
     let kube = connect(args).await?;
     let observed = observe::observe(&kube, &render.instance).await?;
@@ -59,6 +60,7 @@ async fn prepare(
         own_namespace: Some(own_namespace),
         namespaces: Namespaces { known: Some(known) },
         leases,
+        read_only,
     };
     match pipeline(repo, render, &view).await? {
         Ok(p) => {
@@ -90,7 +92,7 @@ pub async fn sync(
     if !once {
         anyhow::bail!("only `sync --once` exists so far; the long-running daemon is not built yet");
     }
-    let Some((kube, observed, pipeline)) = prepare(repo, render, args).await? else {
+    let Some((kube, observed, pipeline)) = prepare(repo, render, args, false).await? else {
         return Ok(ExitCode::FAILURE);
     };
     let plan = plan::plan(&pipeline.outcome, &observed, &options(args));
@@ -278,7 +280,7 @@ pub async fn plan(
     args: &ClusterArgs,
     output: Output,
 ) -> anyhow::Result<ExitCode> {
-    let Some((kube, observed, pipeline)) = prepare(repo, render, args).await? else {
+    let Some((kube, observed, pipeline)) = prepare(repo, render, args, true).await? else {
         return Ok(ExitCode::FAILURE);
     };
     let plan = plan::plan(&pipeline.outcome, &observed, &options(args));

@@ -243,6 +243,8 @@ struct ClusterView {
     namespaces: Namespaces,
     /// Leases of dynamic credentials from the last run.
     leases: credentials::vault::dynamic::LeaseBook,
+    /// Issue nothing at a source (for `plan`).
+    read_only: bool,
 }
 
 async fn pipeline(
@@ -269,6 +271,7 @@ async fn pipeline(
         own_namespace: cluster.own_namespace.clone(),
         vault: vault_session(args)?,
         leases: std::sync::Arc::new(tokio::sync::Mutex::new(cluster.leases.clone())),
+        read_only: cluster.read_only,
     };
     let needed: BTreeSet<&str> = desired.secrets.values().flat_map(|s| s.credentials()).collect();
     let mut users: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();

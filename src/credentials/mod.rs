@@ -91,6 +91,8 @@ pub struct SourceContext {
     pub vault: Option<vault::VaultSession>,
     /// Leases of dynamic Vault credentials, carried between runs.
     pub leases: std::sync::Arc<tokio::sync::Mutex<vault::dynamic::LeaseBook>>,
+    /// Never issue, renew or revoke anything (for `plan`): reuse what the lease book holds.
+    pub read_only: bool,
 }
 
 /// The outcome of fetching every needed credential once.
@@ -150,6 +152,9 @@ async fn fetch(
         }
         if let Some(dynamic) = &source.dynamic {
             let mut book = context.leases.lock().await;
+            if context.read_only {
+                return vault::dynamic::current(&object.name, dynamic, &book);
+            }
             return vault::dynamic::fetch(session, &object.name, dynamic, &mut book).await;
         }
     }

@@ -28,6 +28,18 @@ impl Drop for OpenBao {
 
 /// A minimal HTTP/1.1 JSON call (Connection: close), enough to configure OpenBao.
 pub fn http(method: &str, addr: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    http_ns(method, addr, path, token, body, None)
+}
+
+/// `http` inside an OpenBao namespace (`X-Vault-Namespace`).
+pub fn http_ns(
+    method: &str,
+    addr: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+    namespace: Option<&str>,
+) -> (u16, Value) {
     let host = addr.trim_start_matches("http://");
     let mut stream = TcpStream::connect(host).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -38,6 +50,9 @@ pub fn http(method: &str, addr: &str, path: &str, token: Option<&str>, body: Opt
     );
     if let Some(token) = token {
         request.push_str(&format!("X-Vault-Token: {token}\r\n"));
+    }
+    if let Some(namespace) = namespace {
+        request.push_str(&format!("X-Vault-Namespace: {namespace}\r\n"));
     }
     request.push_str("\r\n");
     request.push_str(&body);
@@ -133,6 +148,23 @@ impl OpenBao {
     pub fn root(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, value) = http(method, &self.addr, path, Some(&self.root_token), body.as_ref());
         assert!((200..300).contains(&status), "{method} {path}: {status} {value}");
+        value
+    }
+
+    /// A root call inside a namespace that must succeed.
+    pub fn root_in(&self, namespace: &str, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, value) = http_ns(
+            method,
+            &self.addr,
+            path,
+            Some(&self.root_token),
+            body.as_ref(),
+            Some(namespace),
+        );
+        assert!(
+            (200..300).contains(&status),
+            "{namespace}: {method} {path}: {status} {value}"
+        );
         value
     }
 

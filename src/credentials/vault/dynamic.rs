@@ -200,6 +200,25 @@ pub async fn fetch(
     Ok(value_of(&fresh, name))
 }
 
+/// The current lease's value without touching Vault (for `plan`, which must not issue).
+pub fn current(
+    name: &str,
+    spec: &VaultDynamic,
+    book: &LeaseBook,
+) -> Result<CredentialValue, FetchCredentialError> {
+    let path = spec.path.trim_matches('/');
+    match book
+        .current
+        .get(name)
+        .filter(|r| r.path == path && r.expires_at > now_secs())
+    {
+        Some(record) => Ok(value_of(record, name)),
+        None => Err(FetchCredentialError::BadResponse(format!(
+            "vault dynamic {path}: no current lease, and `plan` does not issue dynamic credentials (the next sync will)"
+        ))),
+    }
+}
+
 /// Revoke the retired leases of the named credentials (those whose secrets were all replaced).
 pub async fn revoke_retired(session: &VaultSession, book: &mut LeaseBook, credentials: &[String]) {
     for name in credentials {
