@@ -12,6 +12,7 @@ command -v kubectl >/dev/null || apt_packages+=(kubernetes-client)  # kubectl go
 command -v docker-registry >/dev/null || apt_packages+=(docker-registry)  # a real registry
 command -v skopeo >/dev/null || apt_packages+=(skopeo)              # proves pull secrets authenticate
 command -v htpasswd >/dev/null || apt_packages+=(apache2-utils)     # the registry's htpasswd file
+command -v curl >/dev/null || apt_packages+=(curl)                  # sets up the TLS OpenBao
 command -v openssl >/dev/null || apt_packages+=(openssl)            # signs test JWTs for Vault jwt auth
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_packages+=(postgresql)  # Vault database engine: renewable leases
 command -v psql >/dev/null || apt_packages+=(postgresql-client)

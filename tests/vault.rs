@@ -682,3 +682,55 @@ fn a_vault_namespace_is_sent_with_every_call() {
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(password(&out), "nvapi-team-a");
 }
+
+#[test]
+fn tls_with_a_ca_bundle_and_insecure_only_when_asked() {
+    let (mut child, addr, ca, dir) = OpenBao::start_tls();
+    let put = Command::new("curl")
+        .args(["-sf", "--cacert"])
+        .arg(&ca)
+        .args([
+            "-H",
+            "X-Vault-Token: root-tls",
+            "-X",
+            "POST",
+            "-d",
+            r#"{"data":{"api_key":"nvapi-tls"}}"#,
+        ])
+        .arg(format!("{addr}/v1/secret/data/registries/ngc"))
+        .output()
+        .unwrap();
+    assert!(put.status.success());
+    let token = write(dir.path(), "token", "root-tls");
+    let work = tempfile::tempdir().unwrap();
+    let (repo, out) = (work.path().join("repo"), work.path().join("out"));
+    write(&repo, "specs.yaml", ngc_kv(""));
+    let sync = |extra: &[&str]| {
+        let mut args = vec![
+            "sync",
+            "--once",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--vault-addr",
+            &addr,
+            "--vault-auth",
+            "token",
+            "--vault-token-file",
+            token.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        pullsync(&args, None, None)
+    };
+    let run = sync(&[]);
+    assert_eq!(run.code, 1, "an unknown CA is refused: {}", run.all());
+    let run = sync(&["--vault-ca-cert", ca.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(password(&out), "nvapi-tls");
+    std::fs::remove_dir_all(&out).unwrap();
+    let run = sync(&["--vault-insecure"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let _ = child.kill();
+    let _ = child.wait();
+}

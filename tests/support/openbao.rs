@@ -144,6 +144,47 @@ impl OpenBao {
         }
     }
 
+    /// A dev server speaking TLS with its own CA (`-dev-tls`); set up with `curl`.
+    pub fn start_tls() -> (Child, String, PathBuf, tempfile::TempDir) {
+        super::require("bao");
+        super::require("curl");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new("bao")
+            .args([
+                "server",
+                "-dev",
+                "-dev-tls",
+                "-dev-no-store-token",
+                "-dev-root-token-id=root-tls",
+            ])
+            .arg(format!("-dev-tls-cert-dir={}", dir.path().display()))
+            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+            .env("HOME", dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = format!("https://127.0.0.1:{port}");
+        let ca = dir.path().join("vault-ca.pem");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = ca.exists()
+                && Command::new("curl")
+                    .args(["-sf", "--cacert"])
+                    .arg(&ca)
+                    .arg(format!("{addr}/v1/sys/seal-status"))
+                    .output()
+                    .is_ok_and(|o| o.status.success());
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "OpenBao (TLS) did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (child, addr, ca, dir)
+    }
+
     /// A root call that must succeed.
     pub fn root(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, value) = http(method, &self.addr, path, Some(&self.root_token), body.as_ref());
