@@ -274,6 +274,54 @@ pub enum Command {
         #[arg(long, env = "PULLSYNC_OUTPUT", value_enum, default_value = "text")]
         output: Output,
     },
+    /// Run as a daemon: keep the cluster in line with the specs, rotate credentials before
+    /// they expire, correct drift, and serve /healthz /readyz /status /metrics.
+    Run {
+        /// Spec folder (a checkout kept current by git-sync, or any folder).
+        #[arg(long, env = "PULLSYNC_REPO")]
+        repo: PathBuf,
+        /// Address for /healthz, /readyz, /status and /metrics.
+        #[arg(long, env = "PULLSYNC_LISTEN", default_value = "0.0.0.0:8080")]
+        listen: std::net::SocketAddr,
+        /// Full resync at least this often (Go duration).
+        #[arg(long, env = "PULLSYNC_RESYNC_INTERVAL", default_value = "5m")]
+        resync_interval: String,
+        /// How often to look for a new revision of the spec folder.
+        #[arg(long, env = "PULLSYNC_POLL_INTERVAL", default_value = "10s")]
+        poll_interval: String,
+        /// Elect one writer among replicas with a coordination.k8s.io Lease.
+        #[arg(long, env = "PULLSYNC_LEADER_ELECTION")]
+        leader_election: bool,
+        /// Lease duration; a new leader takes over within it.
+        #[arg(long, env = "PULLSYNC_LEASE_DURATION", default_value = "15s")]
+        lease_duration: String,
+        /// This replica's identity in the Lease; default: the host name.
+        #[arg(long, env = "PULLSYNC_IDENTITY")]
+        identity: Option<String>,
+        #[command(flatten)]
+        render: RenderArgs,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Wait until the daemon has applied a revision (for an Argo CD PreSync hook). Exit 0 when
+    /// applied, 1 when it was rejected as invalid or the timeout passed.
+    Wait {
+        /// The revision (Git commit) to wait for.
+        #[arg(long, env = "PULLSYNC_REVISION")]
+        revision: String,
+        /// Only these namespaces must have it (repeatable); default: all.
+        #[arg(long = "namespace", env = "PULLSYNC_WAIT_NAMESPACES", value_delimiter = ',')]
+        namespaces: Vec<String>,
+        /// The daemon's /status URL.
+        #[arg(
+            long,
+            env = "PULLSYNC_STATUS_URL",
+            default_value = "http://pullsync.pullsync-system.svc:8080/status"
+        )]
+        status_url: String,
+        #[arg(long, env = "PULLSYNC_WAIT_TIMEOUT", default_value = "5m")]
+        timeout: String,
+    },
     /// Print the JSON Schema of the spec kinds, for editors.
     Schema {
         /// One kind only (e.g. PullSecret); default: all kinds, keyed by kind.

@@ -14,6 +14,7 @@
 pub mod app;
 pub mod cli;
 pub mod credentials;
+pub mod daemon;
 pub mod image;
 pub mod k8s;
 pub mod plan;

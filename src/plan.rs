@@ -127,7 +127,10 @@ pub fn plan(outcome: &RenderOutcome, observed: &Observed, options: &PlanOptions)
                 index,
             }),
             Some(live) => {
-                let changes = differences(r, live);
+                let mut changes = differences(r, live);
+                if changes.is_empty() && observed.drifted.contains(&key) {
+                    changes.push("drift".to_string());
+                }
                 if changes.is_empty() {
                     plan.unchanged.push(key);
                 } else {

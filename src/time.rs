@@ -40,6 +40,13 @@ pub fn format(t: SystemTime) -> String {
     )
 }
 
+/// Format as a Kubernetes `MicroTime`: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+pub fn format_micro(t: SystemTime) -> String {
+    let micros = t.duration_since(UNIX_EPOCH).unwrap_or_default().subsec_micros();
+    let whole = format(t);
+    format!("{}.{micros:06}Z", whole.trim_end_matches('Z'))
+}
+
 /// Parse `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
 pub fn parse(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();

@@ -31,17 +31,44 @@ async fn connect(args: &ClusterArgs) -> anyhow::Result<Kube> {
 }
 
 /// Observe the cluster and run the pipeline against what exists there.
-async fn prepare(
+/// (namespace, name) → resourceVersion, shared across syncs.
+pub(crate) type Written = std::sync::Arc<tokio::sync::Mutex<BTreeMap<(String, String), String>>>;
+
+/// What a long-running process keeps between syncs; `sync --once` builds a fresh one.
+#[derive(Clone)]
+pub(crate) struct Engine {
+    pub kube: Kube,
+    pub vault: Option<crate::credentials::vault::VaultSession>,
+    pub cache: Option<std::sync::Arc<tokio::sync::Mutex<crate::credentials::cache::CredentialCache>>>,
+    /// resourceVersion of each managed Secret as pullsync last left it, to notice hand edits.
+    pub written: Option<Written>,
+}
+
+impl Engine {
+    pub async fn connect(args: &ClusterArgs) -> anyhow::Result<Engine> {
+        Ok(Engine {
+            kube: connect(args).await?,
+            vault: None,
+            cache: None,
+            written: None,
+        })
+    }
+}
+
+/// Observe the cluster and run the pipeline against what exists there. `Err` holds the
+/// diagnostics of invalid specs (nothing may change then).
+async fn prepare_with(
+    engine: &Engine,
     repo: &Path,
     render: &RenderArgs,
     args: &ClusterArgs,
     read_only: bool,
-) -> anyhow::Result<Option<(Kube, Observed, Pipeline)>> {
-    let kube = connect(args).await?;
-    let observed = observe::observe(&kube, &render.instance).await?;
+) -> anyhow::Result<Result<(Observed, Pipeline), Vec<crate::spec::Diagnostic>>> {
+    let kube = &engine.kube;
+    let observed = observe::observe(kube, &render.instance).await?;
     for (name, ns) in &observed.namespaces {
         if ns.terminating {
-            tracing::warn!(namespace = %name, "namespace is terminating; skipped");
+            tracing::debug!(namespace = %name, "namespace is terminating; skipped");
         }
     }
     let known: BTreeMap<String, BTreeMap<String, String>> = observed
@@ -54,18 +81,30 @@ async fn prepare(
         .own_namespace
         .clone()
         .unwrap_or_else(|| kube.default_namespace.clone());
-    let leases = lease_state::load(&kube, &own_namespace, &render.instance).await?;
+    let leases = lease_state::load(kube, &own_namespace, &render.instance).await?;
     let view = ClusterView {
         kube: Some(kube.clone()),
         own_namespace: Some(own_namespace),
         namespaces: Namespaces { known: Some(known) },
         leases,
         read_only,
+        vault: engine.vault.clone(),
+        cache: engine.cache.clone(),
     };
-    match pipeline(repo, render, &view).await? {
-        Ok(p) => {
+    Ok(pipeline(repo, render, &view).await?.map(|p| (observed, p)))
+}
+
+async fn prepare(
+    repo: &Path,
+    render: &RenderArgs,
+    args: &ClusterArgs,
+    read_only: bool,
+) -> anyhow::Result<Option<(Kube, Observed, Pipeline)>> {
+    let engine = Engine::connect(args).await?;
+    match prepare_with(&engine, repo, render, args, read_only).await? {
+        Ok((observed, p)) => {
             print_diagnostics(&p.diagnostics);
-            Ok(Some((kube, observed, p)))
+            Ok(Some((engine.kube, observed, p)))
         }
         Err(diagnostics) => {
             print_diagnostics(&diagnostics);
@@ -73,6 +112,61 @@ async fn prepare(
             Ok(None)
         }
     }
+}
+
+/// One sync with a long-lived engine: apply, settle leases, and return the report.
+pub(crate) async fn sync_with(
+    engine: &Engine,
+    repo: &Path,
+    render: &RenderArgs,
+    args: &ClusterArgs,
+) -> anyhow::Result<Result<(String, SyncReport, Vec<crate::spec::Diagnostic>), Vec<crate::spec::Diagnostic>>>
+{
+    let (mut observed, pipeline) = match prepare_with(engine, repo, render, args, false).await? {
+        Ok(ok) => ok,
+        Err(diagnostics) => return Ok(Err(diagnostics)),
+    };
+    if let Some(written) = &engine.written {
+        let written = written.lock().await;
+        observed.drifted = observed
+            .managed
+            .iter()
+            .filter(|(key, live)| written.get(*key).is_some_and(|rv| rv != &live.resource_version))
+            .map(|(key, _)| key.clone())
+            .collect();
+    }
+    let plan = plan::plan(&pipeline.outcome, &observed, &options(args));
+    let sink = KubeSink {
+        kube: &engine.kube,
+        instance: &render.instance,
+        concurrency: args.concurrency,
+    };
+    let report = sink.execute(&plan, &pipeline.outcome).await;
+    finish_leases(&engine.kube, args, render, &pipeline, &report).await?;
+    if let Some(written) = &engine.written {
+        // After our own writes, remember the versions they produced; else what we saw.
+        let wrote = report.outcomes.iter().any(|o| {
+            o.kind == "Secret"
+                && matches!(
+                    o.result,
+                    Status::Created | Status::Updated | Status::Adopted | Status::Pruned
+                )
+        });
+        let managed = if wrote {
+            observe::observe(&engine.kube, &render.instance).await?.managed
+        } else {
+            observed.managed
+        };
+        *written.lock().await = managed
+            .into_iter()
+            .map(|(k, v)| (k, v.resource_version))
+            .collect();
+    }
+    Ok(Ok((
+        pipeline.revision.clone(),
+        report,
+        pipeline.diagnostics.clone(),
+    )))
 }
 
 fn options(args: &ClusterArgs) -> PlanOptions {
@@ -90,7 +184,7 @@ pub async fn sync(
     output: Output,
 ) -> anyhow::Result<ExitCode> {
     if !once {
-        anyhow::bail!("only `sync --once` exists so far; the long-running daemon is not built yet");
+        anyhow::bail!("`sync` needs --once; for the long-running daemon use `pullsync run`");
     }
     let Some((kube, observed, pipeline)) = prepare(repo, render, args, false).await? else {
         return Ok(ExitCode::FAILURE);

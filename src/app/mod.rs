@@ -16,8 +16,9 @@ use crate::sink::dir::{self, DirOptions};
 use crate::spec::resolve::{self, Desired, Layer, Namespaces};
 use crate::spec::{self, CheckSpecsError, Checked, Diagnostic, model};
 
-mod cluster;
+pub(crate) mod cluster;
 mod explain;
+mod wait;
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -58,6 +59,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
         } => cluster::plan(&repo, &render, &cluster, output).await,
         Command::Schema { kind } => schema(kind.as_deref()),
+        Command::Run {
+            repo,
+            listen,
+            resync_interval,
+            poll_interval,
+            leader_election,
+            lease_duration,
+            identity,
+            render,
+            cluster,
+        } => {
+            let duration =
+                |s: &str, flag: &str| spec::duration::parse(s).map_err(|e| anyhow::anyhow!("--{flag}: {e}"));
+            let options = crate::daemon::RunOptions {
+                repo,
+                listen,
+                resync: duration(&resync_interval, "resync-interval")?,
+                poll: duration(&poll_interval, "poll-interval")?,
+                leader_election,
+                lease_duration: duration(&lease_duration, "lease-duration")?,
+                identity: identity.unwrap_or_else(|| {
+                    std::fs::read_to_string("/etc/hostname")
+                        .map(|h| h.trim().to_string())
+                        .unwrap_or_else(|_| format!("pullsync-{}", std::process::id()))
+                }),
+            };
+            crate::daemon::run(options, render, cluster).await
+        }
+        Command::Wait {
+            revision,
+            namespaces,
+            status_url,
+            timeout,
+        } => {
+            let timeout = spec::duration::parse(&timeout).map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
+            wait::run(&revision, &namespaces, &status_url, timeout).await
+        }
         Command::Explain {
             image,
             dockerconfig,
@@ -237,7 +275,7 @@ async fn check_sources_cmd(dir: &Path, args: &RenderArgs) -> anyhow::Result<Exit
 
 /// What the pipeline knows of a cluster, when there is one.
 #[derive(Default)]
-struct ClusterView {
+pub(crate) struct ClusterView {
     kube: Option<crate::k8s::Kube>,
     own_namespace: Option<String>,
     namespaces: Namespaces,
@@ -245,6 +283,9 @@ struct ClusterView {
     leases: credentials::vault::dynamic::LeaseBook,
     /// Issue nothing at a source (for `plan`).
     read_only: bool,
+    /// A long-running process keeps its Vault session (token) and credential cache.
+    vault: Option<credentials::vault::VaultSession>,
+    cache: Option<std::sync::Arc<tokio::sync::Mutex<credentials::cache::CredentialCache>>>,
 }
 
 async fn pipeline(
@@ -269,9 +310,13 @@ async fn pipeline(
         age_identities: identities,
         kube: cluster.kube.clone(),
         own_namespace: cluster.own_namespace.clone(),
-        vault: vault_session(args)?,
+        vault: match &cluster.vault {
+            Some(session) => Some(session.clone()),
+            None => vault_session(args)?,
+        },
         leases: std::sync::Arc::new(tokio::sync::Mutex::new(cluster.leases.clone())),
         read_only: cluster.read_only,
+        cache: cluster.cache.clone(),
     };
     let needed: BTreeSet<&str> = desired.secrets.values().flat_map(|s| s.credentials()).collect();
     let mut users: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();

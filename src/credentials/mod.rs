@@ -6,6 +6,7 @@
 //! token exchanges) produce the same value.
 
 pub mod age_file;
+pub mod cache;
 pub mod file;
 pub mod kubernetes_secret;
 pub mod service_account_token;
@@ -93,6 +94,8 @@ pub struct SourceContext {
     pub leases: std::sync::Arc<tokio::sync::Mutex<vault::dynamic::LeaseBook>>,
     /// Never issue, renew or revoke anything (for `plan`): reuse what the lease book holds.
     pub read_only: bool,
+    /// A long-running process's credential memory; `None` fetches everything every time.
+    pub cache: Option<std::sync::Arc<tokio::sync::Mutex<cache::CredentialCache>>>,
 }
 
 /// The outcome of fetching every needed credential once.
@@ -111,16 +114,42 @@ pub async fn fetch_all(catalog: &Catalog, names: &BTreeSet<&str>, context: &Sour
             continue;
         };
         let span = tracing::info_span!("fetch_credential", credential = %name);
+        let now = std::time::SystemTime::now();
+        if let Some(cache) = &context.cache
+            && let Some(value) = cache.lock().await.fresh(name, &object.spec, now)
+        {
+            values.ok.insert(name.to_string(), value.clone());
+            continue;
+        }
         match fetch(catalog, object, context).instrument(span.clone()).await {
             Ok(value) => {
                 let _guard = span.enter();
                 tracing::debug!(version = %value.version, origin = %value.origin, fields = value.fields.len(), "credential fetched");
+                if let Some(cache) = &context.cache {
+                    cache.lock().await.store(name, &object.spec, value.clone(), now);
+                }
                 values.ok.insert(name.to_string(), value);
             }
             Err(error) => {
                 let _guard = span.enter();
-                tracing::warn!(%error, "credential fetch failed");
-                values.failed.insert(name.to_string(), error);
+                let last_good = match &context.cache {
+                    Some(cache) => {
+                        let mut cache = cache.lock().await;
+                        cache.note_error(name, error.to_string());
+                        cache.last_good(name, now).cloned()
+                    }
+                    None => None,
+                };
+                match last_good {
+                    Some(value) => {
+                        tracing::warn!(%error, "credential refresh failed; using the last good value until it expires");
+                        values.ok.insert(name.to_string(), value);
+                    }
+                    None => {
+                        tracing::warn!(%error, "credential fetch failed");
+                        values.failed.insert(name.to_string(), error);
+                    }
+                }
             }
         }
     }

@@ -195,6 +195,11 @@ impl Kube {
         })
     }
 
+    /// The underlying client, for watches.
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
     /// Send the request `build` makes, retrying as configured; the body of a 2xx as JSON.
     pub async fn call<F>(&self, on_conflict: OnConflict, build: F) -> Result<Value, CallError>
     where

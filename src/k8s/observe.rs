@@ -32,6 +32,9 @@ pub struct ManagedSecret {
 pub struct Observed {
     pub namespaces: BTreeMap<String, NamespaceInfo>,
     pub managed: BTreeMap<(String, String), ManagedSecret>,
+    /// Managed Secrets someone else wrote since pullsync last did (their resourceVersion
+    /// moved): applied again even when their content-hash annotation still matches.
+    pub drifted: std::collections::BTreeSet<(String, String)>,
 }
 
 fn string_map(v: &Value) -> BTreeMap<String, String> {

@@ -1,0 +1,290 @@
+//! `pullsync run`: the long-running loop (effect). It only wires the pieces together: a
+//! trigger (the spec folder changed, a managed Secret or a namespace changed, a credential is
+//! due, the periodic resync) leads to one sync of the whole desired state — cheap when nothing
+//! changed — written only while this replica holds the leader lease.
+
+pub mod http;
+pub mod leader;
+pub mod status;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use tokio::sync::{Mutex, RwLock, mpsc};
+
+use crate::app::cluster::{Engine, sync_with};
+use crate::cli::{ClusterArgs, RenderArgs};
+use crate::credentials::cache::CredentialCache;
+use crate::k8s::observe::ownership_selector;
+use crate::sink::kube::Status as Outcome;
+use status::{AppliedRevision, CredentialStatus, Status};
+
+/// Triggers queued at once; more are redundant (one sync covers them all).
+const TRIGGER_QUEUE: usize = 16;
+/// Quiet time after a trigger, so a burst of watch events makes one sync.
+const DEBOUNCE: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub repo: PathBuf,
+    pub listen: SocketAddr,
+    pub resync: Duration,
+    pub poll: Duration,
+    pub leader_election: bool,
+    pub lease_duration: Duration,
+    pub identity: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Trigger {
+    Specs,
+    Cluster,
+}
+
+/// The spec folder's digest, to notice a new revision (e.g. from a git-sync sidecar).
+fn fingerprint(repo: &std::path::Path) -> Option<String> {
+    crate::spec::load::load(repo)
+        .ok()
+        .map(|(catalog, _)| catalog.fingerprint)
+}
+
+pub async fn run(
+    options: RunOptions,
+    render: RenderArgs,
+    cluster: ClusterArgs,
+) -> anyhow::Result<std::process::ExitCode> {
+    let mut engine = Engine::connect(&cluster).await?;
+    if let Some(settings) = render.vault.settings().map_err(|e| anyhow::anyhow!(e))? {
+        engine.vault = Some(crate::credentials::vault::VaultSession::new(settings)?);
+    }
+    let cache = Arc::new(Mutex::new(CredentialCache::default()));
+    engine.cache = Some(cache.clone());
+    engine.written = Some(Arc::new(Mutex::new(Default::default())));
+    let status: http::Shared = Arc::new(RwLock::new(Status::default()));
+    let (bound, _server) = http::serve(options.listen, status.clone()).await?;
+    tracing::info!(listen = %bound, "serving /healthz /readyz /status /metrics");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let leader = Arc::new(AtomicBool::new(!options.leader_election));
+    let mut elector_task = None;
+    if options.leader_election {
+        let namespace = cluster
+            .own_namespace
+            .clone()
+            .unwrap_or_else(|| engine.kube.default_namespace.clone());
+        let elector = leader::Elector {
+            kube: engine.kube.clone(),
+            namespace,
+            name: format!("pullsync-{}", render.instance),
+            identity: options.identity.clone(),
+            duration: options.lease_duration,
+            leader: leader.clone(),
+        };
+        elector_task = Some(tokio::spawn(elector.run(stop.clone())));
+    }
+
+    let (tx, mut rx) = mpsc::channel::<Trigger>(TRIGGER_QUEUE);
+    spawn_watches(&engine, &render.instance, tx.clone());
+    {
+        let (tx, repo, poll) = (tx.clone(), options.repo.clone(), options.poll);
+        tokio::spawn(async move {
+            let mut last = fingerprint(&repo);
+            loop {
+                tokio::time::sleep(poll).await;
+                let now = fingerprint(&repo);
+                if now != last {
+                    last = now;
+                    let _ = tx.try_send(Trigger::Specs);
+                }
+            }
+        });
+    }
+
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        let is_leader = leader.load(Ordering::Relaxed);
+        status.write().await.leader = is_leader;
+        if is_leader {
+            let started = SystemTime::now();
+            one_sync(&engine, &options, &render, &cluster, &status, &cache).await;
+            tracing::debug!(
+                ms = started.elapsed().unwrap_or_default().as_millis() as u64,
+                "sync finished"
+            );
+        }
+        // Sleep until a trigger, the next credential due, or the resync period.
+        let due = {
+            let cache = cache.lock().await;
+            let specs = crate::spec::check(&options.repo)
+                .ok()
+                .map(|c| {
+                    c.catalog
+                        .credentials
+                        .into_iter()
+                        .map(|o| (o.name, o.spec))
+                        .collect()
+                })
+                .unwrap_or_default();
+            cache.next_due(&specs)
+        };
+        let until_due = due
+            .map(|t| t.duration_since(SystemTime::now()).unwrap_or_default())
+            .unwrap_or(options.resync);
+        // A follower checks often, so a new leader starts at once.
+        let wait = if is_leader {
+            options.resync.min(until_due)
+        } else {
+            options.lease_duration / 3
+        };
+        tokio::select! {
+            trigger = rx.recv() => {
+                tokio::time::sleep(DEBOUNCE).await;
+                while rx.try_recv().is_ok() {}
+                tracing::debug!(?trigger, "triggered");
+            }
+            _ = tokio::time::sleep(wait) => {}
+            _ = terminate.recv() => {
+                tracing::info!("SIGTERM: finishing");
+                break;
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(task) = elector_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Label-filtered watch of managed Secrets (metadata only) and a watch of namespaces: any
+/// change — drift, a deletion by hand, a new or relabelled namespace — triggers a sync.
+fn spawn_watches(engine: &Engine, instance: &str, tx: mpsc::Sender<Trigger>) {
+    use k8s_openapi::api::core::v1::{Namespace, Secret};
+    use kube::runtime::watcher;
+    let client = engine.kube.client();
+    let secrets: kube::Api<kube::core::PartialObjectMeta<Secret>> = kube::Api::all(client.clone());
+    let config = watcher::Config::default().labels(&ownership_selector(instance));
+    let tx_secrets = tx.clone();
+    tokio::spawn(async move {
+        let mut stream = watcher(secrets, config).boxed();
+        while let Some(event) = stream.next().await {
+            if matches!(
+                event,
+                Ok(watcher::Event::Apply(_)) | Ok(watcher::Event::Delete(_))
+            ) {
+                let _ = tx_secrets.try_send(Trigger::Cluster);
+            }
+        }
+    });
+    let namespaces: kube::Api<Namespace> = kube::Api::all(client);
+    tokio::spawn(async move {
+        let mut stream = watcher(namespaces, watcher::Config::default()).boxed();
+        while let Some(event) = stream.next().await {
+            if matches!(
+                event,
+                Ok(watcher::Event::Apply(_)) | Ok(watcher::Event::Delete(_))
+            ) {
+                let _ = tx.try_send(Trigger::Cluster);
+            }
+        }
+    });
+}
+
+async fn one_sync(
+    engine: &Engine,
+    options: &RunOptions,
+    render: &RenderArgs,
+    cluster: &ClusterArgs,
+    status: &http::Shared,
+    cache: &Arc<Mutex<CredentialCache>>,
+) {
+    let now = SystemTime::now();
+    let result = sync_with(engine, &options.repo, render, cluster).await;
+    let mut s = status.write().await;
+    s.last_sync = Some(crate::time::format(now));
+    match result {
+        Err(error) => {
+            tracing::error!(%error, "sync failed");
+            *s.syncs.entry("error".into()).or_default() += 1;
+        }
+        Ok(Err(diagnostics)) => {
+            let revision = fingerprint(&options.repo).map(|f| format!("local-{}", &f[..12.min(f.len())]));
+            let revision = render.revision.clone().or(revision).unwrap_or_default();
+            if !s.invalid || s.current_revision.as_deref() != Some(revision.as_str()) {
+                for d in &diagnostics {
+                    tracing::error!(diagnostic = %d, "invalid specs: keeping the last good revision");
+                }
+            }
+            s.invalid = true;
+            s.diagnostics = diagnostics.iter().map(ToString::to_string).collect();
+            s.current_revision = Some(revision.clone());
+            s.remember_rejected(revision);
+            *s.syncs.entry("invalid".into()).or_default() += 1;
+        }
+        Ok(Ok((revision, report, warnings))) => {
+            s.invalid = false;
+            s.diagnostics = warnings.iter().map(ToString::to_string).collect();
+            s.current_revision = Some(revision.clone());
+            s.last_good_revision = Some(revision.clone());
+            let complete = report.failures() == 0 && report.prune_refused.is_none();
+            let mut namespaces: Vec<String> = report
+                .outcomes
+                .iter()
+                .filter(|o| o.kind == "Secret")
+                .map(|o| o.namespace.clone())
+                .collect();
+            namespaces.sort();
+            namespaces.dedup();
+            s.remember_applied(AppliedRevision {
+                revision,
+                namespaces,
+                complete,
+            });
+            for o in &report.outcomes {
+                if o.result != Outcome::Unchanged {
+                    let result = serde_json::to_value(&o.result)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default();
+                    *s.actions.entry(result.clone()).or_default() += 1;
+                    if o.kind == "Secret" {
+                        s.secrets.insert(format!("{}/{}", o.namespace, o.name), result);
+                    }
+                } else if o.kind == "Secret" {
+                    s.secrets
+                        .entry(format!("{}/{}", o.namespace, o.name))
+                        .or_insert_with(|| "unchanged".into());
+                }
+            }
+            let result = if complete { "success" } else { "failed" };
+            *s.syncs.entry(result.into()).or_default() += 1;
+            if complete {
+                s.last_successful_sync = Some(crate::time::format(now));
+                s.last_sync_unix = now
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_secs());
+            }
+        }
+    }
+    let cache = cache.lock().await;
+    s.credentials = cache
+        .entries
+        .iter()
+        .map(|(name, c)| {
+            (
+                name.clone(),
+                CredentialStatus {
+                    version: c.value.version.clone(),
+                    expires_at: c.value.expires_at.map(crate::time::format),
+                    last_error: c.last_error.clone(),
+                },
+            )
+        })
+        .collect();
+}

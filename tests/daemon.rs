@@ -1,0 +1,423 @@
+//! `pullsync run` end to end: the real binary as a daemon against the test API server (and
+//! OpenBao), driven by changes a user makes — new specs, hand edits, new namespaces, Vault
+//! updates, replicas dying.
+
+#[path = "support/apiserver/mod.rs"]
+mod apiserver;
+mod support;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use apiserver::ApiServer;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use support::{HEADER, write};
+
+struct Daemon {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    fn start(server: &ApiServer, repo: &Path, extra: &[&str]) -> Daemon {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let kubeconfig = server.kubeconfig();
+        let child = Command::new(support::bin())
+            .args([
+                "run",
+                "--repo",
+                repo.to_str().unwrap(),
+                "--kubeconfig",
+                kubeconfig.to_str().unwrap(),
+            ])
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--resync-interval",
+                "1s",
+                "--poll-interval",
+                "200ms",
+                "--allow-mass-prune",
+            ])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Daemon { child, port }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return (0, String::new());
+        };
+        let _ = write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        );
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (
+            code,
+            text.split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_string())
+                .unwrap_or_default(),
+        )
+    }
+
+    fn status(&self) -> Value {
+        let (_, body) = self.get("/status");
+        serde_json::from_str(&body).unwrap_or(Value::Null)
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/status", self.port)
+    }
+}
+
+/// Wait for `check`, up to 20 s.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn password(server: &ApiServer, ns: &str, name: &str) -> Option<String> {
+    let secret = server.get("secrets", ns, name)?;
+    let config: Value = serde_json::from_slice(
+        &STANDARD
+            .decode(secret["data"][".dockerconfigjson"].as_str()?)
+            .ok()?,
+    )
+    .ok()?;
+    config["auths"]["nvcr.io"]["password"].as_str().map(String::from)
+}
+
+fn setup(work: &Path, password: &str) -> PathBuf {
+    let creds = work.join("creds");
+    write(
+        &creds,
+        "ngc.json",
+        json!({"username": "u", "password": password}).to_string(),
+    );
+    let repo = work.join("repo");
+    write(
+        &repo,
+        "specs.yaml",
+        format!(
+            "{HEADER}kind: Credential\nmetadata: {{name: ngc}}\nspec:\n  file: {{path: {}}}\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: ngc-pull}}\nspec:\n  namespaceSelector: {{matchLabels: {{gpu: \"true\"}}}}\n  registries: [{{server: nvcr.io, credential: ngc}}]\n",
+            creds.join("ngc.json").display()
+        ),
+    );
+    repo
+}
+
+#[test]
+fn the_daemon_keeps_secrets_true() {
+    let server = ApiServer::start();
+    server.create_namespace("team-a", &[("gpu", "true")]);
+    let work = tempfile::tempdir().unwrap();
+    let repo = setup(work.path(), "p1");
+    let daemon = Daemon::start(&server, &repo, &[]);
+    eventually("the secret appears", || {
+        password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
+    });
+    eventually("ready", || daemon.get("/readyz").0 == 200);
+    assert_eq!(daemon.get("/healthz").0, 200);
+
+    // Deleted by hand → restored. Data edited by hand → restored.
+    server.delete("secrets", "team-a", "ngc-pull");
+    eventually("restored after deletion", || {
+        password(&server, "team-a", "ngc-pull").is_some()
+    });
+    server.update(
+        "secrets",
+        "team-a",
+        "ngc-pull",
+        |s| s["data"][".dockerconfigjson"] = json!(STANDARD.encode(r#"{"auths":{}}"#)),
+        "kubectl-edit",
+    );
+    eventually("restored after an edit", || {
+        password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
+    });
+
+    // A new namespace with the selector label gets its secret.
+    server.create_namespace("team-b", &[("gpu", "true")]);
+    eventually("the new namespace gets its secret", || {
+        password(&server, "team-b", "ngc-pull").is_some()
+    });
+
+    // A changed credential → rotated.
+    write(
+        &work.path().join("creds"),
+        "ngc.json",
+        json!({"username": "u", "password": "p2"}).to_string(),
+    );
+    eventually("rotated", || {
+        password(&server, "team-a", "ngc-pull").as_deref() == Some("p2")
+            && password(&server, "team-b", "ngc-pull").as_deref() == Some("p2")
+    });
+    let good = daemon.status()["lastGoodRevision"].as_str().unwrap().to_string();
+
+    // An invalid commit changes nothing; /status says why; the next good one applies.
+    let specs = std::fs::read_to_string(repo.join("specs.yaml")).unwrap();
+    std::fs::write(
+        repo.join("specs.yaml"),
+        specs.replace("server: nvcr.io", "server: https://nvcr.io"),
+    )
+    .unwrap();
+    eventually("invalid in /status", || daemon.status()["invalid"] == true);
+    let status = daemon.status();
+    assert!(
+        status["diagnostics"][0]
+            .as_str()
+            .unwrap()
+            .contains("has a scheme"),
+        "{status}"
+    );
+    assert_eq!(status["lastGoodRevision"], good.as_str());
+    let bad = status["currentRevision"].as_str().unwrap().to_string();
+    assert_eq!(daemon.get("/readyz").0, 503);
+    assert!(daemon.get("/metrics").1.contains("pullsync_invalid_commit 1"));
+    let wait = |revision: &str| {
+        Command::new(support::bin())
+            .args([
+                "wait",
+                "--revision",
+                revision,
+                "--status-url",
+                &daemon.url(),
+                "--timeout",
+                "5s",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = wait(&bad);
+    assert_eq!(out.status.code(), Some(1), "wait fails for a rejected revision");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was rejected as invalid"));
+    assert_eq!(
+        password(&server, "team-a", "ngc-pull").as_deref(),
+        Some("p2"),
+        "nothing changed"
+    );
+    std::fs::write(repo.join("specs.yaml"), &specs).unwrap();
+    eventually("valid again", || daemon.status()["invalid"] == false);
+    let out = wait(&good);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(support::bin())
+        .args([
+            "wait",
+            "--revision",
+            &good,
+            "--namespace",
+            "team-b",
+            "--status-url",
+            &daemon.url(),
+            "--timeout",
+            "5s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let metrics = daemon.get("/metrics").1;
+    assert!(
+        metrics.contains("pullsync_syncs_total{result=\"success\"}"),
+        "{metrics}"
+    );
+    assert!(!daemon.get("/status").1.contains("p2"), "no value in /status");
+}
+
+#[test]
+fn a_short_lived_token_rotates_before_it_expires_repeatedly() {
+    let server = ApiServer::start();
+    server.create_namespace("private-ai-demo", &[]);
+    server.create(
+        "serviceaccounts",
+        "private-ai-demo",
+        json!({"metadata": {"name": "pipeline"}}),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    // 600 s is the API server's minimum; renewing 598 s before expiry rotates every ~2 s.
+    write(
+        &repo,
+        "specs.yaml",
+        format!(
+            "{HEADER}kind: Credential\nmetadata: {{name: internal}}\nspec:\n  serviceAccountToken: {{namespace: private-ai-demo, serviceAccount: pipeline, expirationSeconds: 600}}\n  usernamePreset: openshiftToken\n  rotation: {{renewBefore: 598s}}\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: internal-registry}}\nspec:\n  namespaces: [private-ai-demo]\n  registries: [{{server: \"image-registry.openshift-image-registry.svc:5000\", credential: internal}}]\n"
+        ),
+    );
+    let daemon = Daemon::start(&server, &repo, &[]);
+    let token = || {
+        let s = server.get("secrets", "private-ai-demo", "internal-registry")?;
+        let config: Value =
+            serde_json::from_slice(&STANDARD.decode(s["data"][".dockerconfigjson"].as_str()?).ok()?).ok()?;
+        config["auths"]["image-registry.openshift-image-registry.svc:5000"]["password"]
+            .as_str()
+            .map(String::from)
+    };
+    let mut seen = Vec::new();
+    eventually("three tokens in turn", || {
+        if let Some(t) = token()
+            && seen.last() != Some(&t)
+        {
+            seen.push(t);
+        }
+        seen.len() >= 3
+    });
+    let requests = server
+        .log()
+        .iter()
+        .filter(|l| l.path.ends_with("/serviceaccounts/pipeline/token"))
+        .count();
+    assert!(
+        (3..=10).contains(&requests),
+        "one TokenRequest per rotation, not per sync: {requests}"
+    );
+    let status = daemon.status();
+    assert!(
+        status["credentials"]["internal"]["expiresAt"].is_string(),
+        "{status}"
+    );
+}
+
+#[test]
+fn two_replicas_one_writer_and_a_takeover() {
+    let server = ApiServer::start();
+    server.create_namespace("pullsync-system", &[]);
+    server.create_namespace("team-a", &[("gpu", "true")]);
+    let work = tempfile::tempdir().unwrap();
+    let repo = setup(work.path(), "p1");
+    let election = |id: &'static str| vec!["--leader-election", "--lease-duration", "2s", "--identity", id];
+    let a = Daemon::start(&server, &repo, &election("replica-a"));
+    let b = Daemon::start(&server, &repo, &election("replica-b"));
+    eventually("one leader", || {
+        let (la, lb) = (a.status()["leader"] == true, b.status()["leader"] == true);
+        la ^ lb
+    });
+    eventually("the secret appears", || {
+        password(&server, "team-a", "ngc-pull").is_some()
+    });
+    let (leader, follower) = if a.status()["leader"] == true {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let holder = server
+        .get("leases", "pullsync-system", "pullsync-default")
+        .unwrap()["spec"]["holderIdentity"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(follower.status()["leader"], false);
+    assert!(["replica-a", "replica-b"].contains(&holder.as_str()));
+    // The follower never writes: its status records no sync.
+    assert!(
+        follower.status()["lastSync"].is_null(),
+        "the follower synced: {}",
+        follower.status()
+    );
+
+    // The leader dies without releasing the lease: the other takes over within the lease.
+    drop(leader);
+    eventually("takeover", || follower.status()["leader"] == true);
+    server.delete("secrets", "team-a", "ngc-pull");
+    eventually("the new leader restores", || {
+        password(&server, "team-a", "ngc-pull").is_some()
+    });
+    let lease = server
+        .get("leases", "pullsync-system", "pullsync-default")
+        .unwrap();
+    assert_ne!(lease["spec"]["holderIdentity"], holder.as_str());
+    assert!(lease["spec"]["leaseTransitions"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn a_vault_change_rotates_the_secrets_that_use_it_and_nothing_else() {
+    let bao = support::openbao::OpenBao::start();
+    let token = bao.pullsync_token("1h");
+    bao.kv2_put("registries/ngc", json!({"api_key": "nvapi-1"}));
+    let server = ApiServer::start();
+    server.create_namespace("team-a", &[("gpu", "true")]);
+    let work = tempfile::tempdir().unwrap();
+    let creds = work.path().join("creds");
+    write(&creds, "hf.json", json!({"token": "hf"}).to_string());
+    let repo = work.path().join("repo");
+    write(
+        &repo,
+        "specs.yaml",
+        format!(
+            "{HEADER}kind: Credential\nmetadata: {{name: ngc}}\nspec:\n  vault: {{kv: {{mount: secret, path: registries/ngc}}}}\n  usernamePreset: ngc\n  fields: {{password: api_key}}\n  rotation: {{refreshInterval: 1s}}\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: ngc-pull}}\nspec:\n  namespaces: [team-a]\n  registries: [{{server: nvcr.io, credential: ngc}}]\n---\n{HEADER}kind: Credential\nmetadata: {{name: hf}}\nspec:\n  file: {{path: {}}}\n---\n{HEADER}kind: Secret\nmetadata: {{name: hf-credentials}}\nspec:\n  namespaces: [team-a]\n  data: {{token: {{credential: hf}}}}\n",
+            creds.join("hf.json").display()
+        ),
+    );
+    let _daemon = Daemon::start(
+        &server,
+        &repo,
+        &[
+            "--vault-addr",
+            &bao.addr,
+            "--vault-auth",
+            "token",
+            "--vault-token-file",
+            token.to_str().unwrap(),
+        ],
+    );
+    eventually("synced", || {
+        password(&server, "team-a", "ngc-pull").as_deref() == Some("nvapi-1")
+            && server.get("secrets", "team-a", "hf-credentials").is_some()
+    });
+    let hf_before =
+        server.get("secrets", "team-a", "hf-credentials").unwrap()["metadata"]["resourceVersion"].clone();
+    server.clear_log();
+    bao.kv2_put("registries/ngc", json!({"api_key": "nvapi-2"}));
+    eventually("rotated", || {
+        password(&server, "team-a", "ngc-pull").as_deref() == Some("nvapi-2")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let writes: Vec<String> = server
+        .log()
+        .iter()
+        .filter(|l| l.is_write() && l.path.contains("/secrets"))
+        .map(|l| format!("{} {}", l.method, l.path))
+        .collect();
+    assert_eq!(
+        writes,
+        vec!["PATCH /api/v1/namespaces/team-a/secrets/ngc-pull"],
+        "only the rotated secret is written"
+    );
+    assert_eq!(
+        server.get("secrets", "team-a", "hf-credentials").unwrap()["metadata"]["resourceVersion"],
+        hf_before
+    );
+    let reads = bao.reads_of("secret/data/registries/ngc");
+    assert!(reads >= 2, "refreshed on its interval: {reads}");
+}
