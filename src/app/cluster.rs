@@ -135,6 +135,7 @@ pub(crate) async fn sync_with(
             .map(|(key, _)| key.clone())
             .collect();
     }
+    save_leases_early(&engine.kube, args, render, &pipeline).await?;
     let plan = plan::plan(&pipeline.outcome, &observed, &options(args));
     let sink = KubeSink {
         kube: &engine.kube,
@@ -189,6 +190,7 @@ pub async fn sync(
     let Some((kube, observed, pipeline)) = prepare(repo, render, args, false).await? else {
         return Ok(ExitCode::FAILURE);
     };
+    save_leases_early(&kube, args, render, &pipeline).await?;
     let plan = plan::plan(&pipeline.outcome, &observed, &options(args));
     let sink = KubeSink {
         kube: &kube,
@@ -203,6 +205,23 @@ pub async fn sync(
     }
     let ok = report.failures() == 0 && report.prune_refused.is_none();
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Persist newly issued leases before applying anything: a crash mid-apply must not make the
+/// next run issue a still-valid dynamic credential a second time.
+async fn save_leases_early(
+    kube: &Kube,
+    args: &ClusterArgs,
+    render: &RenderArgs,
+    pipeline: &Pipeline,
+) -> anyhow::Result<()> {
+    let book = pipeline.context.leases.lock().await;
+    let own_namespace = args
+        .own_namespace
+        .clone()
+        .unwrap_or_else(|| kube.default_namespace.clone());
+    lease_state::save(kube, &own_namespace, &render.instance, &book).await?;
+    Ok(())
 }
 
 /// Revoke replaced leases whose secrets were all rewritten, then persist the lease book.
