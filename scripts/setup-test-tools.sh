@@ -17,6 +17,9 @@ command -v openssl >/dev/null || apt_packages+=(openssl)            # signs test
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_packages+=(postgresql)  # Vault database engine: renewable leases
 command -v psql >/dev/null || apt_packages+=(postgresql-client)
 command -v cc >/dev/null || apt_packages+=(gcc libc6-dev)           # crates that build C
+command -v make >/dev/null || apt_packages+=(make)                  # vendored OpenSSL for git2
+command -v perl >/dev/null || apt_packages+=(perl)
+command -v git >/dev/null || apt_packages+=(git)                    # git http-backend: the test Git remote
 
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   echo "installing: ${apt_packages[*]}"

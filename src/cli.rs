@@ -190,6 +190,8 @@ pub struct ClusterArgs {
     pub max_attempts: u32,
 }
 
+// Parsed once at start-up: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a spec folder: exit 0 when clean, 1 with diagnostics.
@@ -277,9 +279,9 @@ pub enum Command {
     /// Run as a daemon: keep the cluster in line with the specs, rotate credentials before
     /// they expire, correct drift, and serve /healthz /readyz /status /metrics.
     Run {
-        /// Spec folder (a checkout kept current by git-sync, or any folder).
-        #[arg(long, env = "PULLSYNC_REPO")]
-        repo: PathBuf,
+        /// Spec folder (a checkout kept current by git-sync, or any folder); or --git-url.
+        #[arg(long, env = "PULLSYNC_REPO", required_unless_present = "git_url")]
+        repo: Option<PathBuf>,
         /// Address for /healthz, /readyz, /status and /metrics.
         #[arg(long, env = "PULLSYNC_LISTEN", default_value = "0.0.0.0:8080")]
         listen: std::net::SocketAddr,
@@ -298,6 +300,30 @@ pub enum Command {
         /// This replica's identity in the Lease; default: the host name.
         #[arg(long, env = "PULLSYNC_IDENTITY")]
         identity: Option<String>,
+        /// Fetch the specs from this Git remote (https://, ssh://, file://) instead of --repo.
+        #[arg(long, env = "PULLSYNC_GIT_URL")]
+        git_url: Option<String>,
+        /// Branch, `refs/tags/TAG`, or a commit id.
+        #[arg(long, env = "PULLSYNC_GIT_REF", default_value = "main")]
+        git_ref: String,
+        /// Spec root inside the repository; default: its top.
+        #[arg(long, env = "PULLSYNC_GIT_PATH")]
+        git_path: Option<PathBuf>,
+        /// Where the clone is kept between restarts.
+        #[arg(long, env = "PULLSYNC_GIT_CACHE", default_value = "/tmp/pullsync-git")]
+        git_cache: PathBuf,
+        /// HTTPS token (sent as the password) read from this file.
+        #[arg(long, env = "PULLSYNC_GIT_TOKEN_FILE")]
+        git_token_file: Option<PathBuf>,
+        /// SSH deploy key.
+        #[arg(long, env = "PULLSYNC_GIT_SSH_KEY")]
+        git_ssh_key: Option<PathBuf>,
+        /// known_hosts for SSH.
+        #[arg(long, env = "PULLSYNC_GIT_KNOWN_HOSTS")]
+        git_known_hosts: Option<PathBuf>,
+        /// File holding the secret of `POST /hooks/git` (GitHub/Gitea HMAC, GitLab token).
+        #[arg(long, env = "PULLSYNC_WEBHOOK_SECRET_FILE")]
+        webhook_secret_file: Option<PathBuf>,
         #[command(flatten)]
         render: RenderArgs,
         #[command(flatten)]

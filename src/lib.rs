@@ -19,6 +19,7 @@ pub mod image;
 pub mod k8s;
 pub mod plan;
 pub mod render;
+pub mod repo;
 pub mod secret;
 pub mod sink;
 pub mod spec;

@@ -31,6 +31,12 @@ impl Drop for Daemon {
 
 impl Daemon {
     fn start(server: &ApiServer, repo: &Path, extra: &[&str]) -> Daemon {
+        let mut args = vec!["--poll-interval", "200ms"];
+        args.extend(extra);
+        Self::start_with(server, repo, &args)
+    }
+
+    fn start_with(server: &ApiServer, repo: &Path, extra: &[&str]) -> Daemon {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -50,8 +56,6 @@ impl Daemon {
                 &format!("127.0.0.1:{port}"),
                 "--resync-interval",
                 "1s",
-                "--poll-interval",
-                "200ms",
                 "--allow-mass-prune",
             ])
             .args(extra)
@@ -420,4 +424,140 @@ fn a_vault_change_rotates_the_secrets_that_use_it_and_nothing_else() {
     );
     let reads = bao.reads_of("secret/data/registries/ngc");
     assert!(reads >= 2, "refreshed on its interval: {reads}");
+}
+
+#[test]
+fn a_git_remote_push_and_a_webhook() {
+    use support::git_http::GitServer;
+    let (git, work) = GitServer::start();
+    let server = ApiServer::start();
+    server.create_namespace("team-a", &[("gpu", "true")]);
+    let outside = tempfile::tempdir().unwrap();
+    let specs_dir = setup(outside.path(), "p1");
+    // The specs live under `specs/` in the repository.
+    std::fs::create_dir_all(work.join("specs")).unwrap();
+    std::fs::copy(specs_dir.join("specs.yaml"), work.join("specs/specs.yaml")).unwrap();
+    let c1 = GitServer::commit_and_push(&work, "first");
+    let secret_file = write(outside.path(), "hook-secret", "hook-s3cret");
+    let cache = outside.path().join("cache");
+    let revision_of = |server: &ApiServer| -> Option<String> {
+        server.get("secrets", "team-a", "ngc-pull").and_then(|s| {
+            s["metadata"]["annotations"]["pullsync.dev/revision"]
+                .as_str()
+                .map(String::from)
+        })
+    };
+    let git_args = |poll: &'static str| {
+        vec![
+            "--git-url".to_string(),
+            git.url.clone(),
+            "--git-path".into(),
+            "specs".into(),
+            "--git-cache".into(),
+            cache.display().to_string(),
+            "--webhook-secret-file".into(),
+            secret_file.display().to_string(),
+            "--poll-interval".into(),
+            poll.into(),
+        ]
+    };
+    {
+        let args = git_args("300ms");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let _daemon = Daemon::start_with(&server, Path::new("."), &args);
+        eventually("applied from the remote", || {
+            revision_of(&server).as_deref() == Some(c1.as_str())
+        });
+        // A push: picked up by polling.
+        let text = std::fs::read_to_string(work.join("specs/specs.yaml")).unwrap();
+        std::fs::write(
+            work.join("specs/specs.yaml"),
+            text.replace("registries:", "labels: {release: two}\n  registries:"),
+        )
+        .unwrap();
+        let c2 = GitServer::commit_and_push(&work, "second");
+        eventually("the pushed commit is applied", || {
+            revision_of(&server).as_deref() == Some(c2.as_str())
+        });
+        assert_eq!(
+            server.get("secrets", "team-a", "ngc-pull").unwrap()["metadata"]["labels"]["release"],
+            "two"
+        );
+    }
+    // Restarted with a slow poll: the cache is reused, and a webhook fetches at once.
+    let args = git_args("1h");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let daemon = Daemon::start_with(&server, Path::new("."), &args);
+    eventually("ready after restart", || daemon.get("/readyz").0 == 200);
+    std::fs::write(
+        work.join("specs/specs.yaml"),
+        std::fs::read_to_string(work.join("specs/specs.yaml"))
+            .unwrap()
+            .replace("release: two", "release: three"),
+    )
+    .unwrap();
+    let c3 = GitServer::commit_and_push(&work, "third");
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let post = |signature: &str| {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
+        let _ = write!(
+            stream,
+            "POST /hooks/git HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nX-Hub-Signature-256: {signature}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = stream.write_all(body);
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(post("sha256=0000"), 401, "a bad signature is refused");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_ne!(
+        revision_of(&server).as_deref(),
+        Some(c3.as_str()),
+        "nothing happened on a bad signature"
+    );
+    let mac: String = pullsync::daemon::webhook::hmac_sha256(b"hook-s3cret", body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(post(&format!("sha256={mac}")), 202);
+    eventually("the webhook push is applied without waiting for the poll", || {
+        revision_of(&server).as_deref() == Some(c3.as_str())
+    });
+
+    // History rewritten and force-pushed: followed too.
+    let out = Command::new("git")
+        .args(["reset", "-q", "--hard", &c1])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let c4 = GitServer::commit_and_push(&work, "rewritten");
+    assert_eq!(post(&format!("sha256={mac}")), 202);
+    eventually("the force-pushed commit is applied", || {
+        revision_of(&server).as_deref() == Some(c4.as_str())
+    });
+    let out = Command::new(support::bin())
+        .args([
+            "wait",
+            "--revision",
+            &c4,
+            "--status-url",
+            &daemon.url(),
+            "--timeout",
+            "10s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -67,13 +67,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             leader_election,
             lease_duration,
             identity,
+            git_url,
+            git_ref,
+            git_path,
+            git_cache,
+            git_token_file,
+            git_ssh_key,
+            git_known_hosts,
+            webhook_secret_file,
             render,
             cluster,
         } => {
+            let git = git_url.map(|url| crate::repo::GitSource {
+                url,
+                reference: crate::repo::GitRef::parse(&git_ref),
+                subpath: git_path.unwrap_or_default(),
+                cache: git_cache,
+                auth: crate::repo::GitAuth {
+                    token_file: git_token_file,
+                    ssh_key: git_ssh_key,
+                    known_hosts: git_known_hosts,
+                },
+            });
             let duration =
                 |s: &str, flag: &str| spec::duration::parse(s).map_err(|e| anyhow::anyhow!("--{flag}: {e}"));
             let options = crate::daemon::RunOptions {
-                repo,
+                repo: repo.unwrap_or_default(),
+                git,
+                webhook_secret: webhook_secret_file,
                 listen,
                 resync: duration(&resync_interval, "resync-interval")?,
                 poll: duration(&poll_interval, "poll-interval")?,

@@ -1,29 +1,51 @@
-//! The daemon's HTTP endpoints (effect): `/healthz`, `/readyz`, `/status` (JSON), `/metrics`.
+//! The daemon's HTTP endpoints (effect): `/healthz`, `/readyz`, `/status` (JSON), `/metrics`,
+//! and `POST /hooks/git` (a verified push webhook triggers an immediate fetch).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use tokio::sync::RwLock;
+use axum::routing::{get, post};
+use tokio::sync::{RwLock, mpsc};
 
 use super::status::Status;
 
 pub type Shared = Arc<RwLock<Status>>;
 
+#[derive(Clone)]
+pub struct AppState {
+    pub status: Shared,
+    /// The webhook secret and where to send "fetch now"; `None`: the hook answers 404.
+    pub webhook: Option<(Arc<Vec<u8>>, mpsc::Sender<()>)>,
+}
+
+async fn hook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
+    let Some((secret, tx)) = &state.webhook else {
+        return (StatusCode::NOT_FOUND, "no webhook configured");
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(String::from);
+    if !super::webhook::verify(secret, &body, header) {
+        tracing::warn!("webhook with a bad or missing signature refused");
+        return (StatusCode::UNAUTHORIZED, "bad signature");
+    }
+    let _ = tx.try_send(());
+    (StatusCode::ACCEPTED, "fetching")
+}
+
 pub async fn serve(
     listen: SocketAddr,
-    status: Shared,
+    state: AppState,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",
-            get(|State(s): State<Shared>| async move {
-                if s.read().await.ready() {
+            get(|State(s): State<AppState>| async move {
+                if s.status.read().await.ready() {
                     (StatusCode::OK, "ready")
                 } else {
                     (StatusCode::SERVICE_UNAVAILABLE, "not ready")
@@ -32,19 +54,20 @@ pub async fn serve(
         )
         .route(
             "/status",
-            get(|State(s): State<Shared>| async move { axum::Json(s.read().await.clone()) }),
+            get(|State(s): State<AppState>| async move { axum::Json(s.status.read().await.clone()) }),
         )
         .route(
             "/metrics",
-            get(|State(s): State<Shared>| async move {
+            get(|State(s): State<AppState>| async move {
                 (
                     [("content-type", "text/plain; version=0.0.4")],
-                    s.read().await.metrics(),
+                    s.status.read().await.metrics(),
                 )
                     .into_response()
             }),
         )
-        .with_state(status);
+        .route("/hooks/git", post(hook))
+        .with_state(state);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
     let handle = tokio::spawn(async move {

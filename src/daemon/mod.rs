@@ -6,6 +6,7 @@
 pub mod http;
 pub mod leader;
 pub mod status;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,7 +31,11 @@ const DEBOUNCE: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// The spec folder; with `git`, the folder is the checkout and this is ignored.
     pub repo: PathBuf,
+    pub git: Option<crate::repo::GitSource>,
+    /// File holding the push-webhook secret.
+    pub webhook_secret: Option<PathBuf>,
     pub listen: SocketAddr,
     pub resync: Duration,
     pub poll: Duration,
@@ -53,8 +58,8 @@ fn fingerprint(repo: &std::path::Path) -> Option<String> {
 }
 
 pub async fn run(
-    options: RunOptions,
-    render: RenderArgs,
+    mut options: RunOptions,
+    mut render: RenderArgs,
     cluster: ClusterArgs,
 ) -> anyhow::Result<std::process::ExitCode> {
     let mut engine = Engine::connect(&cluster).await?;
@@ -65,7 +70,22 @@ pub async fn run(
     engine.cache = Some(cache.clone());
     engine.written = Some(Arc::new(Mutex::new(Default::default())));
     let status: http::Shared = Arc::new(RwLock::new(Status::default()));
-    let (bound, _server) = http::serve(options.listen, status.clone()).await?;
+    let (fetch_tx, mut fetch_rx) = mpsc::channel::<()>(1);
+    let webhook = match &options.webhook_secret {
+        Some(file) => Some((
+            Arc::new(std::fs::read_to_string(file)?.trim().as_bytes().to_vec()),
+            fetch_tx.clone(),
+        )),
+        None => None,
+    };
+    let (bound, _server) = http::serve(
+        options.listen,
+        http::AppState {
+            status: status.clone(),
+            webhook,
+        },
+    )
+    .await?;
     tracing::info!(listen = %bound, "serving /healthz /readyz /status /metrics");
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -89,7 +109,45 @@ pub async fn run(
 
     let (tx, mut rx) = mpsc::channel::<Trigger>(TRIGGER_QUEUE);
     spawn_watches(&engine, &render.instance, tx.clone());
-    {
+    let revision = Arc::new(std::sync::Mutex::new(None::<String>));
+    if let Some(source) = options.git.clone() {
+        // The first checkout happens before the first sync; later ones on poll or webhook.
+        let first = tokio::task::spawn_blocking({
+            let source = source.clone();
+            move || crate::repo::sync(&source)
+        })
+        .await??;
+        tracing::info!(commit = %first.commit, "checked out");
+        options.repo = first.root.clone();
+        *revision.lock().unwrap_or_else(|e| e.into_inner()) = Some(first.commit);
+        let (tx, revision, poll) = (tx.clone(), revision.clone(), options.poll);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = fetch_rx.recv() => tracing::info!("webhook: fetching now"),
+                }
+                let source = source.clone();
+                match tokio::task::spawn_blocking(move || crate::repo::sync(&source)).await {
+                    Ok(Ok(checkout)) => {
+                        let changed = {
+                            let mut current = revision.lock().unwrap_or_else(|e| e.into_inner());
+                            let changed = current.as_deref() != Some(checkout.commit.as_str());
+                            *current = Some(checkout.commit.clone());
+                            changed
+                        };
+                        if changed {
+                            tracing::info!(commit = %checkout.commit, "new commit");
+                            let _ = tx.try_send(Trigger::Specs);
+                        }
+                    }
+                    Ok(Err(error)) => tracing::warn!(%error, "git fetch failed; keeping the last checkout"),
+                    Err(error) => tracing::warn!(%error, "git fetch task failed"),
+                }
+            }
+        });
+    } else {
+        drop(fetch_rx);
         let (tx, repo, poll) = (tx.clone(), options.repo.clone(), options.poll);
         tokio::spawn(async move {
             let mut last = fingerprint(&repo);
@@ -108,6 +166,9 @@ pub async fn run(
     loop {
         let is_leader = leader.load(Ordering::Relaxed);
         status.write().await.leader = is_leader;
+        if let Some(commit) = revision.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            render.revision = Some(commit);
+        }
         if is_leader {
             let started = SystemTime::now();
             one_sync(&engine, &options, &render, &cluster, &status, &cache).await;

@@ -1,0 +1,221 @@
+//! Git remotes as spec sources (effect, blocking: call from `spawn_blocking`).
+//!
+//! A cache folder holds one clone; each `sync` fetches the configured branch, tag or commit
+//! with a forced refspec (force-pushes and rewritten history just move the pointer), checks
+//! the commit's tree out into the work tree, and returns the commit id, which becomes the
+//! revision stamped on every Secret. The cache survives restarts (no full re-clone); a cache
+//! that cannot be opened or fetched into is deleted and cloned again.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitRef {
+    Branch(String),
+    Tag(String),
+    Commit(String),
+}
+
+impl GitRef {
+    /// `refs/heads/main`, `refs/tags/v1`, a 40-hex commit, or a bare branch name.
+    pub fn parse(text: &str) -> GitRef {
+        if let Some(tag) = text.strip_prefix("refs/tags/") {
+            GitRef::Tag(tag.into())
+        } else if let Some(branch) = text.strip_prefix("refs/heads/") {
+            GitRef::Branch(branch.into())
+        } else if text.len() == 40 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+            GitRef::Commit(text.into())
+        } else {
+            GitRef::Branch(text.into())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GitAuth {
+    /// HTTPS: a token (sent as the password, user `git`) read from a file at each fetch.
+    pub token_file: Option<PathBuf>,
+    /// SSH: a deploy key.
+    pub ssh_key: Option<PathBuf>,
+    /// SSH: known_hosts to check the server key against (on by default through libgit2's own
+    /// `~/.ssh/known_hosts` check when not given).
+    pub known_hosts: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GitSource {
+    pub url: String,
+    pub reference: GitRef,
+    /// Spec root inside the repository.
+    pub subpath: PathBuf,
+    pub cache: PathBuf,
+    pub auth: GitAuth,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkout {
+    pub commit: String,
+    /// Where the specs are: the work tree plus the sub-path.
+    pub root: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchSpecsError {
+    #[error("git fetch of {url} failed: {reason}")]
+    Fetch {
+        url: String,
+        reason: String,
+        network: bool,
+    },
+    #[error("{what} not found in {url}")]
+    NotFound { url: String, what: String },
+    #[error("cannot prepare the git cache {path}: {reason}")]
+    Cache { path: PathBuf, reason: String },
+}
+
+fn callbacks(auth: &GitAuth) -> git2::RemoteCallbacks<'_> {
+    let mut callbacks = git2::RemoteCallbacks::new();
+    callbacks.credentials(move |_url, username, allowed| {
+        if allowed.contains(git2::CredentialType::SSH_KEY)
+            && let Some(key) = &auth.ssh_key
+        {
+            return git2::Cred::ssh_key(username.unwrap_or("git"), None, key, None);
+        }
+        if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT)
+            && let Some(file) = &auth.token_file
+        {
+            let token = std::fs::read_to_string(file)
+                .map_err(|e| git2::Error::from_str(&format!("cannot read the git token file: {e}")))?;
+            return git2::Cred::userpass_plaintext("git", token.trim());
+        }
+        Err(git2::Error::from_str(
+            "the remote asks for credentials and none are configured",
+        ))
+    });
+    if let Some(known_hosts) = auth.known_hosts.clone() {
+        callbacks.certificate_check(move |cert, host| {
+            let Some(hostkey) = cert.as_hostkey().and_then(|k| k.hostkey()) else {
+                return Ok(git2::CertificateCheckStatus::CertificatePassthrough);
+            };
+            let key = base64::engine::general_purpose::STANDARD.encode(hostkey);
+            let known = std::fs::read_to_string(&known_hosts).unwrap_or_default();
+            let trusted = known.lines().any(|line| {
+                let mut parts = line.split_whitespace();
+                let hosts = parts.next().unwrap_or_default();
+                let _kind = parts.next();
+                hosts
+                    .split(',')
+                    .any(|h| h == host || h.trim_start_matches('[').split(']').next() == Some(host))
+                    && parts.next() == Some(key.as_str())
+            });
+            if trusted {
+                Ok(git2::CertificateCheckStatus::CertificateOk)
+            } else {
+                Err(git2::Error::from_str(&format!(
+                    "host key of {host} is not in the known_hosts file"
+                )))
+            }
+        });
+    }
+    callbacks
+}
+
+fn open_or_init(cache: &Path, url: &str) -> Result<git2::Repository, git2::Error> {
+    let repo = match git2::Repository::open(cache) {
+        Ok(repo) => repo,
+        Err(_) => git2::Repository::init(cache)?,
+    };
+    match repo.find_remote("origin") {
+        Ok(remote) if remote.url().ok() == Some(url) => {}
+        Ok(_) => repo.remote_set_url("origin", url)?,
+        Err(_) => {
+            repo.remote("origin", url)?;
+        }
+    }
+    Ok(repo)
+}
+
+fn fetch_and_checkout(source: &GitSource) -> Result<Checkout, FetchSpecsError> {
+    let fetch_err = |e: git2::Error| FetchSpecsError::Fetch {
+        url: source.url.clone(),
+        reason: e.message().to_string(),
+        network: matches!(
+            e.class(),
+            git2::ErrorClass::Net | git2::ErrorClass::Http | git2::ErrorClass::Ssh | git2::ErrorClass::Ssl
+        ),
+    };
+    std::fs::create_dir_all(&source.cache).map_err(|e| FetchSpecsError::Cache {
+        path: source.cache.clone(),
+        reason: e.to_string(),
+    })?;
+    let repo = open_or_init(&source.cache, &source.url).map_err(fetch_err)?;
+    let mut remote = repo.find_remote("origin").map_err(fetch_err)?;
+    let (refspec, local) = match &source.reference {
+        GitRef::Branch(b) => (
+            format!("+refs/heads/{b}:refs/remotes/origin/{b}"),
+            format!("refs/remotes/origin/{b}"),
+        ),
+        GitRef::Tag(t) => (format!("+refs/tags/{t}:refs/tags/{t}"), format!("refs/tags/{t}")),
+        // A pinned commit: fetch everything reachable from the branches, then find it.
+        GitRef::Commit(c) => ("+refs/heads/*:refs/remotes/origin/*".to_string(), c.clone()),
+    };
+    let mut options = git2::FetchOptions::new();
+    options.remote_callbacks(callbacks(&source.auth));
+    options.download_tags(git2::AutotagOption::None);
+    remote
+        .fetch(&[refspec.as_str()], Some(&mut options), None)
+        .map_err(fetch_err)?;
+    let oid = match &source.reference {
+        GitRef::Commit(c) => git2::Oid::from_str(c).map_err(fetch_err)?,
+        _ => repo
+            .refname_to_id(&local)
+            .map_err(|_| FetchSpecsError::NotFound {
+                url: source.url.clone(),
+                what: local.clone(),
+            })?,
+    };
+    let commit = repo.find_commit(oid).map_err(|_| FetchSpecsError::NotFound {
+        url: source.url.clone(),
+        what: format!("commit {oid}"),
+    })?;
+    let mut checkout = git2::build::CheckoutBuilder::new();
+    checkout.force().remove_untracked(true);
+    repo.checkout_tree(commit.as_object(), Some(&mut checkout))
+        .map_err(fetch_err)?;
+    repo.set_head_detached(oid).map_err(fetch_err)?;
+    let workdir = repo
+        .workdir()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| source.cache.clone());
+    Ok(Checkout {
+        commit: oid.to_string(),
+        root: workdir.join(&source.subpath),
+    })
+}
+
+/// Fetch and check out; when the failure is not the network's (a damaged cache, a missing
+/// object), rebuild the cache once.
+pub fn sync(source: &GitSource) -> Result<Checkout, FetchSpecsError> {
+    match fetch_and_checkout(source) {
+        Ok(checkout) => Ok(checkout),
+        Err(error @ FetchSpecsError::Fetch { network: true, .. }) => Err(error),
+        Err(first) => {
+            tracing::warn!(cache = %source.cache.display(), error = %first, "rebuilding the git cache");
+            let _ = std::fs::remove_dir_all(&source.cache);
+            fetch_and_checkout(source)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        assert_eq!(GitRef::parse("main"), GitRef::Branch("main".into()));
+        assert_eq!(GitRef::parse("refs/tags/v1.2"), GitRef::Tag("v1.2".into()));
+        assert_eq!(GitRef::parse(&"a".repeat(40)), GitRef::Commit("a".repeat(40)));
+    }
+}
