@@ -350,8 +350,29 @@ fn two_replicas_one_writer_and_a_takeover() {
         follower.status()
     );
 
-    // The leader dies without releasing the lease: the other takes over within the lease.
+    // SIGTERM: the leader finishes and releases the lease, so the other takes over at once.
+    let status = Command::new("kill")
+        .args(["-TERM", &leader.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    eventually("the lease is released", || {
+        server
+            .get("leases", "pullsync-system", "pullsync-default")
+            .unwrap()["spec"]["holderIdentity"]
+            == ""
+    });
+    eventually("takeover after release", || follower.status()["leader"] == true);
     drop(leader);
+    // Now the new leader dies without releasing: a restarted replica takes over when it expires.
+    let (dead, _) = (follower, ());
+    let survivor = Daemon::start(&server, &repo, &election("replica-c"));
+    let status = Command::new("kill")
+        .args(["-KILL", &dead.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let follower = survivor;
     eventually("takeover", || follower.status()["leader"] == true);
     server.delete("secrets", "team-a", "ngc-pull");
     eventually("the new leader restores", || {
@@ -484,7 +505,8 @@ fn a_git_remote_push_and_a_webhook() {
             "two"
         );
     }
-    // Restarted with a slow poll: the cache is reused, and a webhook fetches at once.
+    // Restarted with a slow poll and a damaged cache: it is rebuilt, and a webhook fetches at once.
+    std::fs::remove_dir_all(cache.join(".git/objects")).unwrap();
     let args = git_args("1h");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let daemon = Daemon::start_with(&server, Path::new("."), &args);
@@ -559,5 +581,99 @@ fn a_git_remote_push_and_a_webhook() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sigkill_during_a_large_apply_converges_without_reissuing_a_dynamic_credential() {
+    let pg = support::postgres::Postgres::start();
+    let bao = support::openbao::OpenBao::start();
+    let token = bao.pullsync_token("1h");
+    bao.database_role(&pg, "10m", "1h");
+    let server = ApiServer::start();
+    server.create_namespace("pullsync-system", &[]);
+    for i in 0..300 {
+        server.create_namespace(&format!("team-{i}"), &[("gpu", "true")]);
+    }
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    write(
+        &repo,
+        "specs.yaml",
+        format!(
+            "{HEADER}kind: Credential\nmetadata: {{name: db}}\nspec:\n  vault: {{dynamic: {{path: database/creds/registry-reader, revokeOld: true}}}}\n---\n{HEADER}kind: Secret\nmetadata: {{name: db-creds}}\nspec:\n  namespaceSelector: {{matchLabels: {{gpu: \"true\"}}}}\n  data: {{username: {{credential: db}}, password: {{credential: db}}}}\n"
+        ),
+    );
+    let vault = [
+        "--vault-addr",
+        bao.addr.as_str(),
+        "--vault-auth",
+        "token",
+        "--vault-token-file",
+        token.to_str().unwrap(),
+        "--qps",
+        "1000",
+        "--burst",
+        "1000",
+    ];
+    // Slow writes, so the kill lands in the middle of the apply.
+    server.set_faults(apiserver::Faults {
+        latency: Duration::from_millis(30),
+        ..apiserver::Faults::default()
+    });
+    let daemon = Daemon::start(&server, &repo, &vault);
+    eventually("the apply is under way", || {
+        server
+            .list("secrets")
+            .iter()
+            .filter(|s| s["metadata"]["name"] == "db-creds")
+            .count()
+            >= 20
+    });
+    let status = Command::new("kill")
+        .args(["-KILL", &daemon.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let written = server
+        .list("secrets")
+        .iter()
+        .filter(|s| s["metadata"]["name"] == "db-creds")
+        .count();
+    assert!(written < 300, "killed mid-apply: {written} of 300 written");
+    drop(daemon);
+    server.set_faults(apiserver::Faults::default());
+
+    let _restarted = Daemon::start(&server, &repo, &vault);
+    eventually("converged after the restart", || {
+        server
+            .list("secrets")
+            .iter()
+            .filter(|s| s["metadata"]["name"] == "db-creds")
+            .count()
+            == 300
+    });
+    let secrets: Vec<Value> = server
+        .list("secrets")
+        .into_iter()
+        .filter(|s| s["metadata"]["name"] == "db-creds")
+        .collect();
+    let users: std::collections::BTreeSet<String> = secrets
+        .iter()
+        .map(|s| {
+            String::from_utf8(STANDARD.decode(s["data"]["username"].as_str().unwrap()).unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(users.len(), 1, "every namespace holds the same credential");
+    assert!(
+        secrets
+            .iter()
+            .all(|s| s["metadata"]["labels"]["pullsync.dev/instance"] == "default"),
+        "no orphans: every secret is owned"
+    );
+    assert_eq!(
+        bao.reads_of("database/creds/registry-reader"),
+        1,
+        "the still-valid credential was not issued a second time"
     );
 }

@@ -526,25 +526,7 @@ fn dynamic_database_credentials_renew_rotate_revoke_and_survive_restarts() {
     let pg = support::postgres::Postgres::start();
     let bao = OpenBao::start();
     let token = bao.pullsync_token("1h");
-    bao.root("POST", "sys/mounts/database", Some(json!({"type": "database"})));
-    bao.root(
-        "POST",
-        "database/config/pg",
-        Some(json!({
-            "plugin_name": "postgresql-database-plugin",
-            "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{}/postgres?sslmode=disable", pg.port),
-            "username": pg.user, "password": pg.password, "allowed_roles": "*", "verify_connection": true
-        })),
-    );
-    bao.root(
-        "POST",
-        "database/roles/registry-reader",
-        Some(json!({
-            "db_name": "pg",
-            "creation_statements": ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"],
-            "default_ttl": "12s", "max_ttl": "20s"
-        })),
-    );
+    bao.database_role(&pg, "12s", "20s");
     let server = apiserver::ApiServer::start();
     server.create_namespace("pullsync-system", &[]);
     server.create_namespace("ml-team", &[]);

@@ -239,6 +239,30 @@ impl OpenBao {
         path
     }
 
+    /// The database secrets engine against `pg`, with a role `registry-reader` issuing
+    /// PostgreSQL users on leases of `ttl`, renewable up to `max_ttl`.
+    pub fn database_role(&self, pg: &super::postgres::Postgres, ttl: &str, max_ttl: &str) {
+        self.root("POST", "sys/mounts/database", Some(json!({"type": "database"})));
+        self.root(
+            "POST",
+            "database/config/pg",
+            Some(json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{}/postgres?sslmode=disable", pg.port),
+                "username": pg.user, "password": pg.password, "allowed_roles": "*", "verify_connection": true
+            })),
+        );
+        self.root(
+            "POST",
+            "database/roles/registry-reader",
+            Some(json!({
+                "db_name": "pg",
+                "creation_statements": ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"],
+                "default_ttl": ttl, "max_ttl": max_ttl
+            })),
+        );
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
