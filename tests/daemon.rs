@@ -26,6 +26,11 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Keep the log only when a test failed, to read what the daemon did.
+        if !std::thread::panicking() {
+            let _ =
+                std::fs::remove_file(std::env::temp_dir().join(format!("pullsync-daemon-{}.log", self.port)));
+        }
     }
 }
 
@@ -59,8 +64,12 @@ impl Daemon {
                 "--allow-mass-prune",
             ])
             .args(extra)
+            .env("PULLSYNC_LOG_LEVEL", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(
+                std::fs::File::create(std::env::temp_dir().join(format!("pullsync-daemon-{port}.log")))
+                    .unwrap(),
+            )
             .spawn()
             .unwrap();
         Daemon { child, port }
@@ -356,12 +365,15 @@ fn two_replicas_one_writer_and_a_takeover() {
         .status()
         .unwrap();
     assert!(status.success());
-    eventually("the lease is released", || {
-        server
-            .get("leases", "pullsync-system", "pullsync-default")
-            .unwrap()["spec"]["holderIdentity"]
-            == ""
-    });
+    let mut leader = leader;
+    eventually("the leader exits", || leader.child.try_wait().unwrap().is_some());
+    let log =
+        std::fs::read_to_string(std::env::temp_dir().join(format!("pullsync-daemon-{}.log", leader.port)))
+            .unwrap();
+    assert!(
+        log.contains("SIGTERM: finishing") && log.contains("released the lease"),
+        "{log}"
+    );
     eventually("takeover after release", || follower.status()["leader"] == true);
     drop(leader);
     // Now the new leader dies without releasing: a restarted replica takes over when it expires.
