@@ -151,6 +151,7 @@ fn setup(work: &Path, password: &str) -> PathBuf {
 #[test]
 fn the_daemon_keeps_secrets_true() {
     let server = ApiServer::start();
+    server.create_namespace("pullsync-system", &[]);
     server.create_namespace("team-a", &[("gpu", "true")]);
     let work = tempfile::tempdir().unwrap();
     let repo = setup(work.path(), "p1");
@@ -214,6 +215,13 @@ fn the_daemon_keeps_secrets_true() {
     assert_eq!(status["lastGoodRevision"], good.as_str());
     let bad = status["currentRevision"].as_str().unwrap().to_string();
     assert_eq!(daemon.get("/readyz").0, 503);
+    eventually("a Warning event about the rejected revision", || {
+        server.list("events").iter().any(|e| {
+            e["reason"] == "InvalidSpecs"
+                && e["type"] == "Warning"
+                && e["message"].as_str().unwrap_or_default().contains(&bad)
+        })
+    });
     assert!(daemon.get("/metrics").1.contains("pullsync_invalid_commit 1"));
     let wait = |revision: &str| {
         Command::new(support::bin())

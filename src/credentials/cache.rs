@@ -22,9 +22,22 @@ pub struct Cached {
     pub last_error: Option<String>,
 }
 
+/// Longest wait between two attempts at a failing source.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// A source that keeps failing is retried with exponential backoff (and jitter), not on
+/// every trigger.
+#[derive(Debug, Clone)]
+pub struct Failing {
+    pub failures: u32,
+    pub retry_at: SystemTime,
+    pub error: String,
+}
+
 #[derive(Debug, Default)]
 pub struct CredentialCache {
     pub entries: BTreeMap<String, Cached>,
+    pub failing: BTreeMap<String, Failing>,
 }
 
 fn fingerprint(spec: &CredentialSpec) -> String {
@@ -77,6 +90,7 @@ impl CredentialCache {
     }
 
     pub fn store(&mut self, name: &str, spec: &CredentialSpec, value: CredentialValue, now: SystemTime) {
+        self.failing.remove(name);
         self.entries.insert(
             name.to_string(),
             Cached {
@@ -88,10 +102,30 @@ impl CredentialCache {
         );
     }
 
-    pub fn note_error(&mut self, name: &str, error: String) {
+    pub fn note_error(&mut self, name: &str, error: String, now: SystemTime) {
         if let Some(cached) = self.entries.get_mut(name) {
-            cached.last_error = Some(error);
+            cached.last_error = Some(error.clone());
         }
+        let failures = self.failing.get(name).map_or(1, |f| f.failures + 1);
+        let base = Duration::from_secs(1u64 << failures.min(9)).min(MAX_BACKOFF);
+        let nanos = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        let jitter = base.mul_f64(f64::from(nanos % 1000) / 4000.0);
+        self.failing.insert(
+            name.to_string(),
+            Failing {
+                failures,
+                retry_at: now + base + jitter,
+                error,
+            },
+        );
+    }
+
+    /// While a failing source waits for its next attempt: the error to report.
+    pub fn backing_off(&self, name: &str, now: SystemTime) -> Option<&Failing> {
+        self.failing.get(name).filter(|f| f.retry_at > now)
     }
 
     /// When the next credential becomes due, for the scheduler.
@@ -182,6 +216,18 @@ mod tests {
             "a changed spec refetches"
         );
         assert!(cache.last_good("t", now + Duration::from_secs(599)).is_some());
+        cache.note_error("k", "down".into(), now);
+        assert!(
+            cache.backing_off("k", now + Duration::from_millis(500)).is_some(),
+            "waits after a failure"
+        );
+        assert!(cache.backing_off("k", now + Duration::from_secs(3)).is_none());
+        cache.note_error("k", "down".into(), now);
+        cache.note_error("k", "down".into(), now);
+        assert!(
+            cache.backing_off("k", now + Duration::from_secs(7)).is_some(),
+            "the wait doubles"
+        );
         assert!(
             cache.last_good("t", now + Duration::from_secs(601)).is_none(),
             "stale after expiry"

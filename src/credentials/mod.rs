@@ -115,11 +115,27 @@ pub async fn fetch_all(catalog: &Catalog, names: &BTreeSet<&str>, context: &Sour
         };
         let span = tracing::info_span!("fetch_credential", credential = %name);
         let now = std::time::SystemTime::now();
-        if let Some(cache) = &context.cache
-            && let Some(value) = cache.lock().await.fresh(name, &object.spec, now)
-        {
-            values.ok.insert(name.to_string(), value.clone());
-            continue;
+        if let Some(cache) = &context.cache {
+            let cache = cache.lock().await;
+            if let Some(value) = cache.fresh(name, &object.spec, now) {
+                values.ok.insert(name.to_string(), value.clone());
+                continue;
+            }
+            if let Some(failing) = cache.backing_off(name, now) {
+                match cache.last_good(name, now) {
+                    Some(value) => {
+                        values.ok.insert(name.to_string(), value.clone());
+                    }
+                    None => {
+                        let error = FetchCredentialError::BadResponse(format!(
+                            "{} (failed {} time(s); next attempt after a backoff)",
+                            failing.error, failing.failures
+                        ));
+                        values.failed.insert(name.to_string(), error);
+                    }
+                }
+                continue;
+            }
         }
         match fetch(catalog, object, context).instrument(span.clone()).await {
             Ok(value) => {
@@ -135,7 +151,7 @@ pub async fn fetch_all(catalog: &Catalog, names: &BTreeSet<&str>, context: &Sour
                 let last_good = match &context.cache {
                     Some(cache) => {
                         let mut cache = cache.lock().await;
-                        cache.note_error(name, error.to_string());
+                        cache.note_error(name, error.to_string(), now);
                         cache.last_good(name, now).cloned()
                     }
                     None => None,

@@ -280,6 +280,30 @@ async fn one_sync(
                 for d in &diagnostics {
                     tracing::error!(diagnostic = %d, "invalid specs: keeping the last good revision");
                 }
+                // Once per rejected revision, an Event beside the daemon for `kubectl get events`.
+                let namespace = cluster
+                    .own_namespace
+                    .clone()
+                    .unwrap_or_else(|| engine.kube.default_namespace.clone());
+                let first = diagnostics
+                    .iter()
+                    .find(|d| d.is_error())
+                    .map(|d| d.to_string())
+                    .unwrap_or_default();
+                let message = format!(
+                    "revision {revision} rejected ({} error(s)); the last good revision keeps running. First: {}",
+                    diagnostics.iter().filter(|d| d.is_error()).count(),
+                    first.lines().next().unwrap_or_default()
+                );
+                let note = crate::k8s::events::Note {
+                    namespace: &namespace,
+                    kind: "Namespace",
+                    name: &namespace,
+                    event_type: crate::k8s::events::EventType::Warning,
+                    reason: "InvalidSpecs",
+                    message: &message,
+                };
+                crate::k8s::events::emit(&engine.kube, &render.instance, &note).await;
             }
             s.invalid = true;
             s.diagnostics = diagnostics.iter().map(ToString::to_string).collect();

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Performance figures (numbers, not pass/fail): offline rendering, a 1,000-namespace cluster
+# sync, and the daemon at 100 / 1,000 / 10,000 namespaces with OpenBao.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup-test-tools.sh
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+export PATH
+cargo bench --locked --bench render
+cargo bench --locked --bench cluster
+cargo bench --locked --bench daemon
