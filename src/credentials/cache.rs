@@ -40,6 +40,13 @@ pub struct CredentialCache {
     pub failing: BTreeMap<String, Failing>,
 }
 
+/// The next cron time after `fetched_at`, if the rotation has a schedule.
+fn scheduled(rotation: &crate::spec::model::Rotation, fetched_at: SystemTime) -> Option<SystemTime> {
+    crate::spec::cron::Schedule::parse(rotation.schedule.as_deref()?)
+        .ok()?
+        .next_after(fetched_at)
+}
+
 fn fingerprint(spec: &CredentialSpec) -> String {
     serde_json::to_string(spec).unwrap_or_default()
 }
@@ -141,6 +148,9 @@ impl CredentialCache {
                     .and_then(|d| duration::parse(d).ok())
                     .unwrap_or(DEFAULT_REFRESH);
                 let mut due = cached.fetched_at + refresh;
+                if let Some(next) = scheduled(&rotation, cached.fetched_at) {
+                    due = due.min(next);
+                }
                 if let Some(expires) = cached.value.expires_at {
                     let lifetime = expires.duration_since(cached.fetched_at).unwrap_or_default();
                     let renew_before = rotation

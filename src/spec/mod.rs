@@ -4,6 +4,7 @@
 //! `load` reads files (effect); `validate` and `resolve` are pure functions of the catalog.
 
 pub mod catalog;
+pub mod cron;
 pub mod diag;
 pub mod duration;
 pub mod load;

@@ -782,13 +782,13 @@ impl Validator<'_> {
             }
         }
         if let Some(schedule) = &rotation.schedule
-            && schedule.split_whitespace().count() != 5
+            && let Err(why) = super::cron::Schedule::parse(schedule)
         {
             self.error(
                 id,
                 origin.at(&format!("{path}.schedule")),
-                format!("schedule `{schedule}` is not a 5-field cron expression"),
-                "write e.g. `0 3 * * *` (minute hour day-of-month month day-of-week)",
+                format!("schedule is not a valid cron expression: {why}"),
+                "write e.g. `0 3 * * *` (minute hour day-of-month month day-of-week, UTC)",
             );
         }
     }
