@@ -697,3 +697,69 @@ fn sigkill_during_a_large_apply_converges_without_reissuing_a_dynamic_credential
         "the still-valid credential was not issued a second time"
     );
 }
+
+#[test]
+fn the_vault_token_is_renewed_before_it_expires_and_replaced_when_it_cannot_be() {
+    let bao = support::openbao::OpenBao::start();
+    bao.pullsync_token("1h");
+    bao.kv2_put("registries/ngc", json!({"api_key": "nvapi-renew"}));
+    // AppRole tokens of 6 s, renewable up to 10 s: renewed once, then a fresh login.
+    bao.root("POST", "sys/auth/approle", Some(json!({"type": "approle"})));
+    bao.root(
+        "POST",
+        "auth/approle/role/pullsync",
+        Some(json!({"token_policies": ["pullsync"], "token_ttl": "6s", "token_max_ttl": "10s"})),
+    );
+    let role_id = bao.root("GET", "auth/approle/role/pullsync/role-id", None)["data"]["role_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret_id = bao.root("POST", "auth/approle/role/pullsync/secret-id", None)["data"]["secret_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let work = tempfile::tempdir().unwrap();
+    let role_file = write(work.path(), "role-id", role_id);
+    let secret_file = write(work.path(), "secret-id", secret_id);
+    let server = ApiServer::start();
+    server.create_namespace("team-a", &[]);
+    let repo = work.path().join("repo");
+    write(
+        &repo,
+        "specs.yaml",
+        format!(
+            "{HEADER}kind: Credential\nmetadata: {{name: ngc}}\nspec:\n  vault: {{kv: {{mount: secret, path: registries/ngc}}}}\n  usernamePreset: ngc\n  fields: {{password: api_key}}\n  rotation: {{refreshInterval: 1s}}\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: ngc-pull}}\nspec:\n  namespaces: [team-a]\n  registries: [{{server: nvcr.io, credential: ngc}}]\n"
+        ),
+    );
+    let _daemon = Daemon::start(
+        &server,
+        &repo,
+        &[
+            "--vault-addr",
+            &bao.addr,
+            "--vault-auth",
+            "approle",
+            "--vault-role-id-file",
+            role_file.to_str().unwrap(),
+            "--vault-secret-id-file",
+            secret_file.to_str().unwrap(),
+        ],
+    );
+    eventually("synced", || {
+        password(&server, "team-a", "ngc-pull").as_deref() == Some("nvapi-renew")
+    });
+    eventually("renewed, then logged in again at max TTL", || {
+        bao.requests_to("auth/token/renew-self") >= 1 && bao.requests_to("auth/approle/login") >= 2
+    });
+    // Reads kept working throughout: every KV read was authorized.
+    let denied = bao
+        .audit()
+        .iter()
+        .filter(|e| {
+            e["type"] == "response"
+                && e["request"]["path"] == "secret/data/registries/ngc"
+                && e["error"].as_str().is_some_and(|s| !s.is_empty())
+        })
+        .count();
+    assert_eq!(denied, 0, "no read was refused for an expired token");
+}
