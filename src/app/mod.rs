@@ -2,7 +2,7 @@
 //! (effect). Exit codes: 0 success, 1 invalid specs or failed secrets, 2 usage errors.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -14,10 +14,13 @@ use crate::credentials::{self, SourceContext, age_file};
 use crate::render::{self, RenderContext, RenderOutcome, manifest};
 use crate::sink::dir::{self, DirOptions};
 use crate::spec::resolve::{self, Desired, Layer, Namespaces};
-use crate::spec::{self, CheckSpecsError, Checked, Diagnostic, model};
+use crate::spec::{self, CheckSpecsError, Checked, Diagnostic};
 
 pub(crate) mod cluster;
 mod explain;
+mod tools;
+
+use tools::{encrypt, schema};
 mod wait;
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -496,60 +499,4 @@ async fn sync(
     } else {
         ExitCode::FAILURE
     })
-}
-
-fn schema(kind: Option<&str>) -> anyhow::Result<ExitCode> {
-    use schemars::schema_for;
-    let all = [
-        (
-            "Credential",
-            serde_json::to_value(schema_for!(model::Document<model::CredentialSpec>))?,
-        ),
-        (
-            "PullSecret",
-            serde_json::to_value(schema_for!(model::Document<model::PullSecretSpec>))?,
-        ),
-        (
-            "Secret",
-            serde_json::to_value(schema_for!(model::Document<model::SecretSpec>))?,
-        ),
-        (
-            "Defaults",
-            serde_json::to_value(schema_for!(model::Document<model::DefaultsSpec>))?,
-        ),
-        (
-            "Tenant",
-            serde_json::to_value(schema_for!(model::Document<model::TenantSpec>))?,
-        ),
-    ];
-    let doc = match kind {
-        Some(kind) => match all.iter().find(|(k, _)| k.eq_ignore_ascii_case(kind)) {
-            Some((_, schema)) => schema.clone(),
-            None => anyhow::bail!("unknown kind `{kind}`; kinds: {}", model::KINDS.join(", ")),
-        },
-        None => serde_json::Value::Object(all.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
-    };
-    println!("{}", serde_json::to_string_pretty(&doc)?);
-    Ok(ExitCode::SUCCESS)
-}
-
-fn encrypt(
-    recipients: &[String],
-    files: &[std::path::PathBuf],
-    armor: bool,
-    output: &Path,
-) -> anyhow::Result<ExitCode> {
-    let recipients = age_file::recipients(recipients, files)?;
-    let mut plaintext = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut plaintext)
-        .context("reading values from stdin")?;
-    let sealed = age_file::encrypt(&plaintext, &recipients, armor)?;
-    std::fs::write(output, sealed).with_context(|| format!("writing {}", output.display()))?;
-    eprintln!(
-        "encrypted to {} recipient(s): {}",
-        recipients.len(),
-        output.display()
-    );
-    Ok(ExitCode::SUCCESS)
 }

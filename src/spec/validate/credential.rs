@@ -1,0 +1,225 @@
+//! Checks of `Credential` objects: exactly one source, paths, usernames, field mappings,
+//! Vault and cluster source settings (pure).
+
+use std::path::Path;
+
+use super::super::catalog::{Object, Origin};
+use super::super::model::CredentialSpec;
+use super::super::names;
+use super::{Validator, normalize};
+
+impl Validator<'_> {
+    pub(super) fn credential(&mut self, object: &Object<CredentialSpec>) {
+        let id = object.id();
+        let origin = &object.origin;
+        let spec = &object.spec;
+        let sources = [
+            spec.age_file.is_some(),
+            spec.file.is_some(),
+            spec.service_account_token.is_some(),
+            spec.kubernetes_secret.is_some(),
+            spec.vault.is_some(),
+        ]
+        .iter()
+        .filter(|s| **s)
+        .count();
+        if sources != 1 {
+            let message = if sources == 0 {
+                "no source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret, vault"
+            } else {
+                "more than one source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret, vault"
+            };
+            self.error(&id, origin.key_at("spec"), message,
+                "keep one source, e.g. `ageFile: {path: ngc.age}`; make a second Credential for a second source");
+        }
+        if let Some(age) = &spec.age_file {
+            self.age_path(&id, origin, &age.path);
+        }
+        if let Some(file) = &spec.file {
+            let path = Path::new(&file.path);
+            if !path.is_absolute() {
+                self.error(
+                    &id,
+                    origin.at("spec.file.path"),
+                    format!("file path `{}` is relative", file.path),
+                    "write an absolute path outside the spec repository, e.g. `/var/run/secrets/ngc`",
+                );
+            } else if path.starts_with(&self.catalog.root) {
+                self.error(&id, origin.at("spec.file.path"),
+                    format!("file path `{}` is inside the spec repository", file.path),
+                    "plain secrets must not live in Git: encrypt the file with `pullsync encrypt` and use `ageFile`");
+            }
+            if let Some(key) = &file.key
+                && let Err(why) = names::data_key(key)
+            {
+                self.error(
+                    &id,
+                    origin.at("spec.file.key"),
+                    format!("key `{key}` is not valid: it {why}"),
+                    "write a field name such as `token` or `password`",
+                );
+            }
+        }
+        if let Some(token) = &spec.service_account_token {
+            if let Err(why) = names::dns1123_label(&token.namespace) {
+                self.error(
+                    &id,
+                    origin.at("spec.serviceAccountToken.namespace"),
+                    format!("namespace `{}` is not valid: it {why}", token.namespace),
+                    "write a namespace name such as `private-ai-demo`",
+                );
+            }
+            if let Err(why) = names::dns1123_subdomain(&token.service_account) {
+                self.error(
+                    &id,
+                    origin.at("spec.serviceAccountToken.serviceAccount"),
+                    format!(
+                        "service account `{}` is not valid: it {why}",
+                        token.service_account
+                    ),
+                    "write a ServiceAccount name such as `pipeline`",
+                );
+            }
+            if let Some(seconds) = token.expiration_seconds
+                && seconds < 600
+            {
+                self.error(
+                    &id,
+                    origin.at("spec.serviceAccountToken.expirationSeconds"),
+                    format!(
+                        "expirationSeconds {seconds} is below the API server's minimum of 600 (10 minutes)"
+                    ),
+                    "write 600 or more, e.g. 3600",
+                );
+            }
+        }
+        if let Some(vault) = &spec.vault {
+            match (&vault.kv, &vault.dynamic) {
+                (Some(kv), None) => {
+                    for (field, value) in [("mount", &kv.mount), ("path", &kv.path)] {
+                        if value.trim_matches('/').is_empty() || value.contains("//") {
+                            self.error(
+                                &id,
+                                origin.at(&format!("spec.vault.kv.{field}")),
+                                format!("kv {field} `{value}` is empty or has an empty segment"),
+                                "write e.g. `mount: secret, path: registries/ngc`",
+                            );
+                        }
+                    }
+                    if kv.version.is_some() && kv.engine == super::super::model::KvEngine::V1 {
+                        self.error(
+                            &id,
+                            origin.at("spec.vault.kv.version"),
+                            "KV v1 has no versions",
+                            "remove `version`, or use `engine: v2`",
+                        );
+                    }
+                    if kv.path.starts_with("data/") && kv.engine == super::super::model::KvEngine::V2 {
+                        self.error(
+                            &id,
+                            origin.at("spec.vault.kv.path"),
+                            format!("kv path `{}` starts with `data/`", kv.path),
+                            format!("write the path without the API prefix: `{}`", &kv.path[5..]),
+                        );
+                    }
+                }
+                (None, Some(dynamic)) => {
+                    if dynamic.path.trim_matches('/').is_empty() {
+                        self.error(
+                            &id,
+                            origin.at("spec.vault.dynamic.path"),
+                            "dynamic path is empty",
+                            "write the path that issues the secret, e.g. `database/creds/registry-reader`",
+                        );
+                    }
+                    if !dynamic.params.is_empty()
+                        && dynamic.method == super::super::model::DynamicMethod::Read
+                    {
+                        self.error(
+                            &id,
+                            origin.at("spec.vault.dynamic.params"),
+                            "params are sent only with `method: write`",
+                            "add `method: write`, or remove `params`",
+                        );
+                    }
+                }
+                _ => self.error(
+                    &id,
+                    origin.key_at("spec.vault"),
+                    "vault needs exactly one of `kv` or `dynamic`",
+                    "write `vault: {kv: {mount: secret, path: registries/ngc}}`",
+                ),
+            }
+        }
+        if let Some(secret) = &spec.kubernetes_secret
+            && let Err(why) = names::dns1123_subdomain(&secret.name)
+        {
+            self.error(
+                &id,
+                origin.at("spec.kubernetesSecret.name"),
+                format!("secret name `{}` is not valid: it {why}", secret.name),
+                "write the name of a Secret in pullsync's own namespace",
+            );
+        }
+        if spec.username.is_some() && spec.username_preset.is_some() {
+            self.error(
+                &id,
+                origin.key_at("spec.usernamePreset"),
+                "both username and usernamePreset are set",
+                "keep one: usernamePreset names a convention, username is a literal",
+            );
+        }
+        let literal_username = spec.username.is_some() || spec.username_preset.is_some();
+        for (logical, source_key) in &spec.fields {
+            let at = origin.at(&format!("spec.fields.{logical}"));
+            if source_key.is_empty() {
+                self.error(
+                    &id,
+                    at.clone(),
+                    format!("field `{logical}` maps to an empty key"),
+                    format!("write the key in the source that holds `{logical}`"),
+                );
+            }
+            if logical == "username" && literal_username {
+                self.error(
+                    &id,
+                    at.clone(),
+                    "the username is given twice: as a literal and as a field mapping",
+                    "remove `fields.username`, or remove username/usernamePreset",
+                );
+            }
+            if let Some(file) = &spec.file
+                && let Some(only) = &file.key
+                && source_key != only
+            {
+                self.error(&id, at,
+                    format!("field `{logical}` maps to key `{source_key}`, but this file source holds only `{only}`"),
+                    format!("map it to `{only}`, or drop `file.key` to read the file as a map"));
+            }
+        }
+        self.rotation(&id, origin, "spec.rotation", spec.rotation.as_ref());
+    }
+
+    pub(super) fn age_path(&mut self, id: &str, origin: &Origin, path: &str) {
+        let at = origin.at("spec.ageFile.path");
+        let relative = Path::new(path);
+        if relative.is_absolute() {
+            self.error(
+                id,
+                at,
+                format!("ageFile path `{path}` is absolute"),
+                "write a path relative to this spec file, inside the spec repository",
+            );
+            return;
+        }
+        let base = origin.file.parent().unwrap_or(Path::new(""));
+        match normalize(&base.join(relative)) {
+            None => self.error(id, at, format!("ageFile path `{path}` leaves the spec repository"),
+                "keep encrypted files inside the spec repository"),
+            Some(resolved) if !self.catalog.files.contains(&resolved) => self.error(id, at,
+                format!("ageFile `{}` does not exist", resolved.display()),
+                "create it with `pullsync encrypt --recipient AGE_PUBLIC_KEY --output FILE < values.yaml`, or fix the path (relative to this spec file)"),
+            Some(_) => {}
+        }
+    }
+}
