@@ -266,6 +266,7 @@ async fn one_sync(
 ) {
     let now = SystemTime::now();
     let result = sync_with(engine, &options.repo, render, cluster).await;
+    let mut rejected_event: Option<(String, String)> = None;
     let mut s = status.write().await;
     s.last_sync = Some(crate::time::format(now));
     match result {
@@ -295,15 +296,7 @@ async fn one_sync(
                     diagnostics.iter().filter(|d| d.is_error()).count(),
                     first.lines().next().unwrap_or_default()
                 );
-                let note = crate::k8s::events::Note {
-                    namespace: &namespace,
-                    kind: "Namespace",
-                    name: &namespace,
-                    event_type: crate::k8s::events::EventType::Warning,
-                    reason: "InvalidSpecs",
-                    message: &message,
-                };
-                crate::k8s::events::emit(&engine.kube, &render.instance, &note).await;
+                rejected_event = Some((namespace, message));
             }
             s.invalid = true;
             s.diagnostics = diagnostics.iter().map(ToString::to_string).collect();
@@ -372,4 +365,18 @@ async fn one_sync(
             )
         })
         .collect();
+    drop(cache);
+    drop(s);
+    // Outside the status lock: readers of /status never wait for the API server.
+    if let Some((namespace, message)) = rejected_event {
+        let note = crate::k8s::events::Note {
+            namespace: &namespace,
+            kind: "Namespace",
+            name: &namespace,
+            event_type: crate::k8s::events::EventType::Warning,
+            reason: "InvalidSpecs",
+            message: &message,
+        };
+        crate::k8s::events::emit(&engine.kube, &render.instance, &note).await;
+    }
 }
