@@ -19,6 +19,8 @@ pub struct Cached {
     pub fetched_at: SystemTime,
     /// The spec this value was fetched for; a changed spec means a new fetch.
     pub spec: String,
+    /// Its rotation settings, so the scheduler needs no spec to know when it is due.
+    pub rotation: crate::spec::model::Rotation,
     pub last_error: Option<String>,
 }
 
@@ -104,6 +106,7 @@ impl CredentialCache {
                 value,
                 fetched_at: now,
                 spec: fingerprint(spec),
+                rotation: spec.rotation.clone().unwrap_or_default(),
                 last_error: None,
             },
         );
@@ -136,19 +139,18 @@ impl CredentialCache {
     }
 
     /// When the next credential becomes due, for the scheduler.
-    pub fn next_due(&self, specs: &BTreeMap<String, CredentialSpec>) -> Option<SystemTime> {
+    pub fn next_due(&self) -> Option<SystemTime> {
         self.entries
-            .iter()
-            .filter_map(|(name, cached)| {
-                let spec = specs.get(name)?;
-                let rotation = spec.rotation.clone().unwrap_or_default();
+            .values()
+            .map(|cached| {
+                let rotation = &cached.rotation;
                 let refresh = rotation
                     .refresh_interval
                     .as_deref()
                     .and_then(|d| duration::parse(d).ok())
                     .unwrap_or(DEFAULT_REFRESH);
                 let mut due = cached.fetched_at + refresh;
-                if let Some(next) = scheduled(&rotation, cached.fetched_at) {
+                if let Some(next) = scheduled(rotation, cached.fetched_at) {
                     due = due.min(next);
                 }
                 if let Some(expires) = cached.value.expires_at {
@@ -160,7 +162,7 @@ impl CredentialCache {
                         .unwrap_or(lifetime / 3);
                     due = due.min(expires.checked_sub(renew_before).unwrap_or(expires));
                 }
-                Some(due)
+                due
             })
             .min()
     }

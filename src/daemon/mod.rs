@@ -178,20 +178,7 @@ pub async fn run(
             );
         }
         // Sleep until a trigger, the next credential due, or the resync period.
-        let due = {
-            let cache = cache.lock().await;
-            let specs = crate::spec::check(&options.repo)
-                .ok()
-                .map(|c| {
-                    c.catalog
-                        .credentials
-                        .into_iter()
-                        .map(|o| (o.name, o.spec))
-                        .collect()
-                })
-                .unwrap_or_default();
-            cache.next_due(&specs)
-        };
+        let due = cache.lock().await.next_due();
         let until_due = due
             .map(|t| t.duration_since(SystemTime::now()).unwrap_or_default())
             .unwrap_or(options.resync);
