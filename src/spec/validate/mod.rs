@@ -39,15 +39,14 @@ pub fn validate(catalog: &Catalog) -> Vec<Diagnostic> {
     for object in &catalog.pull_secrets {
         let id = object.id();
         let spec = &object.spec;
-        v.targets(
-            &id,
-            &object.origin,
-            &spec.namespaces,
-            spec.namespace_selector.as_ref(),
-        );
-        v.key_values(&id, &object.origin, "spec.labels", &spec.labels, true);
-        v.key_values(&id, &object.origin, "spec.annotations", &spec.annotations, false);
-        v.rotation(&id, &object.origin, "spec.rotation", spec.rotation.as_ref());
+        let common = Common {
+            namespaces: &spec.namespaces,
+            selector: spec.namespace_selector.as_ref(),
+            labels: &spec.labels,
+            annotations: &spec.annotations,
+            rotation: spec.rotation.as_ref(),
+        };
+        v.common(&id, &object.origin, &common);
         v.registries(object);
         for (i, account) in spec.service_accounts.iter().enumerate() {
             if let Err(why) = names::dns1123_subdomain(account) {
@@ -61,17 +60,15 @@ pub fn validate(catalog: &Catalog) -> Vec<Diagnostic> {
         }
     }
     for object in &catalog.secrets {
-        let id = object.id();
         let spec = &object.spec;
-        v.targets(
-            &id,
-            &object.origin,
-            &spec.namespaces,
-            spec.namespace_selector.as_ref(),
-        );
-        v.key_values(&id, &object.origin, "spec.labels", &spec.labels, true);
-        v.key_values(&id, &object.origin, "spec.annotations", &spec.annotations, false);
-        v.rotation(&id, &object.origin, "spec.rotation", spec.rotation.as_ref());
+        let common = Common {
+            namespaces: &spec.namespaces,
+            selector: spec.namespace_selector.as_ref(),
+            labels: &spec.labels,
+            annotations: &spec.annotations,
+            rotation: spec.rotation.as_ref(),
+        };
+        v.common(&object.id(), &object.origin, &common);
         v.opaque_data(object);
     }
     for object in &catalog.defaults {
@@ -103,6 +100,15 @@ pub fn validate(catalog: &Catalog) -> Vec<Diagnostic> {
         }
     }
     v.out
+}
+
+/// What `PullSecret` and `Secret` share, checked the same way for both.
+struct Common<'a> {
+    namespaces: &'a [String],
+    selector: Option<&'a LabelSelector>,
+    labels: &'a BTreeMap<String, String>,
+    annotations: &'a BTreeMap<String, String>,
+    rotation: Option<&'a Rotation>,
 }
 
 struct Validator<'a> {
@@ -231,6 +237,13 @@ impl Validator<'_> {
                 }
             }
         }
+    }
+
+    fn common(&mut self, id: &str, origin: &Origin, c: &Common<'_>) {
+        self.targets(id, origin, c.namespaces, c.selector);
+        self.key_values(id, origin, "spec.labels", c.labels, true);
+        self.key_values(id, origin, "spec.annotations", c.annotations, false);
+        self.rotation(id, origin, "spec.rotation", c.rotation);
     }
 
     fn targets(
