@@ -87,7 +87,7 @@ pub fn fetch(
     let digest = Sha256::digest(&ciphertext);
     Ok(CredentialValue {
         fields,
-        version: digest.iter().take(8).map(|b| format!("{b:02x}")).collect(),
+        version: super::short_version(&digest),
         expires_at: None,
         origin: format!("ageFile {}", relative.display()),
     })

@@ -78,12 +78,7 @@ pub fn fetch(spec: &FileSource) -> Result<CredentialValue, FetchCredentialError>
             }
         }
     }
-    let version = digest
-        .finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let version = super::short_version(&digest.finalize());
     Ok(CredentialValue {
         fields,
         version,

@@ -22,6 +22,11 @@ use crate::secret::SecretValue;
 use crate::spec::model::CredentialSpec;
 use crate::spec::{Catalog, Object};
 
+/// A credential version from a digest: its first 8 bytes in hex (identifies, reveals nothing).
+pub fn short_version(digest: &[u8]) -> String {
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
 /// Fetched secret material. `Debug` lists field names only.
 #[derive(Clone)]
 pub struct CredentialValue {

@@ -83,7 +83,7 @@ pub async fn fetch(
     ]);
     Ok(CredentialValue {
         fields,
-        version: digest.iter().take(8).map(|b| format!("{b:02x}")).collect(),
+        version: super::short_version(&digest),
         expires_at,
         origin: format!(
             "serviceAccountToken {}/{}",

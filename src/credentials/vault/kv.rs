@@ -112,12 +112,7 @@ pub async fn fetch(session: &VaultSession, kv: &VaultKv) -> Result<CredentialVal
                 digest.update(v.expose().as_bytes());
                 digest.update([0]);
             }
-            let version = digest
-                .finalize()
-                .iter()
-                .take(8)
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let version = crate::credentials::short_version(&digest.finalize());
             Ok(CredentialValue {
                 fields,
                 version,
