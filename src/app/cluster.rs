@@ -220,7 +220,13 @@ async fn save_leases_early(
         .own_namespace
         .clone()
         .unwrap_or_else(|| kube.default_namespace.clone());
-    lease_state::save(kube, &own_namespace, &render.instance, &book).await?;
+    let stored = pipeline
+        .persisted
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    lease_state::save(kube, &own_namespace, &render.instance, &book, &stored).await?;
+    *pipeline.persisted.lock().unwrap_or_else(|e| e.into_inner()) = book.clone();
     Ok(())
 }
 
@@ -263,7 +269,13 @@ async fn finish_leases(
         .own_namespace
         .clone()
         .unwrap_or_else(|| kube.default_namespace.clone());
-    lease_state::save(kube, &own_namespace, &render.instance, &book).await?;
+    let stored = pipeline
+        .persisted
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    lease_state::save(kube, &own_namespace, &render.instance, &book, &stored).await?;
+    *pipeline.persisted.lock().unwrap_or_else(|e| e.into_inner()) = book.clone();
     Ok(())
 }
 

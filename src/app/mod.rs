@@ -254,6 +254,8 @@ struct Pipeline {
     /// Credential name → the secrets that use it, to know when a replaced lease may go.
     users: std::collections::BTreeMap<String, Vec<(String, String)>>,
     context: SourceContext,
+    /// The lease book as last loaded or written, so an unchanged book is not written again.
+    persisted: std::sync::Mutex<credentials::vault::dynamic::LeaseBook>,
 }
 
 /// The Vault session the flags ask for, if any.
@@ -371,6 +373,7 @@ async fn pipeline(
         diagnostics,
         users,
         context,
+        persisted: std::sync::Mutex::new(cluster.leases.clone()),
     }))
 }
 

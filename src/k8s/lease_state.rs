@@ -38,13 +38,15 @@ pub async fn load(kube: &Kube, namespace: &str, instance: &str) -> Result<LeaseB
     Ok(book)
 }
 
-/// Write the book if it differs from what is stored.
-pub async fn save(kube: &Kube, namespace: &str, instance: &str, book: &LeaseBook) -> Result<(), CallError> {
-    if book.current.is_empty() && book.retired.is_empty() {
-        return Ok(());
-    }
-    let stored = load(kube, namespace, instance).await?;
-    if to_json(&stored) == to_json(book) {
+/// Write the book if it differs from `stored`, what this process last loaded or wrote.
+pub async fn save(
+    kube: &Kube,
+    namespace: &str,
+    instance: &str,
+    book: &LeaseBook,
+    stored: &LeaseBook,
+) -> Result<(), CallError> {
+    if to_json(stored) == to_json(book) {
         return Ok(());
     }
     let name = secret_name(instance);
