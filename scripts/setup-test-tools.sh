@@ -20,6 +20,7 @@ command -v cc >/dev/null || apt_packages+=(gcc libc6-dev)           # crates tha
 command -v make >/dev/null || apt_packages+=(make)                  # vendored OpenSSL for git2
 command -v perl >/dev/null || apt_packages+=(perl)
 command -v git >/dev/null || apt_packages+=(git)                    # git http-backend: the test Git remote
+[ -x /usr/bin/time ] || apt_packages+=(time)                        # peak memory of hostile inputs
 
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   echo "installing: ${apt_packages[*]}"

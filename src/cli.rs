@@ -11,7 +11,10 @@ use crate::telemetry::LogFormat;
 #[command(
     name = "pullsync",
     version,
-    about = "Materialise image pull secrets and credential secrets from declarative specs"
+    about = "Materialise image pull secrets and credential secrets from declarative specs",
+    // A flag given twice takes its last value, as in most CLIs (a default in a manifest, an
+    // override appended by an overlay).
+    args_override_self = true
 )]
 pub struct Cli {
     #[command(subcommand)]

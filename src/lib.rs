@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod bounded;
 pub mod cli;
 pub mod credentials;
 pub mod daemon;
@@ -20,6 +21,7 @@ pub mod k8s;
 pub mod plan;
 pub mod render;
 pub mod repo;
+pub mod schedule;
 pub mod secret;
 pub mod sink;
 pub mod spec;

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::k8s::observe::{ManagedSecret, Observed};
-use crate::render::{ANNOTATION_CONTENT_HASH, ANNOTATION_SERVICE_ACCOUNTS, RenderOutcome, Rendered};
+use crate::render::{
+    ANNOTATION_CONTENT_HASH, ANNOTATION_REVISION, ANNOTATION_SERVICE_ACCOUNTS, RenderOutcome, Rendered,
+};
 
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
@@ -88,7 +90,10 @@ impl Plan {
     }
 }
 
-/// What differs between a rendered Secret and its managed copy; empty when nothing does.
+/// What differs between a rendered Secret and its managed copy; empty when nothing does. The
+/// revision annotation is not a difference: it records the commit that last *changed* the
+/// Secret, so a commit that changes nothing rendered costs no write (at 10,000 namespaces,
+/// stamping every commit on every Secret was 20,000 writes per commit).
 fn differences(rendered: &Rendered, live: &ManagedSecret) -> Vec<String> {
     let mut changes = Vec::new();
     if rendered.annotations.get(ANNOTATION_CONTENT_HASH) != live.annotations.get(ANNOTATION_CONTENT_HASH) {
@@ -97,12 +102,21 @@ fn differences(rendered: &Rendered, live: &ManagedSecret) -> Vec<String> {
     if rendered.labels.iter().any(|(k, v)| live.labels.get(k) != Some(v)) {
         changes.push("labels".to_string());
     }
-    if rendered
-        .annotations
-        .iter()
-        .any(|(k, v)| k != ANNOTATION_CONTENT_HASH && live.annotations.get(k) != Some(v))
-    {
+    if rendered.annotations.iter().any(|(k, v)| {
+        k != ANNOTATION_CONTENT_HASH && k != ANNOTATION_REVISION && live.annotations.get(k) != Some(v)
+    }) {
         changes.push("annotations".to_string());
+    }
+    // A key pullsync applied before and renders no more: the next apply takes it away.
+    for key in &live.applied_keys {
+        let (kind, name) = key.split_once('/').unwrap_or_default();
+        let still = match kind {
+            "labels" => rendered.labels.contains_key(name),
+            _ => rendered.annotations.contains_key(name),
+        };
+        if !still && !changes.iter().any(|c| c == kind) {
+            changes.push(kind.to_string());
+        }
     }
     changes
 }
@@ -232,6 +246,7 @@ mod tests {
             .into(),
             annotations: [(ANNOTATION_CONTENT_HASH.to_string(), hash.to_string())].into(),
             resource_version: "7".into(),
+            applied_keys: Default::default(),
         }
     }
 
@@ -280,6 +295,36 @@ mod tests {
             plan.unchanged,
             vec![("a".to_string(), "same".to_string())],
             "extra labels set by others do not count as a change"
+        );
+    }
+
+    #[test]
+    fn a_new_revision_alone_is_not_a_change() {
+        let mut next = rendered("a", "same", "h2");
+        next.annotations
+            .insert(ANNOTATION_REVISION.into(), "commit-2".into());
+        let mut live = observed(&[("a", "same", "h2")]);
+        let secret = live.managed.values_mut().next().unwrap();
+        secret
+            .annotations
+            .insert(ANNOTATION_REVISION.into(), "commit-1".into());
+        let outcome = RenderOutcome {
+            rendered: vec![next.clone()],
+            failed: vec![],
+        };
+        let quiet = plan(&outcome, &live, &PlanOptions::default());
+        assert!(quiet.actions.is_empty(), "{:?}", quiet.actions);
+        next.annotations
+            .insert(ANNOTATION_CONTENT_HASH.into(), "h3".into());
+        let outcome = RenderOutcome {
+            rendered: vec![next],
+            failed: vec![],
+        };
+        let changed = plan(&outcome, &live, &PlanOptions::default());
+        assert_eq!(
+            changed.actions.len(),
+            1,
+            "new data is written, with the new revision"
         );
     }
 

@@ -22,6 +22,8 @@ struct Setup {
 impl Setup {
     fn new(namespaces: &[&str]) -> Setup {
         let server = ApiServer::start();
+        // pullsync's own namespace (the kubeconfig's), where its summary Events go.
+        server.create_namespace("pullsync-system", &[]);
         for ns in namespaces {
             server.create_namespace(ns, &[]);
         }
@@ -152,11 +154,15 @@ fn sync_creates_then_costs_nothing_then_updates_only_what_changed() {
         b"hf_one"
     );
     let events = s.server.list("events");
+    assert_eq!(
+        events.len(),
+        1,
+        "one summary Event per sync, not one per Secret: {events:?}"
+    );
+    assert_eq!(events[0]["reason"], "Synced");
     assert!(
-        events
-            .iter()
-            .any(|e| e["reason"] == "Created" && e["involvedObject"]["name"] == "registry-creds"),
-        "events recorded"
+        events[0]["message"].as_str().unwrap().contains("created"),
+        "{events:?}"
     );
 
     // Unchanged: zero writes of any kind.
@@ -257,6 +263,18 @@ fn removed_specs_are_pruned_and_mass_prunes_refused() {
         run.stderr
     );
     assert_eq!(s.server.list("secrets").len(), 4);
+    assert!(
+        s.server
+            .list("events")
+            .iter()
+            .any(|e| e["reason"] == "PruneRefused"
+                && e["type"] == "Warning"
+                && e["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("refusing to prune 3 of 4")),
+        "a refused mass prune is an Event, not only a line on stderr"
+    );
     let run = s.run("sync", &["--allow-mass-prune"]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(s.server.list("secrets").len(), 1);
@@ -525,7 +543,7 @@ fn openshift_internal_registry_token_end_to_end() {
 
 #[test]
 fn a_bootstrap_secret_in_pullsyncs_namespace_is_a_source() {
-    let s = Setup::new(&["pullsync-system", "ml-team"]);
+    let s = Setup::new(&["ml-team"]);
     s.server.create("secrets", "pullsync-system", json!({"metadata": {"name": "ngc-bootstrap"}, "type": "Opaque", "data": {"api_key": STANDARD.encode("nvapi-bootstrap")}}));
     let spec = format!(
         "{HEADER}kind: Credential\nmetadata: {{name: ngc}}\nspec:\n  kubernetesSecret: {{name: ngc-bootstrap}}\n  usernamePreset: ngc\n  fields: {{password: api_key}}\n---\n{}",
@@ -576,11 +594,12 @@ fn namespaces_by_selector_missing_and_terminating() {
 
 #[test]
 fn faults_on_a_fifth_of_writes_still_converge() {
-    let s = Setup::new(&["a", "b", "c", "d", "e"]);
+    // Enough writes that every third injected fault cycles through all three codes.
+    let s = Setup::new(&["a", "b", "c", "d", "e", "f", "g", "h"]);
     s.specs(&format!(
         "{}{}",
-        pull_secret("p", "[a, b, c, d, e]", ""),
-        opaque("o", "[a, b, c, d, e]")
+        pull_secret("p", "[a, b, c, d, e, f, g, h]", ""),
+        opaque("o", "[a, b, c, d, e, f, g, h]")
     ));
     s.server.set_faults(Faults {
         write_failure_ratio: 0.2,
@@ -589,7 +608,7 @@ fn faults_on_a_fifth_of_writes_still_converge() {
         ..Faults::default()
     });
     let run = s.sync();
-    assert!(run.stdout.contains("10 created"), "{}", run.stdout);
+    assert!(run.stdout.contains("16 created"), "{}", run.stdout);
     let log = s.server.log();
     let failed: Vec<u16> = log
         .iter()
@@ -600,7 +619,7 @@ fn faults_on_a_fifth_of_writes_still_converge() {
         failed.contains(&409) && failed.contains(&429) && failed.contains(&500),
         "faults were injected: {failed:?}"
     );
-    assert_eq!(s.server.list("secrets").len(), 10);
+    assert_eq!(s.server.list("secrets").len(), 16);
     s.server.set_faults(Faults::default());
     s.server.clear_log();
     s.sync();
@@ -615,7 +634,7 @@ fn faults_on_a_fifth_of_writes_still_converge() {
     });
     let run = s.run("sync", &["--max-attempts", "2"]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains("5 failed"), "{}", run.stdout);
+    assert!(run.stdout.contains("8 failed"), "{}", run.stdout);
     assert!(
         run.stdout.contains("failed Secret a/o: 500 InternalError"),
         "{}",

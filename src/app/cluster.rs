@@ -170,6 +170,45 @@ pub(crate) async fn sync_with(
     )))
 }
 
+fn own_namespace(kube: &Kube, args: &ClusterArgs) -> String {
+    args.own_namespace
+        .clone()
+        .unwrap_or_else(|| kube.default_namespace.clone())
+}
+
+/// One summary Event beside pullsync for a sync that changed something, and a Warning Event
+/// when prunes were refused (`warn_prune`: the daemon says so once per refusal, not per sync).
+pub(crate) async fn record_sync(
+    kube: &Kube,
+    args: &ClusterArgs,
+    instance: &str,
+    revision: &str,
+    report: &SyncReport,
+    warn_prune: bool,
+) {
+    use crate::k8s::events::{EventType, Note, emit};
+    let namespace = own_namespace(kube, args);
+    let mut notes = Vec::new();
+    if let Some(summary) = report.summary(revision) {
+        notes.push((EventType::Normal, "Synced", summary));
+    }
+    if let Some(refused) = report.prune_refused.as_ref().filter(|_| warn_prune) {
+        tracing::warn!(%refused, "prunes refused");
+        notes.push((EventType::Warning, "PruneRefused", refused.clone()));
+    }
+    for (event_type, reason, message) in &notes {
+        let note = Note {
+            namespace: &namespace,
+            kind: "Namespace",
+            name: &namespace,
+            event_type: *event_type,
+            reason,
+            message,
+        };
+        emit(kube, instance, &note).await;
+    }
+}
+
 fn options(args: &ClusterArgs) -> PlanOptions {
     PlanOptions {
         max_prune_ratio: args.max_prune_ratio,
@@ -199,6 +238,7 @@ pub async fn sync(
     };
     let report = sink.execute(&plan, &pipeline.outcome).await;
     finish_leases(&kube, args, render, &pipeline, &report).await?;
+    record_sync(&kube, args, &render.instance, &pipeline.revision, &report, true).await;
     print_report(&report, &pipeline.revision, output)?;
     if let Some(refused) = &report.prune_refused {
         eprintln!("error: {refused}");

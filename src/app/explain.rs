@@ -37,10 +37,16 @@ pub async fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow
                         warnings.extend(file_warnings);
                         keyring.add(entries);
                     }
-                    Err(why) => warnings.push(format!(
-                        "{}: {why}; the kubelet would not use this secret",
-                        file.display()
-                    )),
+                    Err(why) => {
+                        // A mistyped path must fail a CI gate, not pass with a warning.
+                        let message =
+                            format!("{}: {why}; the kubelet would not use this secret", file.display());
+                        match output {
+                            Output::Json => println!("{}", json!({"image": image, "error": message})),
+                            Output::Text => eprintln!("error: {message}"),
+                        }
+                        return Ok(ExitCode::FAILURE);
+                    }
                 }
             }
         }
@@ -165,9 +171,14 @@ fn text(e: &Explanation) -> String {
     out
 }
 
+/// A docker config or Secret manifest larger than this is not one a kubelet is given.
+const MAX_CONFIG_FILE: u64 = 4 * 1024 * 1024;
+/// More registries than any real pull secret holds; the kubelet would try them all per pull.
+const MAX_ENTRIES: usize = 10_000;
+
 /// Read a docker config document or a Secret manifest (YAML or JSON) into keyring entries.
 fn load_file(path: &Path) -> Result<(Vec<Entry>, Vec<String>), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    let text = crate::bounded::read_text(path, MAX_CONFIG_FILE).map_err(|e| format!("cannot read: {e}"))?;
     let doc: Value = serde_json::from_str(&text)
         .or_else(|_| serde_saphyr::from_str(&text))
         .map_err(|_| "neither JSON nor YAML".to_string())?;
@@ -188,12 +199,17 @@ fn load_file(path: &Path) -> Result<(Vec<Entry>, Vec<String>), String> {
                 warnings.push(format!(
                     "{source}: no `auths` wrapper: the kubelet reads `.dockerconfigjson` as {{\"auths\": {{...}}}} and finds no credentials here; wrap the registries in \"auths\""
                 ));
-            } else {
-                warnings.push(format!("{source}: no `auths` map: no credentials"));
+                return Ok((Vec::new(), warnings));
             }
-            return Ok((Vec::new(), warnings));
+            return Err("no `auths` map: this is not a docker config".into());
         }
     };
+    if auths.len() > MAX_ENTRIES {
+        return Err(format!(
+            "has {} registry entries (at most {MAX_ENTRIES} are read)",
+            auths.len()
+        ));
+    }
     let mut entries = Vec::new();
     for (server, entry) in &auths {
         let username = username_of(entry).map_err(|why| format!("registry `{server}`: {why}"))?;

@@ -320,13 +320,15 @@ async fn pipeline(
     cluster: &ClusterView,
 ) -> anyhow::Result<Result<Pipeline, Vec<Diagnostic>>> {
     let Resolved {
-        checked,
+        mut checked,
         desired,
         diagnostics,
     } = match check_and_resolve(dir, &cluster.namespaces)? {
         Ok(ok) => ok,
         Err(diagnostics) => return Ok(Err(diagnostics)),
     };
+    // Rotation layered from Defaults reaches the credentials the secrets use.
+    spec::rotation::apply(&mut checked.catalog, &desired);
     let catalog = &checked.catalog;
     let identities = match &args.age_identity {
         Some(path) => Some(age_file::Identities::load(path)?),
@@ -353,6 +355,9 @@ async fn pipeline(
                 .or_default()
                 .push((intent.namespace.clone(), intent.name.clone()));
         }
+    }
+    if let Some(cache) = &context.cache {
+        cache.lock().await.retain(&needed);
     }
     let values = credentials::fetch_all(catalog, &needed, &context).await;
     let revision = args

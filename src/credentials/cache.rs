@@ -1,17 +1,14 @@
-//! The credential broker's memory for a long-running process (pure decisions, held state):
-//! one entry per credential whatever its fan-out; refreshed when it is about to expire
-//! (`renewBefore`, default a third of its lifetime), when `refreshInterval` has passed, or when
-//! its spec changed; on a failed refresh the last good value is used until it expires.
+//! The credential broker's memory for a long-running process (held state; the timing rules
+//! are in [`crate::schedule`]): one entry per credential whatever its fan-out; refreshed when it
+//! is due or when its spec changed; on a failed refresh the last good value is used until it
+//! expires, and the source is retried with a capped, jittered backoff. Entries no spec needs
+//! any more are evicted, so they never wake the daemon.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 use super::CredentialValue;
-use crate::spec::duration;
 use crate::spec::model::CredentialSpec;
-
-/// How often a remote source without its own schedule is read again.
-pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 pub struct Cached {
@@ -42,13 +39,6 @@ pub struct CredentialCache {
     pub failing: BTreeMap<String, Failing>,
 }
 
-/// The next cron time after `fetched_at`, if the rotation has a schedule.
-fn scheduled(rotation: &crate::spec::model::Rotation, fetched_at: SystemTime) -> Option<SystemTime> {
-    crate::spec::cron::Schedule::parse(rotation.schedule.as_deref()?)
-        .ok()?
-        .next_after(fetched_at)
-}
-
 fn fingerprint(spec: &CredentialSpec) -> String {
     serde_json::to_string(spec).unwrap_or_default()
 }
@@ -68,24 +58,7 @@ impl CredentialCache {
         if cached.spec != fingerprint(spec) {
             return None;
         }
-        let rotation = spec.rotation.clone().unwrap_or_default();
-        if let Some(expires) = cached.value.expires_at {
-            let lifetime = expires.duration_since(cached.fetched_at).unwrap_or_default();
-            let renew_before = rotation
-                .renew_before
-                .as_deref()
-                .and_then(|d| duration::parse(d).ok())
-                .unwrap_or(lifetime / 3);
-            if now + renew_before >= expires {
-                return None;
-            }
-        }
-        let refresh = rotation
-            .refresh_interval
-            .as_deref()
-            .and_then(|d| duration::parse(d).ok())
-            .unwrap_or(DEFAULT_REFRESH);
-        (now < cached.fetched_at + refresh).then_some(&cached.value)
+        (now < crate::schedule::due_of(cached).at).then_some(&cached.value)
     }
 
     /// The last good value while it has not expired (used when a refresh fails).
@@ -100,16 +73,24 @@ impl CredentialCache {
 
     pub fn store(&mut self, name: &str, spec: &CredentialSpec, value: CredentialValue, now: SystemTime) {
         self.failing.remove(name);
-        self.entries.insert(
-            name.to_string(),
-            Cached {
-                value,
-                fetched_at: now,
-                spec: fingerprint(spec),
-                rotation: spec.rotation.clone().unwrap_or_default(),
-                last_error: None,
-            },
-        );
+        let cached = Cached {
+            value,
+            fetched_at: now,
+            spec: fingerprint(spec),
+            rotation: spec.rotation.clone().unwrap_or_default(),
+            last_error: None,
+        };
+        let due = crate::schedule::due_of(&cached);
+        if let Some(clamp) = &due.clamp {
+            tracing::warn!(credential = %name, %clamp, "renewal time adjusted");
+        }
+        self.entries.insert(name.to_string(), cached);
+    }
+
+    /// Forget credentials no current spec needs: they must not wake the daemon or be renewed.
+    pub fn retain(&mut self, needed: &BTreeSet<&str>) {
+        self.entries.retain(|name, _| needed.contains(name.as_str()));
+        self.failing.retain(|name, _| needed.contains(name.as_str()));
     }
 
     pub fn note_error(&mut self, name: &str, error: String, now: SystemTime) {
@@ -136,35 +117,6 @@ impl CredentialCache {
     /// While a failing source waits for its next attempt: the error to report.
     pub fn backing_off(&self, name: &str, now: SystemTime) -> Option<&Failing> {
         self.failing.get(name).filter(|f| f.retry_at > now)
-    }
-
-    /// When the next credential becomes due, for the scheduler.
-    pub fn next_due(&self) -> Option<SystemTime> {
-        self.entries
-            .values()
-            .map(|cached| {
-                let rotation = &cached.rotation;
-                let refresh = rotation
-                    .refresh_interval
-                    .as_deref()
-                    .and_then(|d| duration::parse(d).ok())
-                    .unwrap_or(DEFAULT_REFRESH);
-                let mut due = cached.fetched_at + refresh;
-                if let Some(next) = scheduled(rotation, cached.fetched_at) {
-                    due = due.min(next);
-                }
-                if let Some(expires) = cached.value.expires_at {
-                    let lifetime = expires.duration_since(cached.fetched_at).unwrap_or_default();
-                    let renew_before = rotation
-                        .renew_before
-                        .as_deref()
-                        .and_then(|d| duration::parse(d).ok())
-                        .unwrap_or(lifetime / 3);
-                    due = due.min(expires.checked_sub(renew_before).unwrap_or(expires));
-                }
-                due
-            })
-            .min()
     }
 }
 
@@ -200,13 +152,14 @@ mod tests {
         };
         let mut cache = CredentialCache::default();
         cache.store("t", &token, value(Some(600), now), now);
+        // renewBefore 590s of a 600 s token: clamped to half the lifetime.
         assert!(
-            cache.fresh("t", &token, now + Duration::from_secs(5)).is_some(),
-            "before renewBefore"
+            cache.fresh("t", &token, now + Duration::from_secs(299)).is_some(),
+            "before half the lifetime"
         );
         assert!(
-            cache.fresh("t", &token, now + Duration::from_secs(11)).is_none(),
-            "within renewBefore of expiry"
+            cache.fresh("t", &token, now + Duration::from_secs(300)).is_none(),
+            "at half the lifetime"
         );
 
         let kv = CredentialSpec {
@@ -244,5 +197,11 @@ mod tests {
             cache.last_good("t", now + Duration::from_secs(601)).is_none(),
             "stale after expiry"
         );
+        cache.retain(&BTreeSet::from(["t"]));
+        assert!(
+            !cache.entries.contains_key("k") && !cache.failing.contains_key("k"),
+            "evicted"
+        );
+        assert!(cache.entries.contains_key("t"));
     }
 }

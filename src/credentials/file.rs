@@ -19,14 +19,17 @@ fn strip_newline(text: &str) -> &str {
         .unwrap_or(text)
 }
 
+/// A Secret volume holds a handful of keys; a folder with more is not one.
+const MAX_KEYS: usize = 256;
+
+/// A regular file (or a link to one, as in a Secret volume) of bounded size: never a FIFO or
+/// a device, which would block or flood the process.
 fn read(path: &Path) -> Result<String, FetchCredentialError> {
-    let bytes = fs::read(path).map_err(|source| FetchCredentialError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    String::from_utf8(bytes).map_err(|_| FetchCredentialError::ParseValues {
-        path: path.to_path_buf(),
-        reason: "is not UTF-8 text".into(),
+    crate::bounded::read_text(path, crate::bounded::MAX_SMALL_FILE).map_err(|source| {
+        FetchCredentialError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 
@@ -45,6 +48,16 @@ pub fn fetch(spec: &FileSource) -> Result<CredentialValue, FetchCredentialError>
             .map_err(read_error)?
             .filter_map(Result::ok)
             .collect();
+        entries.retain(|e| !e.file_name().to_string_lossy().starts_with('.'));
+        if entries.len() > MAX_KEYS {
+            return Err(FetchCredentialError::ParseValues {
+                path,
+                reason: format!(
+                    "directory holds {} files; a Secret volume has at most {MAX_KEYS}",
+                    entries.len()
+                ),
+            });
+        }
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let name = entry.file_name().to_string_lossy().into_owned();

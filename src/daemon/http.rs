@@ -21,6 +21,8 @@ pub struct AppState {
     pub status: Shared,
     /// The webhook secret and where to send "fetch now"; `None`: the hook answers 404.
     pub webhook: Option<(Arc<Vec<u8>>, mpsc::Sender<()>)>,
+    /// Delivery ids already acted on.
+    pub deliveries: Arc<std::sync::Mutex<super::webhook::Deliveries>>,
 }
 
 async fn hook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
@@ -31,6 +33,20 @@ async fn hook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
     if !super::webhook::verify(secret, &body, header) {
         tracing::warn!("webhook with a bad or missing signature refused");
         return (StatusCode::UNAUTHORIZED, "bad signature");
+    }
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+        return (StatusCode::BAD_REQUEST, "the body is not JSON");
+    }
+    if let Some(id) = super::webhook::DELIVERY_HEADERS.iter().find_map(|h| header(h)) {
+        let first = state
+            .deliveries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .first_time(&id, std::time::Instant::now());
+        if !first {
+            tracing::info!(delivery = %id, "webhook delivery already handled; ignored");
+            return (StatusCode::OK, "already handled");
+        }
     }
     let _ = tx.try_send(());
     (StatusCode::ACCEPTED, "fetching")

@@ -72,10 +72,7 @@ pub async fn run(
     let status: http::Shared = Arc::new(RwLock::new(Status::default()));
     let (fetch_tx, mut fetch_rx) = mpsc::channel::<()>(1);
     let webhook = match &options.webhook_secret {
-        Some(file) => Some((
-            Arc::new(std::fs::read_to_string(file)?.trim().as_bytes().to_vec()),
-            fetch_tx.clone(),
-        )),
+        Some(file) => Some((Arc::new(webhook_secret(file)?), fetch_tx.clone())),
         None => None,
     };
     let (bound, _server) = http::serve(
@@ -83,6 +80,7 @@ pub async fn run(
         http::AppState {
             status: status.clone(),
             webhook,
+            deliveries: Default::default(),
         },
     )
     .await?;
@@ -163,6 +161,7 @@ pub async fn run(
     }
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut last_sync = SystemTime::UNIX_EPOCH;
     loop {
         let is_leader = leader.load(Ordering::Relaxed);
         status.write().await.leader = is_leader;
@@ -171,6 +170,7 @@ pub async fn run(
         }
         if is_leader {
             let started = SystemTime::now();
+            last_sync = started;
             one_sync(&engine, &options, &render, &cluster, &status, &cache).await;
             tracing::debug!(
                 ms = started.elapsed().unwrap_or_default().as_millis() as u64,
@@ -178,7 +178,7 @@ pub async fn run(
             );
         }
         // Sleep until a trigger, the next credential due, or the resync period.
-        let due = cache.lock().await.next_due();
+        let due = crate::schedule::next_wake(&*cache.lock().await, last_sync, options.resync);
         let until_due = due
             .map(|t| t.duration_since(SystemTime::now()).unwrap_or_default())
             .unwrap_or(options.resync);
@@ -207,6 +207,24 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn revision_of(status: &Status) -> String {
+    status.current_revision.clone().unwrap_or_default()
+}
+
+/// The webhook secret from its file; an empty one would accept anyone's signature.
+fn webhook_secret(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let text = crate::bounded::read_text(file, crate::bounded::MAX_SMALL_FILE)
+        .map_err(|e| anyhow::anyhow!("--webhook-secret-file {}: {e}", file.display()))?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        anyhow::bail!(
+            "--webhook-secret-file {} is empty: anyone could sign a webhook; write a random secret into it (e.g. `openssl rand -hex 32`)",
+            file.display()
+        );
+    }
+    Ok(secret.as_bytes().to_vec())
 }
 
 /// Label-filtered watch of managed Secrets (metadata only) and a watch of namespaces: any
@@ -254,6 +272,7 @@ async fn one_sync(
     let now = SystemTime::now();
     let result = sync_with(engine, &options.repo, render, cluster).await;
     let mut rejected_event: Option<(String, String)> = None;
+    let mut sync_events = None;
     let mut s = status.write().await;
     s.last_sync = Some(crate::time::format(now));
     match result {
@@ -292,6 +311,12 @@ async fn one_sync(
             *s.syncs.entry("invalid".into()).or_default() += 1;
         }
         Ok(Ok((revision, report, warnings))) => {
+            // The refusal is a Warning Event when it starts or changes, not on every sync.
+            let newly_refused = report.prune_refused.is_some() && report.prune_refused != s.prune_refused;
+            if let Some(refused) = &report.prune_refused {
+                tracing::warn!(%refused, "prunes refused");
+            }
+            s.prune_refused = report.prune_refused.clone();
             s.invalid = false;
             s.diagnostics = warnings.iter().map(ToString::to_string).collect();
             s.current_revision = Some(revision.clone());
@@ -328,6 +353,7 @@ async fn one_sync(
             }
             let result = if complete { "success" } else { "failed" };
             *s.syncs.entry(result.into()).or_default() += 1;
+            sync_events = Some((revision_of(&s), report, newly_refused));
             if complete {
                 s.last_successful_sync = Some(crate::time::format(now));
                 s.last_sync_unix = now
@@ -342,19 +368,45 @@ async fn one_sync(
         .entries
         .iter()
         .map(|(name, c)| {
+            let due = crate::schedule::due_of(c);
+            let failing = cache.failing.get(name);
             (
                 name.clone(),
                 CredentialStatus {
                     version: c.value.version.clone(),
                     expires_at: c.value.expires_at.map(crate::time::format),
+                    renew_at: Some(crate::time::format(failing.map_or(due.at, |f| f.retry_at))),
+                    renew_adjusted: due.clamp,
                     last_error: c.last_error.clone(),
+                    failures: failing.map_or(0, |f| f.failures),
                 },
             )
         })
         .collect();
+    for (name, f) in &cache.failing {
+        s.credentials
+            .entry(name.clone())
+            .or_insert_with(|| CredentialStatus {
+                renew_at: Some(crate::time::format(f.retry_at)),
+                last_error: Some(f.error.clone()),
+                failures: f.failures,
+                ..CredentialStatus::default()
+            });
+    }
     drop(cache);
     drop(s);
     // Outside the status lock: readers of /status never wait for the API server.
+    if let Some((revision, report, newly_refused)) = sync_events {
+        crate::app::cluster::record_sync(
+            &engine.kube,
+            cluster,
+            &render.instance,
+            &revision,
+            &report,
+            newly_refused,
+        )
+        .await;
+    }
     if let Some((namespace, message)) = rejected_event {
         let note = crate::k8s::events::Note {
             namespace: &namespace,

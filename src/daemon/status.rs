@@ -13,7 +13,13 @@ const HISTORY: usize = 100;
 pub struct CredentialStatus {
     pub version: String,
     pub expires_at: Option<String>,
+    /// When it will be fetched again.
+    pub renew_at: Option<String>,
+    /// Why the renew point is not where the spec asked (a token issued shorter than asked).
+    pub renew_adjusted: Option<String>,
     pub last_error: Option<String>,
+    /// Failed attempts in a row, while the source is failing.
+    pub failures: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -38,6 +44,8 @@ pub struct Status {
     pub credentials: BTreeMap<String, CredentialStatus>,
     /// Secret `namespace/name` → last outcome.
     pub secrets: BTreeMap<String, String>,
+    /// Why the last sync refused to prune, when it did (`--max-prune-ratio`).
+    pub prune_refused: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -99,6 +107,29 @@ impl Status {
             self.actions
                 .iter()
                 .map(|(r, n)| format!("pullsync_actions_total{{result=\"{r}\"}} {n}"))
+                .collect(),
+        );
+        family(
+            "pullsync_prune_refused",
+            "gauge",
+            "1 while prunes are refused as a mass prune.",
+            vec![format!(
+                "pullsync_prune_refused {}",
+                u8::from(self.prune_refused.is_some())
+            )],
+        );
+        family(
+            "pullsync_credential_failures",
+            "gauge",
+            "Failed fetches in a row, per credential.",
+            self.credentials
+                .iter()
+                .map(|(name, c)| {
+                    format!(
+                        "pullsync_credential_failures{{credential=\"{name}\"}} {}",
+                        c.failures
+                    )
+                })
                 .collect(),
         );
         family(

@@ -120,71 +120,7 @@ pub fn urls_match(glob: &str, target: &str) -> Result<(), Mismatch> {
     }
 }
 
-/// `path/filepath.Match` for one host label: `*`, `?`, `[...]` classes, `\` escapes. A
-/// malformed pattern matches nothing, as the kubelet ignores the error.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    matches_at(&p, &n).unwrap_or(false)
-}
-
-fn matches_at(p: &[char], n: &[char]) -> Option<bool> {
-    let Some((&first, rest)) = p.split_first() else {
-        return Some(n.is_empty());
-    };
-    match first {
-        '*' => {
-            for skip in 0..=n.len() {
-                if matches_at(rest, &n[skip..])? {
-                    return Some(true);
-                }
-            }
-            Some(false)
-        }
-        '?' => match n.split_first() {
-            Some((_, n_rest)) => matches_at(rest, n_rest),
-            None => Some(false),
-        },
-        '[' => {
-            let close = rest.iter().position(|&c| c == ']')?;
-            let (class, after) = (&rest[..close], &rest[close + 1..]);
-            let (negate, class) = match class.first() {
-                Some('^') => (true, &class[1..]),
-                _ => (false, class),
-            };
-            let Some((&c, n_rest)) = n.split_first() else {
-                return Some(false);
-            };
-            let mut hit = false;
-            let mut i = 0;
-            while i < class.len() {
-                if i + 2 < class.len() && class[i + 1] == '-' {
-                    hit |= class[i] <= c && c <= class[i + 2];
-                    i += 3;
-                } else {
-                    hit |= class[i] == c;
-                    i += 1;
-                }
-            }
-            if hit != negate {
-                matches_at(after, n_rest)
-            } else {
-                Some(false)
-            }
-        }
-        '\\' => {
-            let (&lit, rest) = rest.split_first()?;
-            match n.split_first() {
-                Some((&c, n_rest)) if c == lit => matches_at(rest, n_rest),
-                _ => Some(false),
-            }
-        }
-        lit => match n.split_first() {
-            Some((&c, n_rest)) if c == lit => matches_at(rest, n_rest),
-            _ => Some(false),
-        },
-    }
-}
+pub use super::glob::glob_match;
 
 /// `isDefaultRegistryMatch`: whether an image pulls from Docker Hub by its name's shape.
 fn is_default_registry_match(image: &str) -> bool {
@@ -204,16 +140,15 @@ impl Keyring {
     pub fn add(&mut self, entries: impl IntoIterator<Item = Entry>) {
         for entry in entries {
             let key = normalize_key(&entry.server);
-            self.creds
-                .entry(key.clone())
-                .or_default()
-                .push(self.entries.len());
-            self.entries.push(entry);
-            if !self.index.contains(&key) {
+            let slot = self.creds.entry(key.clone()).or_default();
+            // A new key joins the index; a map lookup keeps adding linear (was a list scan).
+            if slot.is_empty() {
                 self.index.push(key);
             }
+            slot.push(self.entries.len());
+            self.entries.push(entry);
         }
-        self.index.sort_by(|a, b| b.cmp(a));
+        self.index.sort_unstable_by(|a, b| b.cmp(a));
     }
 
     pub fn entries(&self) -> &[Entry] {
@@ -453,21 +388,6 @@ mod tests {
             ("r.example.com/team", "r.example.com/team"),
         ] {
             assert_eq!(normalize_key(input), key, "{input}");
-        }
-    }
-
-    #[test]
-    fn globs_like_filepath_match() {
-        for (pattern, name, ok) in [
-            ("*", "anything", true),
-            ("us-*", "us-west2", true),
-            ("?s", "us", true),
-            ("[a-c]r", "br", true),
-            ("[^a-c]r", "br", false),
-            ("[a-c", "a", false),
-            ("gcr", "GCR", false),
-        ] {
-            assert_eq!(glob_match(pattern, name), ok, "{pattern} vs {name}");
         }
     }
 }

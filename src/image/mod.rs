@@ -2,6 +2,7 @@
 //! credential matching, `auths` key rules, and `explain`.
 
 pub mod explain;
+pub mod glob;
 pub mod keyring;
 pub mod reference;
 pub mod registry;

@@ -179,6 +179,11 @@ impl Kube {
         let mut config = config;
         config.read_timeout = Some(REQUEST_TIMEOUT);
         config.connect_timeout = Some(REQUEST_TIMEOUT);
+        // API server audit logs and priority-and-fairness rules tell clients apart by this.
+        config.headers.push((
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(concat!("pullsync/", env!("CARGO_PKG_VERSION"))),
+        ));
         let default_namespace = config.default_namespace.clone();
         let client = kube::Client::try_from(config).map_err(|e| ConnectKubeError::Client(e.to_string()))?;
         Ok(Kube {

@@ -26,6 +26,28 @@ pub struct ManagedSecret {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub resource_version: String,
+    /// `labels/KEY` and `annotations/KEY` pullsync's server-side apply owns (from
+    /// `managedFields`): a key the specs no longer render must be applied away.
+    pub applied_keys: std::collections::BTreeSet<String>,
+}
+
+/// The metadata keys owned by pullsync's Apply entry in `managedFields` (FieldsV1 format:
+/// `{"f:metadata":{"f:labels":{"f:KEY":{}}}}`, Kubernetes API concepts: field management).
+fn applied_keys(meta: &Value) -> std::collections::BTreeSet<String> {
+    let mut keys = std::collections::BTreeSet::new();
+    let entries = meta["managedFields"].as_array().into_iter().flatten();
+    for entry in entries.filter(|e| e["manager"] == super::FIELD_MANAGER && e["operation"] == "Apply") {
+        for (field, prefix) in [("f:labels", "labels"), ("f:annotations", "annotations")] {
+            if let Some(map) = entry["fieldsV1"]["f:metadata"][field].as_object() {
+                keys.extend(
+                    map.keys()
+                        .filter_map(|k| k.strip_prefix("f:"))
+                        .map(|k| format!("{prefix}/{k}")),
+                );
+            }
+        }
+    }
+    keys
 }
 
 #[derive(Debug, Clone, Default)]
@@ -113,6 +135,7 @@ pub async fn observe(kube: &Kube, instance: &str) -> Result<Observed, CallError>
                 labels: string_map(&meta["labels"]),
                 annotations: string_map(&meta["annotations"]),
                 resource_version: meta["resourceVersion"].as_str().unwrap_or_default().to_string(),
+                applied_keys: applied_keys(meta),
             },
         );
     }

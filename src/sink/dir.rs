@@ -2,8 +2,11 @@
 //! written atomically with mode 0600, stale files of earlier runs removed (effect).
 //!
 //! A file is pullsync's when its manifest carries pullsync's ownership label with this
-//! instance id (Secret manifests), or when the state file lists it (`auth.json`). Nothing else
-//! is ever overwritten or deleted. Secrets that failed to render keep whatever file they had.
+//! instance id (Secret manifests), or, for `<namespace>/auth.json` only, when the state file
+//! lists it: the state file is never trusted with any other path, since whoever can write into
+//! OUT can forge it. Nothing else is ever overwritten or deleted. Secrets that failed to render
+//! keep whatever file they had. Symbolic links below OUT are never followed: a namespace
+//! folder that is a link is refused, and a file that is a link is replaced, not written through.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -54,6 +57,10 @@ pub enum WriteFilesError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{path} is a symbolic link; pullsync writes only into real folders inside the output folder (remove the link)"
+    )]
+    Symlink { path: PathBuf },
     #[error("output path {path} is not usable: {source}")]
     Out {
         path: PathBuf,
@@ -82,7 +89,7 @@ struct OwnerProbeMeta {
 /// Write the outcome into `options.out`.
 pub fn sync(outcome: &RenderOutcome, options: &DirOptions) -> Result<DirReport, WriteFilesError> {
     let out = &options.out;
-    create_dir(out)?;
+    create_dir(out, out)?;
     let mut report = DirReport::default();
     let wanted = plan_files(outcome, options, &mut report);
     let keep: BTreeSet<PathBuf> = outcome
@@ -93,26 +100,26 @@ pub fn sync(outcome: &RenderOutcome, options: &DirOptions) -> Result<DirReport, 
             [ns.join(format!("{}.yaml", f.name)), ns.join(AUTH_JSON)]
         })
         .collect();
+    let mut owned = owned_manifests(out, &options.instance)?;
     for (relative, content) in &wanted {
         let path = out.join(relative);
-        if fs::read(&path).is_ok_and(|existing| existing == content.as_bytes()) {
+        if read_no_follow(&path).is_some_and(|existing| existing == content.as_bytes()) {
             report.unchanged.push(relative.clone());
             continue;
         }
         if let Some(parent) = path.parent() {
-            create_dir(parent)?;
+            create_dir(parent, out)?;
         }
         write_atomic(&path, content.as_bytes())?;
         report.written.push(relative.clone());
     }
     let state_path = out.join(STATE_FILE);
-    let previous: State = fs::read(&state_path)
-        .ok()
+    let previous: State = read_no_follow(&state_path)
         .and_then(|b| serde_json::from_slice(&b).ok())
         .filter(|s: &State| s.instance == options.instance)
         .unwrap_or_default();
-    let mut owned = owned_manifests(out, &options.instance);
-    owned.extend(previous.files.iter().cloned());
+    // From the state file only what a manifest cannot prove: `<namespace>/auth.json`.
+    owned.extend(previous.files.iter().filter(|p| is_auth_json_path(p)).cloned());
     for relative in owned {
         if wanted.contains_key(&relative) {
             continue;
@@ -122,6 +129,14 @@ pub fn sync(outcome: &RenderOutcome, options: &DirOptions) -> Result<DirReport, 
             continue;
         }
         let path = out.join(&relative);
+        if path
+            .parent()
+            .is_some_and(|p| p.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()))
+        {
+            return Err(WriteFilesError::Symlink {
+                path: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            });
+        }
         match fs::remove_file(&path) {
             Ok(()) => report.removed.push(relative),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -199,14 +214,36 @@ fn plan_files(
     files
 }
 
-/// Secret manifests under `out/*/` that carry this instance's ownership label.
-fn owned_manifests(out: &Path, instance: &str) -> BTreeSet<PathBuf> {
+/// `<namespace>/auth.json` and nothing else: two plain components, no `..`, not absolute.
+fn is_auth_json_path(path: &Path) -> bool {
+    use std::path::Component;
+    let parts: Vec<Component<'_>> = path.components().collect();
+    matches!(parts.as_slice(), [Component::Normal(ns), Component::Normal(file)]
+        if *file == AUTH_JSON && crate::spec::names::dns1123_label(&ns.to_string_lossy()).is_ok())
+}
+
+/// A regular file's bytes, without following a symbolic link; `None` for anything else.
+fn read_no_follow(path: &Path) -> Option<Vec<u8>> {
+    let meta = path.symlink_metadata().ok()?;
+    if !meta.file_type().is_file() {
+        return None;
+    }
+    crate::bounded::read_regular(path, crate::bounded::MAX_SMALL_FILE).ok()
+}
+
+/// Secret manifests under `out/*/` that carry this instance's ownership label. A namespace
+/// folder that is a symbolic link is refused: writes and prunes would land outside OUT.
+fn owned_manifests(out: &Path, instance: &str) -> Result<BTreeSet<PathBuf>, WriteFilesError> {
     let mut owned = BTreeSet::new();
     let Ok(namespaces) = fs::read_dir(out) else {
-        return owned;
+        return Ok(owned);
     };
     for ns in namespaces.filter_map(Result::ok) {
-        if !ns.path().is_dir() {
+        let Ok(kind) = ns.file_type() else { continue };
+        if kind.is_symlink() {
+            return Err(WriteFilesError::Symlink { path: ns.path() });
+        }
+        if !kind.is_dir() {
             continue;
         }
         let Ok(files) = fs::read_dir(ns.path()) else {
@@ -214,10 +251,12 @@ fn owned_manifests(out: &Path, instance: &str) -> BTreeSet<PathBuf> {
         };
         for file in files.filter_map(Result::ok) {
             let path = file.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            if path.extension().and_then(|e| e.to_str()) != Some("yaml")
+                || !file.file_type().is_ok_and(|t| t.is_file())
+            {
                 continue;
             }
-            let Ok(text) = fs::read_to_string(&path) else {
+            let Some(text) = read_no_follow(&path).and_then(|b| String::from_utf8(b).ok()) else {
                 continue;
             };
             let Ok(probe) = serde_saphyr::from_str::<OwnerProbe>(&text) else {
@@ -231,19 +270,41 @@ fn owned_manifests(out: &Path, instance: &str) -> BTreeSet<PathBuf> {
             }
         }
     }
-    owned
+    Ok(owned)
 }
 
-fn create_dir(path: &Path) -> Result<(), WriteFilesError> {
+/// Make a folder inside OUT; OUT itself may be a link the operator made, nothing below it.
+fn create_dir(path: &Path, out: &Path) -> Result<(), WriteFilesError> {
     let out_error = |source| WriteFilesError::Out {
         path: path.to_path_buf(),
         source,
     };
-    if !path.exists() {
-        fs::create_dir_all(path).map_err(out_error)?;
-        fs::set_permissions(path, fs::Permissions::from_mode(DIR_MODE)).map_err(out_error)?;
+    match path.symlink_metadata() {
+        Ok(meta) if meta.file_type().is_symlink() && path != out => Err(WriteFilesError::Symlink {
+            path: path.to_path_buf(),
+        }),
+        Ok(_) => Ok(()),
+        Err(_) => {
+            fs::create_dir_all(path).map_err(out_error)?;
+            fs::set_permissions(path, fs::Permissions::from_mode(DIR_MODE)).map_err(out_error)
+        }
     }
-    Ok(())
+}
+
+/// An unpredictable suffix for a temporary file: the std hasher's per-process random keys
+/// mixed with a counter and the clock.
+fn random_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    format!("{:016x}", hasher.finish())
 }
 
 /// Write to a temporary file in the same folder, flush it to disk, then rename over the
@@ -257,12 +318,12 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteFilesError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", random_suffix()));
     let result = (|| {
+        // `create_new` is O_EXCL: a link planted at the name fails here instead of being followed.
         let mut file = fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(FILE_MODE)
             .open(&tmp)?;
         // `mode` applies only when the file is created; make sure of it either way.

@@ -1,5 +1,8 @@
 //! The cluster sink (effect): carry out a plan against the API with bounded concurrency,
-//! record an Event per outcome, and report every object's result honestly.
+//! record a Warning Event on each object that failed or conflicted, and report every object's
+//! result honestly. Successful changes get one summary Event per sync (see
+//! [`SyncReport::summary`]), not one each: per-object Events double the writes of a large
+//! fan-out and run into the API server's event rate limits.
 //!
 //! New Secrets are created with POST so an existing Secret of the same name that pullsync
 //! does not own fails with AlreadyExists instead of being silently co-owned; it is then
@@ -61,6 +64,28 @@ impl SyncReport {
 
     pub fn count(&self, result: Status) -> usize {
         self.outcomes.iter().filter(|o| o.result == result).count()
+    }
+
+    /// One line for the summary Event of a sync that changed something; `None` otherwise.
+    pub fn summary(&self, revision: &str) -> Option<String> {
+        let secrets = |s: Status| {
+            self.outcomes
+                .iter()
+                .filter(|o| o.kind == "Secret" && o.result == s)
+                .count()
+        };
+        let parts: Vec<String> = [
+            ("created", secrets(Status::Created)),
+            ("updated", secrets(Status::Updated)),
+            ("adopted", secrets(Status::Adopted)),
+            ("pruned", secrets(Status::Pruned)),
+            ("service accounts patched", self.count(Status::Patched)),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(what, n)| format!("{n} {what}"))
+        .collect();
+        (!parts.is_empty()).then(|| format!("revision {revision}: {}", parts.join(", ")))
     }
 }
 
@@ -155,51 +180,22 @@ impl KubeSink<'_> {
         }
     }
 
+    /// A Warning Event on the object for what needs a person: a conflict or a failure.
     async fn record(&self, kind: &str, namespace: &str, name: &str, result: &Status, detail: &str) {
-        let (event_type, reason, message) = match result {
-            Status::Created => (EventType::Normal, "Created", "created by pullsync".to_string()),
-            Status::Updated => (
-                EventType::Normal,
-                "Applied",
-                format!("applied by pullsync ({detail})"),
-            ),
-            Status::Adopted => (
-                EventType::Normal,
-                "Adopted",
-                "adopted by pullsync (spec says adopt: true)".to_string(),
-            ),
-            Status::Patched => (EventType::Normal, "ImagePullSecretsUpdated", detail.to_string()),
-            Status::Conflict => (EventType::Warning, "Conflict", detail.to_string()),
-            Status::Failed => (EventType::Warning, "Failed", detail.to_string()),
-            // A pruned Secret is gone: the event goes on its namespace.
-            Status::Pruned => {
-                let message = format!("secret {name} pruned by pullsync: no spec asks for it");
-                let note = Note {
-                    namespace,
-                    kind: "Namespace",
-                    name: namespace,
-                    event_type: EventType::Normal,
-                    reason: "Pruned",
-                    message: &message,
-                };
-                emit(self.kube, self.instance, &note).await;
-                return;
-            }
+        let reason = match result {
+            Status::Conflict => "Conflict",
+            Status::Failed => "Failed",
             _ => return,
         };
-        emit(
-            self.kube,
-            self.instance,
-            &Note {
-                namespace,
-                kind,
-                name,
-                event_type,
-                reason,
-                message: &message,
-            },
-        )
-        .await;
+        let note = Note {
+            namespace,
+            kind,
+            name,
+            event_type: EventType::Warning,
+            reason,
+            message: detail,
+        };
+        emit(self.kube, self.instance, &note).await;
     }
 
     async fn create(&self, rendered: &Rendered) -> Result<(Status, String), CallError> {

@@ -130,8 +130,10 @@ fn walk(root: &Path, relative: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Di
     }
 }
 
-/// A document's lines, with the lines of other documents blanked so positions stay absolute.
+/// One document of a file: its own lines only, and how many lines of the file come before it
+/// (positions are shifted by that, so a file of many documents costs linear time and memory).
 struct Chunk {
+    offset: usize,
     text: String,
 }
 
@@ -153,10 +155,9 @@ fn split_documents(text: &str) -> Vec<Chunk> {
             !t.is_empty() && !t.starts_with('#') && t != "---" && t != "..."
         });
         if has_content {
-            let mut text = "\n".repeat(from);
-            text.push_str(&body.join("\n"));
+            let mut text = body.join("\n");
             text.push('\n');
-            chunks.push(Chunk { text });
+            chunks.push(Chunk { offset: from, text });
         }
     };
     for (i, line) in lines.iter().enumerate() {
@@ -173,11 +174,16 @@ fn split_documents(text: &str) -> Vec<Chunk> {
 }
 
 /// A serde-saphyr error as a diagnostic at its own position, with a hint where one helps.
-fn yaml_error(file: &Path, error: &serde_saphyr::Error, fallback: (usize, usize)) -> Diagnostic {
+fn yaml_error(
+    file: &Path,
+    error: &serde_saphyr::Error,
+    offset: usize,
+    fallback: (usize, usize),
+) -> Diagnostic {
     let (line, column) = error
         .location()
         .filter(|l| l.line() > 0)
-        .map(|l| (l.line() as usize, l.column().max(1) as usize))
+        .map(|l| (l.line() as usize + offset, l.column().max(1) as usize))
         .unwrap_or(fallback);
     let mut message = error.without_snippet().to_string();
     // serde-saphyr appends the position; ours is already in front.
@@ -235,12 +241,25 @@ struct NameProbeMeta {
 
 fn load_file(file: &Path, text: &str, catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) {
     for chunk in split_documents(text) {
-        load_document(file, &chunk.text, catalog, diags);
+        load_document(file, &chunk, catalog, diags);
     }
 }
 
-fn load_document(file: &Path, text: &str, catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) {
-    let index = PathIndex::build(text);
+fn load_document(file: &Path, chunk: &Chunk, catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) {
+    let (text, offset) = (chunk.text.as_str(), chunk.offset);
+    let mut index = PathIndex::build(text);
+    index.shift(offset);
+    if let Some((at, tag)) = &index.first_tag {
+        // `!!binary aGVsbG8=` would write `hello`: what is in Git must be what is written.
+        diags.push(
+            Diagnostic::error(
+                position(file, at.line, at.column),
+                format!("YAML tag `{tag}` is not allowed in specs"),
+            )
+            .help("write the plain value without a `!` tag; specs hold strings, lists and maps only"),
+        );
+        return;
+    }
     let origin = Origin {
         file: file.to_path_buf(),
         index,
@@ -249,7 +268,7 @@ fn load_document(file: &Path, text: &str, catalog: &mut Catalog, diags: &mut Vec
     let header: Header = match serde_saphyr::from_str(text) {
         Ok(header) => header,
         Err(error) => {
-            let mut diagnostic = yaml_error(file, &error, start);
+            let mut diagnostic = yaml_error(file, &error, offset, start);
             let is_typo = diagnostic
                 .help
                 .as_deref()
@@ -291,24 +310,24 @@ fn load_document(file: &Path, text: &str, catalog: &mut Catalog, diags: &mut Vec
     };
     let object_id = format!("{kind}/{name}");
     match *kind {
-        "Credential" => push_typed(kind, text, origin, &object_id, &mut catalog.credentials, diags),
-        "PullSecret" => push_typed(kind, text, origin, &object_id, &mut catalog.pull_secrets, diags),
-        "Secret" => push_typed(kind, text, origin, &object_id, &mut catalog.secrets, diags),
-        "Defaults" => push_typed(kind, text, origin, &object_id, &mut catalog.defaults, diags),
-        _ => push_typed(kind, text, origin, &object_id, &mut catalog.tenants, diags),
+        "Credential" => push_typed(kind, chunk, origin, &object_id, &mut catalog.credentials, diags),
+        "PullSecret" => push_typed(kind, chunk, origin, &object_id, &mut catalog.pull_secrets, diags),
+        "Secret" => push_typed(kind, chunk, origin, &object_id, &mut catalog.secrets, diags),
+        "Defaults" => push_typed(kind, chunk, origin, &object_id, &mut catalog.defaults, diags),
+        _ => push_typed(kind, chunk, origin, &object_id, &mut catalog.tenants, diags),
     }
 }
 
 fn push_typed<S: DeserializeOwned>(
     kind: &'static str,
-    text: &str,
+    chunk: &Chunk,
     origin: Origin,
     object_id: &str,
     out: &mut Vec<Object<S>>,
     diags: &mut Vec<Diagnostic>,
 ) {
     let start = (origin.index.start.line.max(1), origin.index.start.column.max(1));
-    match serde_saphyr::from_str::<Document<S>>(text) {
+    match serde_saphyr::from_str::<Document<S>>(&chunk.text) {
         Ok(document) => out.push(Object {
             kind,
             name: document.metadata.name,
@@ -316,7 +335,7 @@ fn push_typed<S: DeserializeOwned>(
             spec: document.spec,
             origin,
         }),
-        Err(error) => diags.push(yaml_error(&origin.file, &error, start).object(object_id)),
+        Err(error) => diags.push(yaml_error(&origin.file, &error, chunk.offset, start).object(object_id)),
     }
 }
 
@@ -329,9 +348,14 @@ mod tests {
         let text = "# header comment\n---\nkind: A\n---\n# empty\n---\nkind: B\n...\nkind: C\n";
         let chunks = split_documents(text);
         assert_eq!(chunks.len(), 3);
-        assert_eq!(PathIndex::build(&chunks[0].text).value("kind").unwrap().line, 3);
-        assert_eq!(PathIndex::build(&chunks[1].text).value("kind").unwrap().line, 7);
-        assert_eq!(PathIndex::build(&chunks[2].text).value("kind").unwrap().line, 9);
+        let line = |c: &Chunk| {
+            let mut index = PathIndex::build(&c.text);
+            index.shift(c.offset);
+            index.value("kind").unwrap().line
+        };
+        assert_eq!(line(&chunks[0]), 3);
+        assert_eq!(line(&chunks[1]), 7);
+        assert_eq!(line(&chunks[2]), 9);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct PathIndex {
     values: HashMap<String, LineCol>,
     /// Where the document's first node starts.
     pub start: LineCol,
+    /// The first explicit YAML tag (`!!binary`, `!custom`), which specs never need.
+    pub first_tag: Option<(LineCol, String)>,
 }
 
 enum Frame {
@@ -59,6 +61,17 @@ impl PathIndex {
                 event,
                 Event::Scalar(..) | Event::MappingStart(..) | Event::SequenceStart(..) | Event::Alias(..)
             );
+            let tag = match &event {
+                Event::Scalar(_, _, _, tag)
+                | Event::SequenceStart(_, _, tag)
+                | Event::MappingStart(_, _, tag) => tag.as_deref(),
+                _ => None,
+            };
+            if let Some(tag) = tag
+                && index.first_tag.is_none()
+            {
+                index.first_tag = Some((at, tag.original()));
+            }
             if is_node && !started {
                 index.start = at;
                 started = true;
@@ -113,6 +126,18 @@ impl PathIndex {
             }
         }
         index
+    }
+
+    /// Move every position down by `lines`: a document indexed on its own text, placed where it
+    /// sits in its file.
+    pub fn shift(&mut self, lines: usize) {
+        let all = self.keys.values_mut().chain(self.values.values_mut());
+        for at in all.chain(std::iter::once(&mut self.start)) {
+            at.line += lines;
+        }
+        if let Some((at, _)) = &mut self.first_tag {
+            at.line += lines;
+        }
     }
 
     /// Position of the key of `path` (e.g. `metadata.labels.team`), falling back to its value.

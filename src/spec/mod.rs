@@ -12,6 +12,7 @@ pub mod locate;
 pub mod model;
 pub mod names;
 pub mod resolve;
+pub mod rotation;
 pub mod suggest;
 pub mod validate;
 

@@ -198,6 +198,37 @@ impl Validator<'_> {
             }
         }
         self.rotation(&id, origin, "spec.rotation", spec.rotation.as_ref());
+        self.renew_before_fits(&id, origin, spec);
+    }
+
+    /// `renewBefore` at or past the token's whole lifetime makes every token due on arrival;
+    /// at run time the renew point is clamped to half the issued lifetime, but say so here.
+    fn renew_before_fits(&mut self, id: &str, origin: &Origin, spec: &CredentialSpec) {
+        let Some(token) = &spec.service_account_token else {
+            return;
+        };
+        // TokenRequest's default lifetime is one hour (authentication.k8s.io/v1 TokenRequestSpec).
+        let lifetime = std::time::Duration::from_secs(token.expiration_seconds.unwrap_or(3600).max(0) as u64);
+        let Some(text) = spec.rotation.as_ref().and_then(|r| r.renew_before.as_deref()) else {
+            return;
+        };
+        let Ok(renew_before) = crate::spec::duration::parse(text) else {
+            return;
+        };
+        if renew_before * 2 > lifetime {
+            self.warning(
+                id,
+                origin.at("spec.rotation.renewBefore"),
+                format!(
+                    "renewBefore {text} is more than half the token's requested lifetime ({}s); pullsync renews at half the lifetime instead",
+                    lifetime.as_secs()
+                ),
+                format!(
+                    "set renewBefore to at most {}s, or ask a longer expirationSeconds (clusters may still issue shorter tokens)",
+                    lifetime.as_secs() / 2
+                ),
+            );
+        }
     }
 
     pub(super) fn age_path(&mut self, id: &str, origin: &Origin, path: &str) {

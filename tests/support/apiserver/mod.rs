@@ -32,6 +32,7 @@ pub struct Logged {
     pub query: String,
     pub content_type: String,
     pub status: u16,
+    pub user_agent: String,
 }
 
 impl Logged {
@@ -138,6 +139,11 @@ impl ApiServer {
             .iter()
             .filter(|l| l.is_write() && l.status < 300 && l.path.contains(&format!("/{resource}")))
             .count()
+    }
+
+    /// Cap the lifetime of issued tokens, as `--service-account-max-token-expiration` does.
+    pub fn set_max_token_seconds(&self, seconds: i64) {
+        self.shared.store.lock().unwrap().max_token_seconds = Some(seconds);
     }
 
     /// A service-account token as TokenRequest would mint it.
@@ -364,6 +370,11 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let user_agent = headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let query = query_map(&uri);
     let is_write = matches!(
         method,
@@ -416,6 +427,7 @@ async fn handle(
         query: uri.query().unwrap_or("").to_string(),
         content_type,
         status: response.status().as_u16(),
+        user_agent,
     });
     response
 }

@@ -72,6 +72,8 @@ pub struct Store {
     uid: u64,
     /// Signs service-account tokens (Ed25519, PKCS#8); tests may verify with it.
     pub token_key: Vec<u8>,
+    /// `--service-account-max-token-expiration`: longer TokenRequests are issued this long.
+    pub max_token_seconds: Option<i64>,
 }
 
 pub fn kind_of(resource: &str) -> &'static str {
@@ -107,6 +109,7 @@ impl Store {
             tx,
             uid: 0,
             token_key: super::jwt::generate_key(),
+            max_token_seconds: None,
         }
     }
 
@@ -425,6 +428,9 @@ impl Store {
                 ),
             ));
         }
+        // kube-apiserver caps (not refuses) a request above --service-account-max-token-expiration
+        // and reports the issued lifetime (pkg/registry/core/serviceaccount/storage/token.go).
+        let seconds = self.max_token_seconds.map_or(seconds, |max| seconds.min(max));
         let audiences = request
             .pointer("/spec/audiences")
             .cloned()
