@@ -92,6 +92,7 @@ fn main() {
         let context = RenderContext {
             revision: "bench".into(),
             instance: "default".into(),
+            key: render::digest::DigestKey::generate(),
         };
         let outcome = render::render(&desired, &checked.catalog, &values, &context);
         let t_render = t3.elapsed();

@@ -129,7 +129,11 @@ fn encrypt_refuses_input_that_is_not_a_credential_map_and_writes_nothing() {
         None,
     );
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("`password` is a number"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the value on line 1 is a number"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.all().contains("012345"));
     assert!(!sealed.exists());
 }

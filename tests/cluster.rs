@@ -22,8 +22,6 @@ struct Setup {
 impl Setup {
     fn new(namespaces: &[&str]) -> Setup {
         let server = ApiServer::start();
-        // pullsync's own namespace (the kubeconfig's), where its summary Events go.
-        server.create_namespace("pullsync-system", &[]);
         for ns in namespaces {
             server.create_namespace(ns, &[]);
         }
@@ -147,7 +145,7 @@ fn sync_creates_then_costs_nothing_then_updates_only_what_changed() {
         secret["metadata"]["annotations"]["pullsync.dev/content-hash"]
             .as_str()
             .unwrap()
-            .starts_with("sha256:")
+            .starts_with("hmac-sha256:")
     );
     assert_eq!(
         decoded(&s.secret("ml-team", "hf-credentials"), "token"),
@@ -262,7 +260,7 @@ fn removed_specs_are_pruned_and_mass_prunes_refused() {
         "{}",
         run.stderr
     );
-    assert_eq!(s.server.list("secrets").len(), 4);
+    assert_eq!(managed_count(&s.server), 4);
     assert!(
         s.server
             .list("events")
@@ -277,7 +275,7 @@ fn removed_specs_are_pruned_and_mass_prunes_refused() {
     );
     let run = s.run("sync", &["--allow-mass-prune"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert_eq!(s.server.list("secrets").len(), 1);
+    assert_eq!(managed_count(&s.server), 1);
 }
 
 #[test]
@@ -578,6 +576,7 @@ fn namespaces_by_selector_missing_and_terminating() {
         .server
         .list("secrets")
         .iter()
+        .filter(|x| x["metadata"]["namespace"] != "pullsync-system")
         .map(|x| x["metadata"]["namespace"].as_str().unwrap().to_string())
         .collect();
     where_.sort();
@@ -619,7 +618,7 @@ fn faults_on_a_fifth_of_writes_still_converge() {
         failed.contains(&409) && failed.contains(&429) && failed.contains(&500),
         "faults were injected: {failed:?}"
     );
-    assert_eq!(s.server.list("secrets").len(), 16);
+    assert_eq!(managed_count(&s.server), 16);
     s.server.set_faults(Faults::default());
     s.server.clear_log();
     s.sync();
@@ -797,4 +796,30 @@ fn watches_follow_changes_and_recover_from_an_expired_version() {
             "label-filtered: `other` never shows up"
         );
     });
+}
+
+/// Secrets outside pullsync's own namespace (where its digest key and lease book live).
+fn managed_count(server: &ApiServer) -> usize {
+    server
+        .list("secrets")
+        .iter()
+        .filter(|x| x["metadata"]["namespace"] != "pullsync-system")
+        .count()
+}
+
+#[test]
+fn a_corrupt_lease_book_is_refused_not_read_as_empty() {
+    let s = Setup::new(&["ml-team"]);
+    s.specs(&pull_secret("registry-creds", "[ml-team]", ""));
+    // An empty book would issue every dynamic credential again and never revoke the old ones.
+    s.server.create(
+        "secrets",
+        "pullsync-system",
+        json!({"metadata": {"name": "pullsync-vault-leases-default"}, "type": "Opaque", "data": {"leases.json": STANDARD.encode("{not json")}}),
+    );
+    s.server.clear_log();
+    let run = s.run("sync", &[]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("is not readable"), "{}", run.stderr);
+    assert_eq!(secret_writes(&s.server), 0, "nothing written");
 }

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 
 use support::{HEADER, pullsync, require, write};
@@ -293,7 +292,12 @@ fn from_the_specs_of_a_namespace() {
 
 #[test]
 fn an_invalid_reference_exits_1_with_the_rule() {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/valid/every-kind/pull-secrets.yaml");
+    let work = tempfile::tempdir().unwrap();
+    let config = write(
+        work.path(),
+        "config.json",
+        r#"{"auths":{"nvcr.io":{"auth":"dTpw"}}}"#,
+    );
     for (image, rule) in [
         ("docker.io/Library/nginx", "must be lowercase"),
         ("nginx@sha256:abc", "at least 32 hexadecimal digits"),

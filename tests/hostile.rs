@@ -323,3 +323,62 @@ fn an_empty_webhook_secret_refuses_to_start() {
         run.stderr
     );
 }
+
+#[test]
+fn digests_in_metadata_are_keyed_per_install_and_stable() {
+    use sha2::{Digest, Sha256};
+    let work = tempfile::tempdir().unwrap();
+    let creds = write(work.path(), "creds/c", "hunter2\n");
+    let repo = work.path().join("repo");
+    write(
+        &repo,
+        "specs.yaml",
+        format!(
+            "{HEADER}kind: Credential\nmetadata: {{name: c}}\nspec:\n  file: {{path: \"{}\", key: password}}\n  username: u\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: p}}\nspec:\n  namespaces: [ns]\n  registries: [{{server: r.example.com, credential: c}}]\n",
+            path(&creds)
+        ),
+    );
+    let annotations = |out: &Path| {
+        let run = bounded(
+            &["sync", "--once", "--repo", path(&repo), "--out", path(out)],
+            Duration::from_secs(20),
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let text = std::fs::read_to_string(out.join("ns/p.yaml")).unwrap();
+        let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        (
+            doc["metadata"]["annotations"]["pullsync.dev/content-hash"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            doc["metadata"]["annotations"]["pullsync.dev/credentials"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            run.stdout,
+        )
+    };
+    let (one, out_one) = (work.path().join("one"), work.path().join("two"));
+    let (hash_a, creds_a, _) = annotations(&one);
+    let (hash_b, creds_b, _) = annotations(&out_one);
+    // What a metadata reader could test guesses against before: unsalted SHA-256 digests.
+    let guess: String = Sha256::digest(b"hunter2\n")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    for text in [&hash_a, &creds_a, &hash_b, &creds_b] {
+        assert!(!text.contains(&guess[..16]), "{text}");
+    }
+    assert!(hash_a.starts_with("hmac-sha256:"), "{hash_a}");
+    assert_ne!(hash_a, hash_b, "a different install, a different key");
+    assert_ne!(creds_a, creds_b);
+    let (again, _, stdout) = annotations(&one);
+    assert_eq!(again, hash_a, "the key is kept: stable across runs");
+    assert!(stdout.contains("0 file(s) written, 1 unchanged"), "{stdout}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(one.join(".pullsync-key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

@@ -107,7 +107,7 @@ fn readme_quickstart_writes_working_pull_secrets() {
         annotations["pullsync.dev/content-hash"]
             .as_str()
             .unwrap()
-            .starts_with("sha256:")
+            .starts_with("hmac-sha256:")
     );
 
     // The auth.json option: podman/skopeo/docker format, same mode.

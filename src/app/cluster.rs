@@ -42,6 +42,8 @@ pub(crate) struct Engine {
     pub cache: Option<std::sync::Arc<tokio::sync::Mutex<crate::credentials::cache::CredentialCache>>>,
     /// resourceVersion of each managed Secret as pullsync last left it, to notice hand edits.
     pub written: Option<Written>,
+    /// The install's digest key, once loaded (a long-running process reads it once).
+    pub digest_key: Option<crate::render::digest::DigestKey>,
 }
 
 impl Engine {
@@ -51,6 +53,7 @@ impl Engine {
             vault: None,
             cache: None,
             written: None,
+            digest_key: None,
         })
     }
 }
@@ -82,6 +85,10 @@ async fn prepare_with(
         .clone()
         .unwrap_or_else(|| kube.default_namespace.clone());
     let leases = lease_state::load(kube, &own_namespace, &render.instance).await?;
+    let digest_key = match &engine.digest_key {
+        Some(key) => Some(key.clone()),
+        None => crate::k8s::digest_key::load(kube, &own_namespace, &render.instance, !read_only).await?,
+    };
     let view = ClusterView {
         kube: Some(kube.clone()),
         own_namespace: Some(own_namespace),
@@ -90,6 +97,7 @@ async fn prepare_with(
         read_only,
         vault: engine.vault.clone(),
         cache: engine.cache.clone(),
+        digest_key,
     };
     Ok(pipeline(repo, render, &view).await?.map(|p| (observed, p)))
 }
@@ -137,31 +145,25 @@ pub(crate) async fn sync_with(
     }
     save_leases_early(&engine.kube, args, render, &pipeline).await?;
     let plan = plan::plan(&pipeline.outcome, &observed, &options(args));
-    let sink = KubeSink {
-        kube: &engine.kube,
-        instance: &render.instance,
-        concurrency: args.concurrency,
-    };
+    let sink = KubeSink::new(&engine.kube, &render.instance, args.concurrency);
     let report = sink.execute(&plan, &pipeline.outcome).await;
     finish_leases(&engine.kube, args, render, &pipeline, &report).await?;
     if let Some(written) = &engine.written {
-        // After our own writes, remember the versions they produced; else what we saw.
-        let wrote = report.outcomes.iter().any(|o| {
-            o.kind == "Secret"
-                && matches!(
-                    o.result,
-                    Status::Created | Status::Updated | Status::Adopted | Status::Pruned
-                )
-        });
-        let managed = if wrote {
-            observe::observe(&engine.kube, &render.instance).await?.managed
-        } else {
-            observed.managed
-        };
-        *written.lock().await = managed
+        // What we saw, overlaid with what our own writes answered; pruned Secrets are gone.
+        let mut versions: BTreeMap<(String, String), String> = observed
+            .managed
             .into_iter()
             .map(|(k, v)| (k, v.resource_version))
             .collect();
+        versions.extend(report.written_versions.clone());
+        for o in report
+            .outcomes
+            .iter()
+            .filter(|o| o.kind == "Secret" && o.result == Status::Pruned)
+        {
+            versions.remove(&(o.namespace.clone(), o.name.clone()));
+        }
+        *written.lock().await = versions;
     }
     Ok(Ok((
         pipeline.revision.clone(),
@@ -231,11 +233,7 @@ pub async fn sync(
     };
     save_leases_early(&kube, args, render, &pipeline).await?;
     let plan = plan::plan(&pipeline.outcome, &observed, &options(args));
-    let sink = KubeSink {
-        kube: &kube,
-        instance: &render.instance,
-        concurrency: args.concurrency,
-    };
+    let sink = KubeSink::new(&kube, &render.instance, args.concurrency);
     let report = sink.execute(&plan, &pipeline.outcome).await;
     finish_leases(&kube, args, render, &pipeline, &report).await?;
     record_sync(&kube, args, &render.instance, &pipeline.revision, &report, true).await;

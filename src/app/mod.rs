@@ -312,6 +312,8 @@ pub(crate) struct ClusterView {
     /// A long-running process keeps its Vault session (token) and credential cache.
     vault: Option<credentials::vault::VaultSession>,
     cache: Option<std::sync::Arc<tokio::sync::Mutex<credentials::cache::CredentialCache>>>,
+    /// The install's key for digests in metadata.
+    digest_key: Option<render::digest::DigestKey>,
 }
 
 async fn pipeline(
@@ -367,6 +369,11 @@ async fn pipeline(
     let render_context = RenderContext {
         revision: revision.clone(),
         instance: args.instance.clone(),
+        // Without a kept key (`render`, a first `plan`), digests are for this run only.
+        key: cluster
+            .digest_key
+            .clone()
+            .unwrap_or_else(render::digest::DigestKey::generate),
     };
     let outcome = render::render(&desired, catalog, &values, &render_context);
     for failure in &outcome.failed {
@@ -461,9 +468,11 @@ async fn sync(
     if !once {
         anyhow::bail!("only `sync --once` exists so far; the long-running daemon is not built yet");
     }
-    let span = tracing::info_span!("sync", repo = %repo.display(), out = %out.display());
-    let _guard = span.enter();
-    let pipeline = match pipeline(repo, args, &ClusterView::default()).await? {
+    let view = ClusterView {
+        digest_key: Some(dir::digest_key(out)?),
+        ..ClusterView::default()
+    };
+    let pipeline = match pipeline(repo, args, &view).await? {
         Ok(p) => p,
         Err(diagnostics) => {
             print_diagnostics(&diagnostics);

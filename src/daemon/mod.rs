@@ -62,19 +62,32 @@ pub async fn run(
     mut render: RenderArgs,
     cluster: ClusterArgs,
 ) -> anyhow::Result<std::process::ExitCode> {
+    // Configuration is checked before anything connects: a bad flag fails at once.
+    let webhook_key = match &options.webhook_secret {
+        Some(file) => Some(Arc::new(webhook_secret(file)?)),
+        None => None,
+    };
     let mut engine = Engine::connect(&cluster).await?;
     if let Some(settings) = render.vault.settings().map_err(|e| anyhow::anyhow!(e))? {
         engine.vault = Some(crate::credentials::vault::VaultSession::new(settings)?);
     }
+    let own_namespace = cluster
+        .own_namespace
+        .clone()
+        .unwrap_or_else(|| engine.kube.default_namespace.clone());
+    engine.digest_key = crate::k8s::digest_key::load(&engine.kube, &own_namespace, &render.instance, true)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot keep the digest key Secret in namespace {own_namespace} ({e}); pullsync needs to read and create Secrets in its own namespace (--own-namespace)"
+            )
+        })?;
     let cache = Arc::new(Mutex::new(CredentialCache::default()));
     engine.cache = Some(cache.clone());
     engine.written = Some(Arc::new(Mutex::new(Default::default())));
     let status: http::Shared = Arc::new(RwLock::new(Status::default()));
     let (fetch_tx, mut fetch_rx) = mpsc::channel::<()>(1);
-    let webhook = match &options.webhook_secret {
-        Some(file) => Some((Arc::new(webhook_secret(file)?), fetch_tx.clone())),
-        None => None,
-    };
+    let webhook = webhook_key.map(|key| (key, fetch_tx.clone()));
     let (bound, _server) = http::serve(
         options.listen,
         http::AppState {

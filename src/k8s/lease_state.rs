@@ -18,7 +18,19 @@ pub fn secret_name(instance: &str) -> String {
     format!("pullsync-vault-leases-{instance}")
 }
 
-pub async fn load(kube: &Kube, namespace: &str, instance: &str) -> Result<LeaseBook, CallError> {
+#[derive(Debug, thiserror::Error)]
+pub enum LoadLeaseBookError {
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// An empty book would issue every dynamic credential again and never revoke the old
+    /// leases: refuse, and let a person look.
+    #[error(
+        "the lease book {namespace}/{name} is not readable (key `{KEY}` is not a lease book); refusing to sync: restore it, or delete the Secret to start a new book (the old leases then expire unrevoked)"
+    )]
+    Corrupt { namespace: String, name: String },
+}
+
+pub async fn load(kube: &Kube, namespace: &str, instance: &str) -> Result<LeaseBook, LoadLeaseBookError> {
     let request = Request::new(format!("/api/v1/namespaces/{namespace}/secrets"));
     let name = secret_name(instance);
     let secret = match kube
@@ -27,15 +39,19 @@ pub async fn load(kube: &Kube, namespace: &str, instance: &str) -> Result<LeaseB
     {
         Ok(secret) => secret,
         Err(e) if e.is_not_found() => return Ok(LeaseBook::default()),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
-    let book = secret
-        .pointer(&format!("/data/{KEY}"))
-        .and_then(Value::as_str)
-        .and_then(|b| STANDARD.decode(b).ok())
+    let Some(encoded) = secret.pointer(&format!("/data/{KEY}")).and_then(Value::as_str) else {
+        return Ok(LeaseBook::default());
+    };
+    STANDARD
+        .decode(encoded)
+        .ok()
         .and_then(|bytes| serde_json::from_slice::<LeaseBook>(&bytes).ok())
-        .unwrap_or_default();
-    Ok(book)
+        .ok_or_else(|| LoadLeaseBookError::Corrupt {
+            namespace: namespace.to_string(),
+            name,
+        })
 }
 
 /// Write the book if it differs from `stored`, what this process last loaded or wrote.

@@ -3,6 +3,7 @@
 //! `kube` crate.
 
 pub mod client;
+pub mod digest_key;
 pub mod events;
 pub mod lease_state;
 pub mod observe;

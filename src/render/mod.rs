@@ -1,15 +1,15 @@
 //! Intents × credential values → Secret objects (pure).
 //!
 //! A rendered Secret carries the user's layered labels and annotations, pullsync's ownership
-//! label and instance, the spec location, the source revision and a content hash (a digest of
-//! the data, never the data), so later syncs can tell an unchanged secret without reading it.
+//! label and instance, the spec location, the source revision and a content hash (a keyed
+//! digest of the data, never the data: see [`digest`]), so later syncs can tell an unchanged
+//! secret without reading it.
 
+pub mod digest;
 pub mod dockerconfig;
 pub mod manifest;
 
 use std::collections::BTreeMap;
-
-use sha2::{Digest, Sha256};
 
 use crate::credentials::{self, Values};
 use crate::secret::SecretValue;
@@ -36,6 +36,8 @@ pub struct RenderContext {
     pub revision: String,
     /// Lets two pullsync installs share a cluster without touching each other's objects.
     pub instance: String,
+    /// Keys every digest written into metadata.
+    pub key: digest::DigestKey,
 }
 
 #[derive(Debug, Clone)]
@@ -176,7 +178,12 @@ fn render_one(
     let versions: Vec<String> = intent
         .credentials()
         .iter()
-        .filter_map(|c| values.ok.get(*c).map(|v| format!("{c}@{}", v.version)))
+        .filter_map(|c| {
+            values
+                .ok
+                .get(*c)
+                .map(|v| format!("{c}@{}", shown_version(&context.key, c, &v.version)))
+        })
         .collect();
     let builtin_labels = [
         (LABEL_MANAGED_BY, MANAGED_BY_VALUE.to_string()),
@@ -185,7 +192,10 @@ fn render_one(
     let builtin_annotations = [
         (ANNOTATION_SPEC, intent.spec_ref.clone()),
         (ANNOTATION_REVISION, context.revision.clone()),
-        (ANNOTATION_CONTENT_HASH, content_hash(&secret_type, &data)),
+        (
+            ANNOTATION_CONTENT_HASH,
+            content_hash(&context.key, &secret_type, &data),
+        ),
         (ANNOTATION_CREDENTIALS, versions.join(",")),
         (ANNOTATION_SERVICE_ACCOUNTS, intent.service_accounts.join(",")),
     ];
@@ -214,14 +224,25 @@ fn render_one(
     })
 }
 
-/// `sha256:<hex>` over the type and every key and value, length-prefixed so no two different
-/// secrets can collide by shifting bytes between fields.
-pub fn content_hash(secret_type: &str, data: &BTreeMap<String, SecretValue>) -> String {
-    let mut digest = Sha256::new();
-    for part in std::iter::once(secret_type).chain(data.iter().flat_map(|(k, v)| [k.as_str(), v.expose()])) {
-        digest.update((part.len() as u64).to_be_bytes());
-        digest.update(part.as_bytes());
+/// A credential's version as metadata shows it: a source's own counter (`v3`, a KV version)
+/// as it is; anything else may be a digest of the material, so a keyed digest of it.
+fn shown_version(key: &digest::DigestKey, credential: &str, version: &str) -> String {
+    let is_counter = version
+        .strip_prefix('v')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if is_counter {
+        version.to_string()
+    } else {
+        key.digest([credential.as_bytes(), version.as_bytes()])[..16].to_string()
     }
-    let hex: String = digest.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+}
+
+/// `hmac-sha256:<hex>` over the type and every key and value, under the install's key.
+pub fn content_hash(
+    key: &digest::DigestKey,
+    secret_type: &str,
+    data: &BTreeMap<String, SecretValue>,
+) -> String {
+    let parts = std::iter::once(secret_type).chain(data.iter().flat_map(|(k, v)| [k.as_str(), v.expose()]));
+    format!("hmac-sha256:{}", key.digest(parts.map(str::as_bytes)))
 }

@@ -23,6 +23,8 @@ use crate::render::{
 const FILE_MODE: u32 = 0o600;
 const DIR_MODE: u32 = 0o700;
 const STATE_FILE: &str = ".pullsync-state.json";
+/// The install's digest key (see `render::digest`), beside the state file.
+const KEY_FILE: &str = ".pullsync-key";
 const AUTH_JSON: &str = "auth.json";
 
 #[derive(Debug, Clone)]
@@ -158,6 +160,19 @@ pub fn sync(outcome: &RenderOutcome, options: &DirOptions) -> Result<DirReport, 
     let state_json = serde_json::to_vec_pretty(&state).unwrap_or_default();
     write_atomic(&state_path, &state_json)?;
     Ok(report)
+}
+
+/// The digest key kept in OUT, made on first use (0600, never through a link).
+pub fn digest_key(out: &Path) -> Result<crate::render::digest::DigestKey, WriteFilesError> {
+    use crate::render::digest::DigestKey;
+    let path = out.join(KEY_FILE);
+    if let Some(key) = read_no_follow(&path).and_then(|b| DigestKey::from_bytes(&b)) {
+        return Ok(key);
+    }
+    create_dir(out, out)?;
+    let key = DigestKey::generate();
+    write_atomic(&path, key.expose())?;
+    Ok(key)
 }
 
 /// Relative path → file content, for everything that rendered.

@@ -52,6 +52,11 @@ pub struct Outcome {
 pub struct SyncReport {
     pub outcomes: Vec<Outcome>,
     pub prune_refused: Option<String>,
+    /// The resourceVersion each of pullsync's own Secret writes produced, from the responses:
+    /// the daemon's drift check compares against these, never against a later read that may
+    /// already hold someone else's edit.
+    #[serde(skip)]
+    pub written_versions: std::collections::BTreeMap<(String, String), String>,
 }
 
 impl SyncReport {
@@ -93,6 +98,31 @@ pub struct KubeSink<'a> {
     pub kube: &'a Kube,
     pub instance: &'a str,
     pub concurrency: usize,
+    /// Filled by writes as they answer; moved into the report.
+    pub versions: std::sync::Mutex<std::collections::BTreeMap<(String, String), String>>,
+}
+
+impl<'a> KubeSink<'a> {
+    pub fn new(kube: &'a Kube, instance: &'a str, concurrency: usize) -> Self {
+        KubeSink {
+            kube,
+            instance,
+            concurrency,
+            versions: Default::default(),
+        }
+    }
+
+    fn remember(&self, rendered: &Rendered, response: &Value) {
+        if let Some(rv) = response
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+        {
+            self.versions.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                (rendered.namespace.clone(), rendered.name.clone()),
+                rv.to_string(),
+            );
+        }
+    }
 }
 
 fn secrets_path(namespace: &str) -> Request {
@@ -140,6 +170,8 @@ impl KubeSink<'_> {
                 .await;
             report.outcomes.extend(results);
         }
+        report.written_versions =
+            std::mem::take(&mut *self.versions.lock().unwrap_or_else(|e| e.into_inner()));
         report
             .outcomes
             .sort_by(|a, b| (&a.namespace, &a.name, a.kind).cmp(&(&b.namespace, &b.name, b.kind)));
@@ -210,7 +242,10 @@ impl KubeSink<'_> {
             .call(OnConflict::Retry, || request.create(&params, body.clone()))
             .await
         {
-            Ok(_) => Ok((Status::Created, String::new())),
+            Ok(created) => {
+                self.remember(rendered, &created);
+                Ok((Status::Created, String::new()))
+            }
             Err(e) if e.reason() == "AlreadyExists" => self.existing(rendered).await,
             Err(e) => Err(e),
         }
@@ -259,11 +294,14 @@ impl KubeSink<'_> {
         let body = manifest_json(rendered);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let request = secrets_path(&rendered.namespace);
-        self.kube
+        let applied = self
+            .kube
             .call(OnConflict::Retry, || {
                 request.patch(&rendered.name, &params, &Patch::Apply(&body))
             })
-            .await
+            .await?;
+        self.remember(rendered, &applied);
+        Ok(applied)
     }
 
     async fn prune(

@@ -107,6 +107,8 @@ impl ApiServer {
             dir: tempfile::tempdir().unwrap(),
         };
         server.create_namespace("default", &[]);
+        // pullsync's own namespace in the kubeconfig below, as an install has it.
+        server.create_namespace("pullsync-system", &[]);
         server
     }
 
@@ -168,7 +170,12 @@ impl ApiServer {
         f(&mut self.shared.store.lock().unwrap())
     }
 
+    /// Create a namespace, or set the labels of one that exists.
     pub fn create_namespace(&self, name: &str, labels: &[(&str, &str)]) {
+        if self.get("namespaces", "", name).is_some() {
+            self.set_namespace_labels(name, labels);
+            return;
+        }
         let labels: BTreeMap<_, _> = labels.iter().copied().collect();
         self.with_store(|s| {
             s.create(
