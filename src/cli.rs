@@ -159,8 +159,43 @@ pub struct RenderArgs {
     /// other's secrets.
     #[arg(long, env = "PULLSYNC_INSTANCE", default_value = "default")]
     pub instance: String,
+    /// Folder `file` credential sources may read from (repeatable; env: comma-separated).
+    /// Against a cluster there is none by default: file sources are refused until one is named.
+    #[arg(
+        long = "file-source-root",
+        env = "PULLSYNC_FILE_SOURCE_ROOT",
+        value_delimiter = ','
+    )]
+    pub file_source_roots: Vec<PathBuf>,
     #[command(flatten)]
     pub vault: VaultArgs,
+}
+
+impl RenderArgs {
+    /// The files that hold pullsync's own credentials: never a `file` source.
+    pub fn own_credential_files(&self) -> Vec<PathBuf> {
+        let v = &self.vault;
+        [
+            self.age_identity.clone(),
+            v.vault_token_file.clone(),
+            v.vault_role_id_file.clone(),
+            v.vault_secret_id_file.clone(),
+            Some(v.vault_jwt_file.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// Where `file` sources may read; `cluster`: roots are required.
+    pub fn file_policy(
+        &self,
+        cluster: bool,
+        more: impl IntoIterator<Item = PathBuf>,
+    ) -> crate::credentials::file_policy::FilePolicy {
+        let own = self.own_credential_files().into_iter().chain(more);
+        crate::credentials::file_policy::FilePolicy::new(&self.file_source_roots, cluster, own)
+    }
 }
 
 /// How to reach and treat a cluster.

@@ -73,11 +73,15 @@ impl Setup {
             args.push("--once");
         }
         let repo = self.repo();
+        // File sources against a cluster read only under a root the operator names.
+        let creds = self.work.path().join("creds");
         args.extend([
             "--repo",
             repo.to_str().unwrap(),
             "--kubeconfig",
             kubeconfig.to_str().unwrap(),
+            "--file-source-root",
+            creds.to_str().unwrap(),
         ]);
         args.extend(extra);
         pullsync(&args, None, None)

@@ -140,7 +140,7 @@ fn file_source_repo(work: &Path, source: &str) -> PathBuf {
         &repo,
         "specs.yaml",
         format!(
-            "{HEADER}kind: Credential\nmetadata: {{name: c}}\nspec:\n  file: {{path: \"{source}\"}}\n  username: u\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: p}}\nspec:\n  namespaces: [ns]\n  registries: [{{server: r.example.com, credential: c}}]\n"
+            "{HEADER}kind: Credential\nmetadata: {{name: c}}\nspec:\n  file: {{path: \"{source}\", key: password}}\n  username: u\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: p}}\nspec:\n  namespaces: [ns]\n  registries: [{{server: r.example.com, credential: c}}]\n"
         ),
     );
     repo
@@ -381,4 +381,49 @@ fn digests_in_metadata_are_keyed_per_install_and_stable() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn a_file_source_cannot_read_pullsyncs_own_credentials_or_leave_its_roots() {
+    let work = tempfile::tempdir().unwrap();
+    // A copy of the test identity (tests/data, a test-only key) placed where a spec can name it.
+    let identity = write(
+        work.path(),
+        "keys/identity.txt",
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/test-identity.txt")).unwrap(),
+    );
+    let mounted = write(work.path(), "mounted/token", "t0ken\n");
+    let outside = write(work.path(), "elsewhere/secret.txt", "canary-outside\n");
+    let out = work.path().join("out");
+    let sync = |source: &Path, extra: &[&str]| {
+        let repo = file_source_repo(work.path(), path(source));
+        let mut args = vec!["sync", "--once", "--repo", path(&repo), "--out", path(&out)];
+        args.extend(extra);
+        bounded(&args, Duration::from_secs(20))
+    };
+    // Its own age identity: refused even with no roots (local mode) and even under a root.
+    let root = work.path().to_str().unwrap();
+    for extra in [vec![], vec!["--file-source-root", root]] {
+        let mut args = vec!["--age-identity", path(&identity)];
+        args.extend(extra);
+        let run = sync(&identity, &args);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("pullsync's own credential files"),
+            "{}",
+            run.stderr
+        );
+    }
+    // With roots, only under them.
+    let mounted_root = mounted.parent().unwrap().to_str().unwrap();
+    let run = sync(&outside, &["--file-source-root", mounted_root]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("outside every --file-source-root"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("canary-outside"));
+    let run = sync(&mounted, &["--file-source-root", mounted_root]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }

@@ -44,6 +44,8 @@ pub(crate) struct Engine {
     pub written: Option<Written>,
     /// The install's digest key, once loaded (a long-running process reads it once).
     pub digest_key: Option<crate::render::digest::DigestKey>,
+    /// pullsync's own credential files (kubeconfig, git token, webhook secret): never sources.
+    pub own_files: Vec<std::path::PathBuf>,
 }
 
 impl Engine {
@@ -54,6 +56,7 @@ impl Engine {
             cache: None,
             written: None,
             digest_key: None,
+            own_files: args.kubeconfig.iter().cloned().collect(),
         })
     }
 }
@@ -98,6 +101,7 @@ async fn prepare_with(
         vault: engine.vault.clone(),
         cache: engine.cache.clone(),
         digest_key,
+        own_files: engine.own_files.clone(),
     };
     Ok(pipeline(repo, render, &view).await?.map(|p| (observed, p)))
 }

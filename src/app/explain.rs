@@ -69,6 +69,7 @@ pub async fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow
                     .as_deref()
                     .map(age_file::Identities::load)
                     .transpose()?,
+                files: crate::credentials::file_policy::FilePolicy::new(&[], false, age_identity.clone()),
                 ..SourceContext::default()
             };
             // A pod lists its pull secrets itself; the specs have no order, so name order is used.

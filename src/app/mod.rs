@@ -277,6 +277,7 @@ async fn check_sources_cmd(dir: &Path, args: &RenderArgs) -> anyhow::Result<Exit
             .map(age_file::Identities::load)
             .transpose()?,
         vault: vault_session(args)?,
+        files: args.file_policy(false, []),
         ..SourceContext::default()
     };
     let names: BTreeSet<&str> = catalog.credentials.iter().map(|c| c.name.as_str()).collect();
@@ -314,6 +315,8 @@ pub(crate) struct ClusterView {
     cache: Option<std::sync::Arc<tokio::sync::Mutex<credentials::cache::CredentialCache>>>,
     /// The install's key for digests in metadata.
     digest_key: Option<render::digest::DigestKey>,
+    /// Credential files of pullsync beyond the render flags' (kubeconfig, git token, webhook).
+    own_files: Vec<std::path::PathBuf>,
 }
 
 async fn pipeline(
@@ -347,6 +350,7 @@ async fn pipeline(
         leases: std::sync::Arc::new(tokio::sync::Mutex::new(cluster.leases.clone())),
         read_only: cluster.read_only,
         cache: cluster.cache.clone(),
+        files: args.file_policy(cluster.kube.is_some(), cluster.own_files.iter().cloned()),
     };
     let needed: BTreeSet<&str> = desired.secrets.values().flat_map(|s| s.credentials()).collect();
     let mut users: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();

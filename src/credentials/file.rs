@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::file_policy::FilePolicy;
 use super::{CredentialValue, FetchCredentialError, value_map};
 use crate::secret::SecretValue;
 use crate::spec::model::FileSource;
@@ -33,8 +34,17 @@ fn read(path: &Path) -> Result<String, FetchCredentialError> {
     })
 }
 
-pub fn fetch(spec: &FileSource) -> Result<CredentialValue, FetchCredentialError> {
+pub fn fetch(spec: &FileSource, policy: &FilePolicy) -> Result<CredentialValue, FetchCredentialError> {
     let path = PathBuf::from(&spec.path);
+    let allowed = |p: &Path| {
+        policy
+            .check(p)
+            .map_err(|reason| FetchCredentialError::FileNotAllowed {
+                path: p.to_path_buf(),
+                reason,
+            })
+    };
+    allowed(&path)?;
     let read_error = |source| FetchCredentialError::Read {
         path: path.clone(),
         source,
@@ -64,6 +74,7 @@ pub fn fetch(spec: &FileSource) -> Result<CredentialValue, FetchCredentialError>
             if name.starts_with('.') || !entry.path().is_file() {
                 continue;
             }
+            allowed(&entry.path())?;
             let text = read(&entry.path())?;
             digest.update(name.as_bytes());
             digest.update([0]);

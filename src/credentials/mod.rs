@@ -8,6 +8,7 @@
 pub mod age_file;
 pub mod cache;
 pub mod file;
+pub mod file_policy;
 pub mod kubernetes_secret;
 pub mod service_account_token;
 pub mod value_map;
@@ -65,6 +66,8 @@ pub enum FetchCredentialError {
     DecryptAgeFile { path: PathBuf, reason: String },
     #[error("{path}: {reason}")]
     ParseValues { path: PathBuf, reason: String },
+    #[error("file source {path} {reason}")]
+    FileNotAllowed { path: PathBuf, reason: String },
     #[error("credential has no source")]
     NoSource,
     #[error("this source needs a cluster: pass --kubeconfig, or run in a cluster")]
@@ -101,6 +104,8 @@ pub struct SourceContext {
     pub read_only: bool,
     /// A long-running process's credential memory; `None` fetches everything every time.
     pub cache: Option<std::sync::Arc<tokio::sync::Mutex<cache::CredentialCache>>>,
+    /// Where `file` sources may read.
+    pub files: file_policy::FilePolicy,
 }
 
 /// The outcome of fetching every needed credential once.
@@ -222,7 +227,7 @@ async fn fetch(
         );
     }
     if let Some(file) = &spec.file {
-        return file::fetch(file);
+        return file::fetch(file, &context.files);
     }
     Err(FetchCredentialError::NoSource)
 }

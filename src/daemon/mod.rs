@@ -68,6 +68,12 @@ pub async fn run(
         None => None,
     };
     let mut engine = Engine::connect(&cluster).await?;
+    engine.own_files.extend(options.webhook_secret.iter().cloned());
+    if let Some(git) = &options.git {
+        engine
+            .own_files
+            .extend(git.auth.token_file.iter().chain(&git.auth.ssh_key).cloned());
+    }
     if let Some(settings) = render.vault.settings().map_err(|e| anyhow::anyhow!(e))? {
         engine.vault = Some(crate::credentials::vault::VaultSession::new(settings)?);
     }

@@ -46,6 +46,9 @@ impl Daemon {
                 "--kubeconfig",
                 kubeconfig.to_str().unwrap(),
             ])
+            // Test credentials live in temporary folders; the daemon reads file sources there only.
+            .arg("--file-source-root")
+            .arg(std::env::temp_dir())
             .args([
                 "--listen",
                 &format!("127.0.0.1:{port}"),
