@@ -335,6 +335,13 @@ pub enum Command {
         /// Lease duration; a new leader takes over within it.
         #[arg(long, env = "PULLSYNC_LEASE_DURATION", default_value = "15s")]
         lease_duration: String,
+        /// The leader stops writing when it has not renewed for this long (shorter than the
+        /// lease duration); default: two thirds of it.
+        #[arg(long, env = "PULLSYNC_RENEW_DEADLINE")]
+        renew_deadline: Option<String>,
+        /// How often to try to renew or acquire the lease; default: 2/15 of the lease duration.
+        #[arg(long, env = "PULLSYNC_RETRY_PERIOD")]
+        retry_period: Option<String>,
         /// This replica's identity in the Lease; default: the host name.
         #[arg(long, env = "PULLSYNC_IDENTITY")]
         identity: Option<String>,

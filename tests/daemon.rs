@@ -688,3 +688,72 @@ fn the_vault_token_is_renewed_before_it_expires_and_replaced_when_it_cannot_be()
         .count();
     assert_eq!(denied, 0, "no read was refused for an expired token");
 }
+
+#[test]
+fn an_api_server_stalled_longer_than_the_lease_never_gives_two_writers() {
+    let server = ApiServer::start();
+    server.create_namespace("team-a", &[("gpu", "true")]);
+    let work = tempfile::tempdir().unwrap();
+    let repo = setup(work.path(), "p1");
+    let election = |id: &'static str| {
+        vec![
+            "--leader-election",
+            "--lease-duration",
+            "3s",
+            "--renew-deadline",
+            "2s",
+            "--retry-period",
+            "500ms",
+            "--identity",
+            id,
+        ]
+    };
+    let a = Daemon::start(&server.kubeconfig(), &repo, &election("replica-a"));
+    let b = Daemon::start(&server.kubeconfig(), &repo, &election("replica-b"));
+    eventually("the secret appears", || {
+        password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
+    });
+    // Hand edits keep the leader wanting to write (drift is restored) throughout.
+    let vandalise = || {
+        server.update(
+            "secrets",
+            "team-a",
+            "ngc-pull",
+            |s| s["data"][".dockerconfigjson"] = json!(STANDARD.encode(r#"{"auths":{}}"#)),
+            "kubectl-edit",
+        );
+    };
+    // Every request takes 4 s, longer than the 3 s lease, for 8 s.
+    server.set_faults(apiserver::Faults {
+        latency: Duration::from_secs(4),
+        ..apiserver::Faults::default()
+    });
+    for _ in 0..8 {
+        vandalise();
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    server.set_faults(apiserver::Faults::default());
+    for _ in 0..4 {
+        vandalise();
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    eventually("restored once the API server answers again", || {
+        password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
+    });
+    let writes: Vec<_> = server
+        .log()
+        .into_iter()
+        .filter(|l| l.is_write() && l.path.starts_with("/api/v1/namespaces/team-a/secrets"))
+        .collect();
+    assert!(!writes.is_empty());
+    for w in &writes {
+        assert!(
+            w.user_agent.ends_with(&format!("({})", w.lease_holder)),
+            "a Secret write from `{}` arrived while `{}` held the lease: {w:?}",
+            w.user_agent,
+            w.lease_holder
+        );
+    }
+    let leaders = [a.status()["leader"] == true, b.status()["leader"] == true];
+    assert!(leaders.iter().filter(|l| **l).count() <= 1, "{leaders:?}");
+}

@@ -19,13 +19,14 @@ use crate::spec::resolve::Namespaces;
 /// Exit code of `plan` when there are changes, for CI gates.
 const EXIT_CHANGES: u8 = 2;
 
-async fn connect(args: &ClusterArgs) -> anyhow::Result<Kube> {
+async fn connect(args: &ClusterArgs, identity: Option<String>) -> anyhow::Result<Kube> {
     let settings = KubeSettings {
         kubeconfig: args.kubeconfig.clone(),
         qps: args.qps,
         burst: args.burst,
         concurrency: args.concurrency,
         max_attempts: args.max_attempts,
+        identity,
     };
     Ok(Kube::connect(&settings).await?)
 }
@@ -46,12 +47,20 @@ pub(crate) struct Engine {
     pub digest_key: Option<crate::render::digest::DigestKey>,
     /// pullsync's own credential files (kubeconfig, git token, webhook secret): never sources.
     pub own_files: Vec<std::path::PathBuf>,
+    /// With leader election: asked before every write.
+    pub leader: Option<crate::daemon::leader::LeaderGuard>,
 }
 
 impl Engine {
     pub async fn connect(args: &ClusterArgs) -> anyhow::Result<Engine> {
+        Self::connect_as(args, None).await
+    }
+
+    /// `identity` (a replica's name in leader election) goes into the User-Agent.
+    pub async fn connect_as(args: &ClusterArgs, identity: Option<String>) -> anyhow::Result<Engine> {
         Ok(Engine {
-            kube: connect(args).await?,
+            leader: None,
+            kube: connect(args, identity).await?,
             vault: None,
             cache: None,
             written: None,
@@ -149,16 +158,24 @@ pub(crate) async fn sync_with(
     }
     save_leases_early(&engine.kube, args, render, &pipeline).await?;
     let plan = plan::plan(&pipeline.outcome, &observed, &options(args));
-    let sink = KubeSink::new(&engine.kube, &render.instance, args.concurrency);
+    let mut sink = KubeSink::new(&engine.kube, &render.instance, args.concurrency);
+    sink.leader = engine.leader.clone();
     let report = sink.execute(&plan, &pipeline.outcome).await;
     finish_leases(&engine.kube, args, render, &pipeline, &report).await?;
     if let Some(written) = &engine.written {
-        // What we saw, overlaid with what our own writes answered; pruned Secrets are gone.
+        // What our own writes answered; for the rest, the version we last left (a drift that
+        // was not repaired this time — a failed or skipped write — must stay a drift); only a
+        // Secret seen for the first time is taken as found.
+        let mut before = written.lock().await;
         let mut versions: BTreeMap<(String, String), String> = observed
             .managed
             .into_iter()
-            .map(|(k, v)| (k, v.resource_version))
+            .map(|(k, v)| {
+                let rv = before.remove(&k).unwrap_or(v.resource_version);
+                (k, rv)
+            })
             .collect();
+        drop(before);
         versions.extend(report.written_versions.clone());
         for o in report
             .outcomes

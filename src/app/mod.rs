@@ -69,6 +69,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             poll_interval,
             leader_election,
             lease_duration,
+            renew_deadline,
+            retry_period,
             identity,
             git_url,
             git_ref,
@@ -102,7 +104,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 resync: duration(&resync_interval, "resync-interval")?,
                 poll: duration(&poll_interval, "poll-interval")?,
                 leader_election,
-                lease_duration: duration(&lease_duration, "lease-duration")?,
+                lease: crate::daemon::leader::LeaseTiming::new(
+                    duration(&lease_duration, "lease-duration")?,
+                    renew_deadline
+                        .as_deref()
+                        .map(|d| duration(d, "renew-deadline"))
+                        .transpose()?,
+                    retry_period
+                        .as_deref()
+                        .map(|d| duration(d, "retry-period"))
+                        .transpose()?,
+                )
+                .map_err(|e| anyhow::anyhow!(e))?,
                 identity: identity.unwrap_or_else(|| {
                     std::fs::read_to_string("/etc/hostname")
                         .map(|h| h.trim().to_string())

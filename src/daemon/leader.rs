@@ -1,23 +1,142 @@
-//! Leader election with a `coordination.k8s.io/v1` Lease (effect), as client-go's
-//! leaderelection does: take the lease when it is free or expired, renew it every third of its
-//! duration, and write only while holding it; release it on shutdown. Every change is a write
-//! guarded by the resourceVersion, so two replicas can never both win.
+//! Leader election with a `coordination.k8s.io/v1` Lease (effect), with the semantics of
+//! client-go's `tools/leaderelection`:
+//!
+//! - lease duration > renew deadline > retry period (validated);
+//! - another replica's lease is expired when *this* replica has seen its record unchanged for
+//!   the lease duration on its own monotonic clock — never by comparing the other replica's
+//!   `renewTime` with the local wall clock (clocks skew);
+//! - the leader tries to renew every retry period; when no renewal has succeeded for the renew
+//!   deadline it stops being leader at once, before anyone else may take over (the lease
+//!   duration is longer), and every round is bounded by the renew deadline so a stalled API
+//!   server cannot keep a stale leader believing it leads;
+//! - writers ask [`LeaderGuard::holds`] before each write, not once per loop.
+//!
+//! Every change to the Lease is guarded by its resourceVersion, so two replicas never both win a
+//! round; the lease is released on shutdown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
 use crate::k8s::{CallError, Kube, OnConflict};
+
+/// The three durations of client-go's LeaderElectionConfig.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseTiming {
+    pub duration: Duration,
+    pub renew_deadline: Duration,
+    pub retry_period: Duration,
+}
+
+impl LeaseTiming {
+    /// client-go's defaults scaled to `duration` (15 s / 10 s / 2 s), checked like
+    /// `NewLeaderElector`: duration > deadline > retry × 1.2 (its JitterFactor).
+    pub fn new(
+        duration: Duration,
+        renew_deadline: Option<Duration>,
+        retry: Option<Duration>,
+    ) -> Result<Self, String> {
+        let renew_deadline = renew_deadline.unwrap_or(duration * 2 / 3);
+        let retry_period = retry.unwrap_or(duration * 2 / 15);
+        if duration <= renew_deadline {
+            return Err(format!(
+                "--lease-duration ({duration:?}) must be longer than --renew-deadline ({renew_deadline:?})"
+            ));
+        }
+        if renew_deadline <= retry_period.mul_f64(1.2) {
+            return Err(format!(
+                "--renew-deadline ({renew_deadline:?}) must be longer than 1.2 × --retry-period ({retry_period:?})"
+            ));
+        }
+        Ok(LeaseTiming {
+            duration,
+            renew_deadline,
+            retry_period,
+        })
+    }
+}
+
+/// "Am I the leader right now?", answered from the time of the last successful renewal on the
+/// monotonic clock. Cloned into every writer.
+#[derive(Debug, Clone)]
+pub struct LeaderGuard {
+    epoch: Instant,
+    /// Milliseconds after `epoch` until which leadership is valid; 0: not leader.
+    until_ms: Arc<AtomicU64>,
+}
+
+impl LeaderGuard {
+    pub fn new() -> Self {
+        LeaderGuard {
+            epoch: Instant::now(),
+            until_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Leadership with no election (a single replica): always held.
+    pub fn always() -> Self {
+        let guard = Self::new();
+        guard.until_ms.store(u64::MAX, Ordering::Relaxed);
+        guard
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    pub fn holds(&self) -> bool {
+        self.millis(Instant::now()) < self.until_ms.load(Ordering::Relaxed)
+    }
+
+    /// Leader until `until` (a renewal that started at `until - renew_deadline` succeeded).
+    fn extend(&self, until: Instant) {
+        self.until_ms.store(self.millis(until), Ordering::Relaxed);
+    }
+
+    fn lose(&self) {
+        self.until_ms.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Default for LeaderGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What this replica last saw of the Lease record, and when (its own monotonic clock).
+#[derive(Debug, Default)]
+struct Observed {
+    record: String,
+    at: Option<Instant>,
+}
+
+impl Observed {
+    /// Note the record; the clock restarts only when the record changed.
+    fn see(&mut self, record: String, now: Instant) {
+        if self.record != record || self.at.is_none() {
+            self.record = record;
+            self.at = Some(now);
+        }
+    }
+
+    /// Whether the holder has let it lapse: unchanged for `duration` as this replica saw it.
+    fn expired(&self, duration: Duration, now: Instant) -> bool {
+        self.at
+            .is_none_or(|at| now.saturating_duration_since(at) >= duration)
+    }
+}
 
 pub struct Elector {
     pub kube: Kube,
     pub namespace: String,
     pub name: String,
     pub identity: String,
-    pub duration: Duration,
-    pub leader: Arc<AtomicBool>,
+    pub timing: LeaseTiming,
+    pub guard: LeaderGuard,
+    observed: tokio::sync::Mutex<Observed>,
 }
 
 fn path(namespace: &str) -> kube::core::request::Request {
@@ -27,6 +146,18 @@ fn path(namespace: &str) -> kube::core::request::Request {
 }
 
 impl Elector {
+    pub fn new(kube: Kube, namespace: String, name: String, identity: String, timing: LeaseTiming) -> Self {
+        Elector {
+            kube,
+            namespace,
+            name,
+            identity,
+            timing,
+            guard: LeaderGuard::new(),
+            observed: Default::default(),
+        }
+    }
+
     /// One round: try to hold the lease. Returns whether we hold it now.
     pub async fn round(&self) -> Result<bool, CallError> {
         let now = SystemTime::now();
@@ -34,7 +165,7 @@ impl Elector {
         let spec = |transitions: u64, acquired: Value| {
             json!({
                 "holderIdentity": self.identity,
-                "leaseDurationSeconds": self.duration.as_secs(),
+                "leaseDurationSeconds": self.timing.duration.as_secs(),
                 "acquireTime": acquired,
                 "renewTime": crate::time::format_micro(now),
                 "leaseTransitions": transitions
@@ -70,15 +201,17 @@ impl Elector {
             .pointer("/spec/holderIdentity")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let renewed = live
-            .pointer("/spec/renewTime")
-            .and_then(Value::as_str)
-            .and_then(crate::time::parse);
         let seconds = live
             .pointer("/spec/leaseDurationSeconds")
             .and_then(Value::as_u64)
-            .unwrap_or(self.duration.as_secs());
-        let expired = renewed.is_none_or(|t| t + Duration::from_secs(seconds) < now);
+            .unwrap_or(self.timing.duration.as_secs());
+        // The record as a whole: any renewal by the holder changes it and restarts our clock.
+        let record = live["spec"].to_string();
+        let expired = {
+            let mut observed = self.observed.lock().await;
+            observed.see(record, Instant::now());
+            observed.expired(Duration::from_secs(seconds), Instant::now())
+        };
         let transitions = live
             .pointer("/spec/leaseTransitions")
             .and_then(Value::as_u64)
@@ -110,21 +243,37 @@ impl Elector {
 
     /// Keep electing until `stop` flips; then give the lease up if we hold it.
     pub async fn run(self, stop: Arc<AtomicBool>) {
-        let period = self.duration / 3;
+        let timing = self.timing;
+        let mut was_leader = false;
         while !stop.load(Ordering::Relaxed) {
-            let held = match self.round().await {
-                Ok(held) => held,
-                Err(error) => {
+            let started = Instant::now();
+            // A round that outlasts the renew deadline is a failed round.
+            let held = match tokio::time::timeout(timing.renew_deadline, self.round()).await {
+                Ok(Ok(held)) => Some(held),
+                Ok(Err(error)) => {
                     tracing::warn!(%error, "leader election round failed");
-                    false
+                    None
+                }
+                Err(_) => {
+                    tracing::warn!(deadline = ?timing.renew_deadline, "leader election round timed out");
+                    None
                 }
             };
-            if held != self.leader.swap(held, Ordering::Relaxed) {
-                tracing::info!(leader = held, identity = %self.identity, "leadership changed");
+            match held {
+                // Valid until the deadline counted from when the round *started*.
+                Some(true) => self.guard.extend(started + timing.renew_deadline),
+                Some(false) => self.guard.lose(),
+                // A failed round: keep what the last success gave, which runs out on its own.
+                None => {}
             }
-            tokio::time::sleep(period).await;
+            let leader = self.guard.holds();
+            if leader != was_leader {
+                tracing::info!(leader, identity = %self.identity, "leadership changed");
+                was_leader = leader;
+            }
+            tokio::time::sleep(timing.retry_period).await;
         }
-        if self.leader.load(Ordering::Relaxed) {
+        if self.guard.holds() {
             self.release().await;
         }
     }
@@ -148,8 +297,58 @@ impl Elector {
                     request.replace(&self.name, &Default::default(), bytes.clone())
                 })
                 .await;
-            self.leader.store(false, Ordering::Relaxed);
+            self.guard.lose();
             tracing::info!("released the lease");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timing_follows_client_go() {
+        let t = LeaseTiming::new(Duration::from_secs(15), None, None).unwrap();
+        assert_eq!(
+            (t.renew_deadline, t.retry_period),
+            (Duration::from_secs(10), Duration::from_secs(2))
+        );
+        assert!(LeaseTiming::new(Duration::from_secs(10), Some(Duration::from_secs(10)), None).is_err());
+        assert!(
+            LeaseTiming::new(
+                Duration::from_secs(15),
+                Some(Duration::from_secs(2)),
+                Some(Duration::from_secs(2))
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn expiry_is_judged_on_this_replicas_clock() {
+        let mut seen = Observed::default();
+        let t0 = Instant::now();
+        let lease = Duration::from_secs(15);
+        assert!(seen.expired(lease, t0), "never seen: free to try");
+        seen.see("renew-1".into(), t0);
+        assert!(!seen.expired(lease, t0 + Duration::from_secs(14)));
+        // Unchanged for the whole duration: expired, whatever renewTime says.
+        seen.see("renew-1".into(), t0 + Duration::from_secs(10));
+        assert!(seen.expired(lease, t0 + Duration::from_secs(15)));
+        // A renewal restarts the clock.
+        seen.see("renew-2".into(), t0 + Duration::from_secs(15));
+        assert!(!seen.expired(lease, t0 + Duration::from_secs(20)));
+    }
+
+    #[test]
+    fn the_guard_runs_out_by_itself() {
+        let guard = LeaderGuard::new();
+        assert!(!guard.holds());
+        guard.extend(Instant::now() + Duration::from_secs(60));
+        assert!(guard.holds());
+        guard.extend(Instant::now());
+        assert!(!guard.holds(), "past the renew deadline: not leader");
+        assert!(LeaderGuard::always().holds());
     }
 }

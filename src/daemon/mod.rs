@@ -40,7 +40,7 @@ pub struct RunOptions {
     pub resync: Duration,
     pub poll: Duration,
     pub leader_election: bool,
-    pub lease_duration: Duration,
+    pub lease: leader::LeaseTiming,
     pub identity: String,
 }
 
@@ -67,7 +67,8 @@ pub async fn run(
         Some(file) => Some(Arc::new(webhook_secret(file)?)),
         None => None,
     };
-    let mut engine = Engine::connect(&cluster).await?;
+    let identity = options.leader_election.then(|| options.identity.clone());
+    let mut engine = Engine::connect_as(&cluster, identity).await?;
     engine.own_files.extend(options.webhook_secret.iter().cloned());
     if let Some(git) = &options.git {
         engine
@@ -106,23 +107,23 @@ pub async fn run(
     tracing::info!(listen = %bound, "serving /healthz /readyz /status /metrics");
 
     let stop = Arc::new(AtomicBool::new(false));
-    let leader = Arc::new(AtomicBool::new(!options.leader_election));
     let mut elector_task = None;
-    if options.leader_election {
-        let namespace = cluster
-            .own_namespace
-            .clone()
-            .unwrap_or_else(|| engine.kube.default_namespace.clone());
-        let elector = leader::Elector {
-            kube: engine.kube.clone(),
-            namespace,
-            name: format!("pullsync-{}", render.instance),
-            identity: options.identity.clone(),
-            duration: options.lease_duration,
-            leader: leader.clone(),
-        };
+    let guard = if options.leader_election {
+        let elector = leader::Elector::new(
+            engine.kube.clone(),
+            own_namespace.clone(),
+            format!("pullsync-{}", render.instance),
+            options.identity.clone(),
+            options.lease,
+        );
+        let guard = elector.guard.clone();
         elector_task = Some(tokio::spawn(elector.run(stop.clone())));
-    }
+        guard
+    } else {
+        leader::LeaderGuard::always()
+    };
+    // Every write checks the guard: leadership lost mid-sync stops the writes at once.
+    engine.leader = Some(guard.clone());
 
     let (tx, mut rx) = mpsc::channel::<Trigger>(TRIGGER_QUEUE);
     spawn_watches(&engine, &render.instance, tx.clone());
@@ -182,7 +183,7 @@ pub async fn run(
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut last_sync = SystemTime::UNIX_EPOCH;
     loop {
-        let is_leader = leader.load(Ordering::Relaxed);
+        let is_leader = guard.holds();
         status.write().await.leader = is_leader;
         if let Some(commit) = revision.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             render.revision = Some(commit);
@@ -205,7 +206,7 @@ pub async fn run(
         let wait = if is_leader {
             options.resync.min(until_due)
         } else {
-            options.lease_duration / 3
+            options.lease.retry_period
         };
         tokio::select! {
             trigger = rx.recv() => {

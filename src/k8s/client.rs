@@ -34,6 +34,8 @@ pub struct KubeSettings {
     pub concurrency: usize,
     /// Attempts per call, the first included.
     pub max_attempts: u32,
+    /// This replica's name (leader election), added to the User-Agent for audit logs.
+    pub identity: Option<String>,
 }
 
 impl Default for KubeSettings {
@@ -44,6 +46,7 @@ impl Default for KubeSettings {
             burst: 40,
             concurrency: 8,
             max_attempts: 5,
+            identity: None,
         }
     }
 }
@@ -180,9 +183,15 @@ impl Kube {
         config.read_timeout = Some(REQUEST_TIMEOUT);
         config.connect_timeout = Some(REQUEST_TIMEOUT);
         // API server audit logs and priority-and-fairness rules tell clients apart by this.
+        let agent = match &settings.identity {
+            Some(identity) => format!("pullsync/{} ({identity})", env!("CARGO_PKG_VERSION")),
+            None => format!("pullsync/{}", env!("CARGO_PKG_VERSION")),
+        };
         config.headers.push((
             http::header::USER_AGENT,
-            http::HeaderValue::from_static(concat!("pullsync/", env!("CARGO_PKG_VERSION"))),
+            http::HeaderValue::from_str(&agent).unwrap_or_else(|_| {
+                http::HeaderValue::from_static(concat!("pullsync/", env!("CARGO_PKG_VERSION")))
+            }),
         ));
         let default_namespace = config.default_namespace.clone();
         let client = kube::Client::try_from(config).map_err(|e| ConnectKubeError::Client(e.to_string()))?;

@@ -100,6 +100,8 @@ pub struct KubeSink<'a> {
     pub concurrency: usize,
     /// Filled by writes as they answer; moved into the report.
     pub versions: std::sync::Mutex<std::collections::BTreeMap<(String, String), String>>,
+    /// With leader election: no write starts once leadership has run out.
+    pub leader: Option<crate::daemon::leader::LeaderGuard>,
 }
 
 impl<'a> KubeSink<'a> {
@@ -109,6 +111,7 @@ impl<'a> KubeSink<'a> {
             instance,
             concurrency,
             versions: Default::default(),
+            leader: None,
         }
     }
 
@@ -180,6 +183,19 @@ impl KubeSink<'_> {
 
     async fn one(&self, action: &Action, outcome: &RenderOutcome) -> Outcome {
         let (namespace, name) = action.target();
+        if self.leader.as_ref().is_some_and(|g| !g.holds()) {
+            return Outcome {
+                kind: if matches!(action, Action::PatchServiceAccount { .. }) {
+                    "ServiceAccount"
+                } else {
+                    "Secret"
+                },
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                result: Status::Skipped,
+                detail: "not written: this replica is no longer the leader".into(),
+            };
+        }
         let span = tracing::info_span!("apply", %namespace, object = %name);
         let _guard = span.enter();
         let result = match action {

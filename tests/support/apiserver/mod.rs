@@ -33,6 +33,9 @@ pub struct Logged {
     pub content_type: String,
     pub status: u16,
     pub user_agent: String,
+    /// The holder of the Lease `pullsync-system/pullsync-default` when the request arrived
+    /// (before any injected latency): who was entitled to write at that moment.
+    pub lease_holder: String,
 }
 
 impl Logged {
@@ -344,6 +347,18 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let faults = shared.faults.lock().unwrap().clone();
+    let lease_holder = shared
+        .store
+        .lock()
+        .unwrap()
+        .get("leases", "pullsync-system", "pullsync-default")
+        .ok()
+        .and_then(|l| {
+            l.pointer("/spec/holderIdentity")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
+        .unwrap_or_default();
     if method == Method::PATCH
         && let Some((ns, name, times)) = &faults.race_service_account
         && *times > 0
@@ -435,6 +450,7 @@ async fn handle(
         content_type,
         status: response.status().as_u16(),
         user_agent,
+        lease_holder,
     });
     response
 }
