@@ -147,7 +147,7 @@ impl VaultArgs {
 }
 
 /// Settings shared by commands that render secrets.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct RenderArgs {
     /// age identity file used to decrypt `ageFile` credentials (never kept in the spec repo).
     #[arg(long, env = "PULLSYNC_AGE_IDENTITY")]

@@ -1,10 +1,12 @@
 //! Git remotes as spec sources (effect, blocking: call from `spawn_blocking`).
 //!
 //! A cache folder holds one clone; each `sync` fetches the configured branch, tag or commit
-//! with a forced refspec (force-pushes and rewritten history just move the pointer), checks
-//! the commit's tree out into the work tree, and returns the commit id, which becomes the
-//! revision stamped on every Secret. The cache survives restarts (no full re-clone); a cache
-//! that cannot be opened or fetched into is deleted and cloned again.
+//! with a forced refspec (force-pushes and rewritten history just move the pointer) and, when
+//! the commit is new, checks its tree out into a [`Snapshot`]: a folder of its own beside the
+//! cache, never written again, removed when the last holder drops it. A sync reads one
+//! snapshot from start to end, so it never sees a mix of two commits, and a fetch never deletes
+//! files under a running sync. The cache survives restarts (no full re-clone); a cache that
+//! cannot be opened or fetched into is deleted and cloned again.
 
 use std::path::{Path, PathBuf};
 
@@ -53,11 +55,33 @@ pub struct GitSource {
     pub auth: GitAuth,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checkout {
+/// One commit's files, checked out once and never changed; the folder goes with the value.
+#[derive(Debug)]
+pub struct Snapshot {
     pub commit: String,
-    /// Where the specs are: the work tree plus the sub-path.
+    /// Where the specs are: the snapshot folder plus the sub-path.
     pub root: PathBuf,
+    dir: PathBuf,
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_dir_all(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), %error, "could not remove an old snapshot");
+        }
+    }
+}
+
+/// Where snapshots live: beside the cache (a rebuilt cache must not take live snapshots along).
+pub fn snapshots_dir(source: &GitSource) -> PathBuf {
+    let mut name = source.cache.file_name().unwrap_or_default().to_os_string();
+    name.push(".snapshots");
+    source.cache.with_file_name(name)
+}
+
+/// Remove snapshots a previous process left behind (none is in use at start).
+pub fn clear_snapshots(source: &GitSource) {
+    let _ = std::fs::remove_dir_all(snapshots_dir(source));
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +160,10 @@ fn open_or_init(cache: &Path, url: &str) -> Result<git2::Repository, git2::Error
     Ok(repo)
 }
 
-fn fetch_and_checkout(source: &GitSource) -> Result<Checkout, FetchSpecsError> {
+fn fetch_and_checkout(
+    source: &GitSource,
+    current: Option<&str>,
+) -> Result<Option<Snapshot>, FetchSpecsError> {
     let fetch_err = |e: git2::Error| FetchSpecsError::Fetch {
         url: source.url.clone(),
         reason: e.message().to_string(),
@@ -179,31 +206,45 @@ fn fetch_and_checkout(source: &GitSource) -> Result<Checkout, FetchSpecsError> {
         url: source.url.clone(),
         what: format!("commit {oid}"),
     })?;
+    let commit_id = oid.to_string();
+    if current == Some(commit_id.as_str()) {
+        return Ok(None);
+    }
+    let cache_error = |path: &Path, e: std::io::Error| FetchSpecsError::Cache {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let parent = snapshots_dir(source);
+    std::fs::create_dir_all(&parent).map_err(|e| cache_error(&parent, e))?;
+    // A fresh folder even for a commit seen before (the old one may still be in use).
+    let dir = (0u32..)
+        .map(|n| parent.join(format!("{commit_id}.{n}")))
+        .find(|d| !d.exists())
+        .unwrap_or_else(|| parent.join(&commit_id));
+    std::fs::create_dir(&dir).map_err(|e| cache_error(&dir, e))?;
+    let snapshot = Snapshot {
+        commit: commit_id,
+        root: dir.join(&source.subpath),
+        dir: dir.clone(),
+    };
     let mut checkout = git2::build::CheckoutBuilder::new();
-    checkout.force().remove_untracked(true);
+    checkout.force().target_dir(&dir).update_index(false);
     repo.checkout_tree(commit.as_object(), Some(&mut checkout))
         .map_err(fetch_err)?;
-    repo.set_head_detached(oid).map_err(fetch_err)?;
-    let workdir = repo
-        .workdir()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| source.cache.clone());
-    Ok(Checkout {
-        commit: oid.to_string(),
-        root: workdir.join(&source.subpath),
-    })
+    Ok(Some(snapshot))
 }
 
-/// Fetch and check out; when the failure is not the network's (a damaged cache, a missing
-/// object), rebuild the cache once.
-pub fn sync(source: &GitSource) -> Result<Checkout, FetchSpecsError> {
-    match fetch_and_checkout(source) {
-        Ok(checkout) => Ok(checkout),
+/// Fetch; when the commit differs from `current`, a new snapshot of it (`None`: unchanged).
+/// When the failure is not the network's (a damaged cache, a missing object), rebuild the
+/// cache once.
+pub fn sync(source: &GitSource, current: Option<&str>) -> Result<Option<Snapshot>, FetchSpecsError> {
+    match fetch_and_checkout(source, current) {
+        Ok(snapshot) => Ok(snapshot),
         Err(error @ FetchSpecsError::Fetch { network: true, .. }) => Err(error),
         Err(first) => {
             tracing::warn!(cache = %source.cache.display(), error = %first, "rebuilding the git cache");
             let _ = std::fs::remove_dir_all(&source.cache);
-            fetch_and_checkout(source)
+            fetch_and_checkout(source, current)
         }
     }
 }

@@ -757,3 +757,72 @@ fn an_api_server_stalled_longer_than_the_lease_never_gives_two_writers() {
     let leaders = [a.status()["leader"] == true, b.status()["leader"] == true];
     assert!(leaders.iter().filter(|l| **l).count() <= 1, "{leaders:?}");
 }
+
+#[test]
+fn an_invalid_commit_keeps_the_last_good_revision_running_from_its_own_snapshot() {
+    use support::git_http::GitServer;
+    let (git, work) = GitServer::start();
+    let server = ApiServer::start();
+    server.create_namespace("team-a", &[("gpu", "true")]);
+    let outside = tempfile::tempdir().unwrap();
+    let specs_dir = setup(outside.path(), "p1");
+    std::fs::create_dir_all(work.join("specs")).unwrap();
+    std::fs::copy(specs_dir.join("specs.yaml"), work.join("specs/specs.yaml")).unwrap();
+    let good = GitServer::commit_and_push(&work, "good");
+    let cache = outside.path().join("cache");
+    let args = [
+        "--git-url",
+        &git.url,
+        "--git-path",
+        "specs",
+        "--git-cache",
+        cache.to_str().unwrap(),
+        "--poll-interval",
+        "300ms",
+    ];
+    let daemon = Daemon::start_with(&server.kubeconfig(), Path::new("."), &args);
+    eventually("applied", || {
+        password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
+    });
+    // A broken commit, then more commits on top: each revision gets its own snapshot folder,
+    // and folders no sync holds any more are removed.
+    std::fs::write(work.join("specs/broken.yaml"), "kind: [unclosed\n").unwrap();
+    let bad = GitServer::commit_and_push(&work, "broken");
+    eventually("the broken revision is seen and rejected", || {
+        let s = daemon.status();
+        s["invalid"] == true && s["currentRevision"] == bad.as_str()
+    });
+    // The last good revision keeps running: its credential still rotates.
+    write(
+        &outside.path().join("creds"),
+        "ngc.json",
+        json!({"username": "u", "password": "p2"}).to_string(),
+    );
+    eventually(
+        "the last good revision rotates while the newest is invalid",
+        || password(&server, "team-a", "ngc-pull").as_deref() == Some("p2"),
+    );
+    let status = daemon.status();
+    assert_eq!(status["lastGoodRevision"], good.as_str(), "{status}");
+    assert_eq!(status["currentRevision"], bad.as_str(), "{status}");
+    assert_eq!(
+        daemon.get("/readyz").0,
+        503,
+        "not ready while the newest revision is invalid"
+    );
+    let snapshots = outside.path().join("cache.snapshots");
+    let count = || std::fs::read_dir(&snapshots).map(|d| d.count()).unwrap_or(0);
+    assert!(
+        count() <= 2,
+        "the good and the broken snapshot at most: {}",
+        count()
+    );
+    // Fixed: applied, and the old snapshots are gone.
+    std::fs::remove_file(work.join("specs/broken.yaml")).unwrap();
+    let fixed = GitServer::commit_and_push(&work, "fixed");
+    eventually("the fix is applied", || {
+        let s = daemon.status();
+        s["invalid"] == false && s["lastGoodRevision"] == fixed.as_str()
+    });
+    eventually("only the newest snapshot is kept", || count() == 1);
+}

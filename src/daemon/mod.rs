@@ -21,6 +21,7 @@ use crate::app::cluster::{Engine, sync_with};
 use crate::cli::{ClusterArgs, RenderArgs};
 use crate::credentials::cache::CredentialCache;
 use crate::k8s::observe::ownership_selector;
+use crate::repo::Snapshot;
 use crate::sink::kube::Status as Outcome;
 use status::{AppliedRevision, CredentialStatus, Status};
 
@@ -58,8 +59,8 @@ fn fingerprint(repo: &std::path::Path) -> Option<String> {
 }
 
 pub async fn run(
-    mut options: RunOptions,
-    mut render: RenderArgs,
+    options: RunOptions,
+    render: RenderArgs,
     cluster: ClusterArgs,
 ) -> anyhow::Result<std::process::ExitCode> {
     // Configuration is checked before anything connects: a bad flag fails at once.
@@ -127,18 +128,20 @@ pub async fn run(
 
     let (tx, mut rx) = mpsc::channel::<Trigger>(TRIGGER_QUEUE);
     spawn_watches(&engine, &render.instance, tx.clone());
-    let revision = Arc::new(std::sync::Mutex::new(None::<String>));
+    // The newest snapshot of the Git remote; each sync takes its own reference to one.
+    let current: Arc<std::sync::Mutex<Option<Arc<Snapshot>>>> = Default::default();
     if let Some(source) = options.git.clone() {
+        crate::repo::clear_snapshots(&source);
         // The first checkout happens before the first sync; later ones on poll or webhook.
         let first = tokio::task::spawn_blocking({
             let source = source.clone();
-            move || crate::repo::sync(&source)
+            move || crate::repo::sync(&source, None)
         })
-        .await??;
+        .await??
+        .ok_or_else(|| anyhow::anyhow!("the first fetch gave no commit"))?;
         tracing::info!(commit = %first.commit, "checked out");
-        options.repo = first.root.clone();
-        *revision.lock().unwrap_or_else(|e| e.into_inner()) = Some(first.commit);
-        let (tx, revision, poll) = (tx.clone(), revision.clone(), options.poll);
+        *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(first));
+        let (tx, current, poll) = (tx.clone(), current.clone(), options.poll);
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -146,19 +149,20 @@ pub async fn run(
                     _ = fetch_rx.recv() => tracing::info!("webhook: fetching now"),
                 }
                 let source = source.clone();
-                match tokio::task::spawn_blocking(move || crate::repo::sync(&source)).await {
-                    Ok(Ok(checkout)) => {
-                        let changed = {
-                            let mut current = revision.lock().unwrap_or_else(|e| e.into_inner());
-                            let changed = current.as_deref() != Some(checkout.commit.as_str());
-                            *current = Some(checkout.commit.clone());
-                            changed
-                        };
-                        if changed {
-                            tracing::info!(commit = %checkout.commit, "new commit");
-                            let _ = tx.try_send(Trigger::Specs);
-                        }
+                let known = current
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                    .map(|s| s.commit.clone());
+                match tokio::task::spawn_blocking(move || crate::repo::sync(&source, known.as_deref())).await
+                {
+                    Ok(Ok(Some(snapshot))) => {
+                        tracing::info!(commit = %snapshot.commit, "new commit");
+                        // The old snapshot goes when the last sync reading it lets go.
+                        *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(snapshot));
+                        let _ = tx.try_send(Trigger::Specs);
                     }
+                    Ok(Ok(None)) => {}
                     Ok(Err(error)) => tracing::warn!(%error, "git fetch failed; keeping the last checkout"),
                     Err(error) => tracing::warn!(%error, "git fetch task failed"),
                 }
@@ -182,16 +186,49 @@ pub async fn run(
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut last_sync = SystemTime::UNIX_EPOCH;
+    // The last snapshot whose specs were valid, and a commit known to be invalid: while the
+    // newest commit is invalid, the last good one keeps running (its credentials still rotate).
+    let mut last_good: Option<Arc<Snapshot>> = None;
+    let mut known_invalid: Option<String> = None;
     loop {
         let is_leader = guard.holds();
         status.write().await.leader = is_leader;
-        if let Some(commit) = revision.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-            render.revision = Some(commit);
-        }
+        let snapshot = current.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if is_leader {
             let started = SystemTime::now();
             last_sync = started;
-            one_sync(&engine, &options, &render, &cluster, &status, &cache).await;
+            let run = |target: Option<&Arc<Snapshot>>, behind_invalid: bool| {
+                let mut render = render.clone();
+                let repo = match target {
+                    Some(s) => {
+                        render.revision = Some(s.commit.clone());
+                        s.root.clone()
+                    }
+                    None => options.repo.clone(),
+                };
+                let (engine, cluster, status, cache) = (&engine, &cluster, &status, &cache);
+                async move { one_sync(engine, &repo, &render, cluster, status, cache, behind_invalid).await }
+            };
+            let newest_invalid = snapshot
+                .as_ref()
+                .is_some_and(|s| known_invalid.as_deref() == Some(s.commit.as_str()));
+            if newest_invalid && last_good.is_some() {
+                run(last_good.as_ref(), true).await;
+            } else {
+                match run(snapshot.as_ref(), false).await {
+                    Specs::Valid => {
+                        last_good = snapshot.clone();
+                        known_invalid = None;
+                    }
+                    Specs::Invalid => {
+                        known_invalid = snapshot.as_ref().map(|s| s.commit.clone());
+                        if last_good.is_some() {
+                            run(last_good.as_ref(), true).await;
+                        }
+                    }
+                    Specs::Unknown => {}
+                }
+            }
             tracing::debug!(
                 ms = started.elapsed().unwrap_or_default().as_millis() as u64,
                 "sync finished"
@@ -227,10 +264,6 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     Ok(std::process::ExitCode::SUCCESS)
-}
-
-fn revision_of(status: &Status) -> String {
-    status.current_revision.clone().unwrap_or_default()
 }
 
 /// The webhook secret from its file; an empty one would accept anyone's signature.
@@ -281,16 +314,33 @@ fn spawn_watches(engine: &Engine, instance: &str, tx: mpsc::Sender<Trigger>) {
     });
 }
 
+/// What one sync learnt about the specs it read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Specs {
+    Valid,
+    Invalid,
+    /// The sync failed before it could tell (the API server, the lease book).
+    Unknown,
+}
+
+/// One sync of the specs at `repo`. `behind_invalid`: these are the last good specs, run
+/// while the newest revision is invalid; `/status` keeps showing the invalid one as current.
 async fn one_sync(
     engine: &Engine,
-    options: &RunOptions,
+    repo: &std::path::Path,
     render: &RenderArgs,
     cluster: &ClusterArgs,
     status: &http::Shared,
     cache: &Arc<Mutex<CredentialCache>>,
-) {
+    behind_invalid: bool,
+) -> Specs {
     let now = SystemTime::now();
-    let result = sync_with(engine, &options.repo, render, cluster).await;
+    let result = sync_with(engine, repo, render, cluster).await;
+    let specs = match &result {
+        Ok(Ok(_)) => Specs::Valid,
+        Ok(Err(_)) => Specs::Invalid,
+        Err(_) => Specs::Unknown,
+    };
     let mut rejected_event: Option<(String, String)> = None;
     let mut sync_events = None;
     let mut s = status.write().await;
@@ -301,7 +351,7 @@ async fn one_sync(
             *s.syncs.entry("error".into()).or_default() += 1;
         }
         Ok(Err(diagnostics)) => {
-            let revision = fingerprint(&options.repo).map(|f| format!("local-{}", &f[..12.min(f.len())]));
+            let revision = fingerprint(repo).map(|f| format!("local-{}", &f[..12.min(f.len())]));
             let revision = render.revision.clone().or(revision).unwrap_or_default();
             if !s.invalid || s.current_revision.as_deref() != Some(revision.as_str()) {
                 for d in &diagnostics {
@@ -337,10 +387,13 @@ async fn one_sync(
                 tracing::warn!(%refused, "prunes refused");
             }
             s.prune_refused = report.prune_refused.clone();
-            s.invalid = false;
-            s.diagnostics = warnings.iter().map(ToString::to_string).collect();
-            s.current_revision = Some(revision.clone());
+            if !behind_invalid {
+                s.invalid = false;
+                s.diagnostics = warnings.iter().map(ToString::to_string).collect();
+                s.current_revision = Some(revision.clone());
+            }
             s.last_good_revision = Some(revision.clone());
+            let applied_revision = revision.clone();
             let complete = report.failures() == 0 && report.prune_refused.is_none();
             let mut namespaces: Vec<String> = report
                 .outcomes
@@ -373,7 +426,7 @@ async fn one_sync(
             }
             let result = if complete { "success" } else { "failed" };
             *s.syncs.entry(result.into()).or_default() += 1;
-            sync_events = Some((revision_of(&s), report, newly_refused));
+            sync_events = Some((applied_revision, report, newly_refused));
             if complete {
                 s.last_successful_sync = Some(crate::time::format(now));
                 s.last_sync_unix = now
@@ -438,4 +491,5 @@ async fn one_sync(
         };
         crate::k8s::events::emit(&engine.kube, &render.instance, &note).await;
     }
+    specs
 }
