@@ -2,8 +2,10 @@
 //! for N = 100, 1,000, 10,000 target namespaces and one Vault credential — Vault reads per
 //! rotation, API writes for the first sync / an unchanged resync / one rotation, wall time to
 //! converge, the same number of Secret creates done by a plain loop of `kube` calls (the
-//! ratio shows how close pullsync is to the server's own limit) — and the daemon's peak RSS
-//! with 100,000 unrelated Secrets in the cluster. Run: `scripts/bench.sh`.
+//! ratio shows how close pullsync is to the server's own limit), a commit that changes nothing
+//! (target: 0 writes) and a commit that changes one Secret (target: 1 Secret write) — then the
+//! daemon's peak RSS with 10,000 managed and 100,000 unrelated Secrets in the cluster, and
+//! `validate` of 10,000 spec documents. Run: `scripts/bench.sh`.
 
 #[path = "../tests/support/apiserver/mod.rs"]
 mod apiserver;
@@ -128,9 +130,9 @@ fn main() {
     let bao = OpenBao::start();
     let token = bao.pullsync_token("24h");
     println!(
-        "| N namespaces | first sync: writes / time | unchanged resync: writes | rotation: Vault reads / writes / time | plain kube loop, N creates | pullsync first sync ÷ loop |"
+        "| N namespaces | first sync: writes / time | unchanged resync: writes | no-op commit: writes | one-Secret commit: Secret writes / all writes | rotation: Vault reads / writes / time | plain kube loop, N creates | pullsync first sync ÷ loop |"
     );
-    println!("|---:|---|---:|---|---:|---:|");
+    println!("|---:|---|---:|---:|---|---|---:|---:|");
     for n in [100usize, 1000, 10_000] {
         let server = ApiServer::start();
         for i in 0..n {
@@ -155,6 +157,26 @@ fn main() {
         server.clear_log();
         std::thread::sleep(Duration::from_millis(2600));
         let unchanged_writes = writes(&server);
+        // A commit that touches no spec (the poll sees a new folder digest), then one that adds
+        // a Secret for one namespace.
+        server.clear_log();
+        std::fs::write(repo.join("README.md"), "docs only\n").unwrap();
+        std::thread::sleep(Duration::from_millis(3000));
+        let noop_writes = writes(&server);
+        server.clear_log();
+        let mut specs = std::fs::read_to_string(repo.join("specs.yaml")).unwrap();
+        specs.push_str("---\napiVersion: pullsync.dev/v1alpha1\nkind: Secret\nmetadata: {name: one-more}\nspec:\n  namespaces: [team-0]\n  data: {endpoint: {value: \"https://s3.example.com\"}}\n");
+        std::fs::write(repo.join("specs.yaml"), specs).unwrap();
+        wait_until("the one-Secret commit", Duration::from_secs(60), || {
+            server.get("secrets", "team-0", "one-more").is_some()
+        });
+        std::thread::sleep(Duration::from_millis(2500));
+        let one_all = writes(&server);
+        let one_secret = server
+            .log()
+            .iter()
+            .filter(|l| l.is_write() && l.path.contains("/secrets"))
+            .count();
         server.clear_log();
         let reads_before = bao.reads_of("secret/data/registries/ngc");
         let rotation_started = Instant::now();
@@ -170,19 +192,23 @@ fn main() {
         let _ = child.wait();
         let baseline = plain_loop(&server, n);
         println!(
-            "| {n} | {first_writes} / {:.2} s | {unchanged_writes} | {rotation_reads} / {rotation_writes} / {:.2} s | {:.2} s | {:.1}× |",
+            "| {n} | {first_writes} / {:.2} s | {unchanged_writes} | {noop_writes} | {one_secret} / {one_all} | {rotation_reads} / {rotation_writes} / {:.2} s | {:.2} s | {:.2}× |",
             first.as_secs_f64(),
             rotation.as_secs_f64(),
             baseline.as_secs_f64(),
             first.as_secs_f64() / baseline.as_secs_f64()
         );
     }
-    println!("\nVault reads per rotation include the refresh that noticed the change (refreshInterval 1s).");
-    println!("First-sync writes = N Secret creates + N Events; the plain loop writes N Secrets only.");
+    println!(
+        "\nVault reads per rotation include the refresh that noticed the change (refreshInterval 1s, floored at 5 s)."
+    );
+    println!(
+        "First-sync writes = N Secret creates + 1 summary Event + the digest-key Secret; the plain loop writes N Secrets only."
+    );
 
-    // Memory with 100,000 unrelated Secrets present.
+    // Memory with 10,000 managed and 100,000 unrelated Secrets present.
     let server = ApiServer::start();
-    for i in 0..100 {
+    for i in 0..10_000 {
         server.create_namespace(&format!("team-{i}"), &[SELECTOR]);
     }
     server.create_namespace("noise", &[]);
@@ -201,14 +227,34 @@ fn main() {
     let mut child = daemon(&server, &bao, &repo, &token);
     wait_until(
         "converged beside 100k unrelated secrets",
-        Duration::from_secs(300),
-        || count_secrets(&server, "rss") == 100,
+        Duration::from_secs(600),
+        || count_secrets(&server, "rss") == 10_000,
     );
     std::thread::sleep(Duration::from_secs(5));
     let rss = peak_rss_kib(child.id());
     let _ = child.kill();
     let _ = child.wait();
     println!(
-        "\ndaemon peak RSS with 100,000 unrelated Secrets present (100 targets, after 5 s of resyncs): {rss} KiB"
+        "\ndaemon peak RSS with 10,000 managed and 100,000 unrelated Secrets present (after 5 s of resyncs): {rss} KiB"
+    );
+
+    // validate of 10,000 spec documents in one folder.
+    let work = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..10_000 {
+        text.push_str(&format!(
+            "---\napiVersion: pullsync.dev/v1alpha1\nkind: Credential\nmetadata: {{name: c{i}}}\nspec:\n  file: {{path: /run/secrets/c{i}}}\n"
+        ));
+    }
+    std::fs::write(work.path().join("many.yaml"), text).unwrap();
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_pullsync"))
+        .args(["validate", work.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    println!(
+        "validate of 10,000 spec documents: {:.2} s",
+        started.elapsed().as_secs_f64()
     );
 }

@@ -826,3 +826,32 @@ fn an_invalid_commit_keeps_the_last_good_revision_running_from_its_own_snapshot(
     });
     eventually("only the newest snapshot is kept", || count() == 1);
 }
+
+#[test]
+fn failing_watches_are_retried_with_backoff_not_in_a_loop() {
+    let server = ApiServer::start();
+    server.create_namespace("team-a", &[("gpu", "true")]);
+    let work = tempfile::tempdir().unwrap();
+    let repo = setup(work.path(), "p1");
+    server.set_faults(apiserver::Faults {
+        fail_watches: true,
+        ..apiserver::Faults::default()
+    });
+    let daemon = Daemon::start(&server.kubeconfig(), &repo, &[]);
+    eventually("synced without watches", || {
+        password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
+    });
+    server.clear_log();
+    std::thread::sleep(Duration::from_secs(10));
+    let watches = server.log().iter().filter(|l| l.query.contains("watch=")).count();
+    // kube-rs's default backoff: 0.8 s doubling, jittered: a handful per watch in 10 s.
+    assert!(watches <= 20, "{watches} watch requests in 10 s");
+    assert!(watches >= 2, "the watches keep trying: {watches}");
+    let log =
+        std::fs::read_to_string(std::env::temp_dir().join(format!("pullsync-daemon-{}.log", daemon.port)))
+            .unwrap_or_default();
+    assert!(
+        log.contains("watch failed; retrying with backoff"),
+        "errors are logged"
+    );
+}

@@ -10,55 +10,41 @@ use serde_json::Value;
 /// Between two polls.
 const POLL: Duration = Duration::from_millis(500);
 
-/// GET a URL with plain HTTP/1.1 (the status endpoint is in-cluster HTTP).
+/// The largest /status document read (it is bounded by the daemon's history of 100 revisions).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+/// One request, connect to last byte.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// GET a URL with a real HTTP/1.1 client (chunked bodies, UTF-8 split across reads, keep-alive
+/// are hyper's business, not string splitting).
 async fn get_json(url: &str) -> Result<Value, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or("only http:// status URLs are supported")?;
-    let (host, path) = rest
-        .split_once('/')
-        .map(|(h, p)| (h, format!("/{p}")))
-        .unwrap_or((rest, "/".into()));
-    let address = if host.contains(':') {
-        host.to_string()
-    } else {
-        format!("{host}:80")
+    use http_body_util::{BodyExt, Empty, Limited};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let uri: http::Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err("only http:// status URLs are supported (the in-cluster Service)".into());
+    }
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<axum::body::Bytes>>();
+    let request = http::Request::get(uri)
+        .header(http::header::ACCEPT, "application/json")
+        .body(Empty::new())
+        .map_err(|e| e.to_string())?;
+    let fetch = async {
+        let response = client.request(request).await.map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("HTTP {}", response.status()));
+        }
+        let body = Limited::new(response.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
     };
-    let mut stream = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(&address))
+    tokio::time::timeout(REQUEST_TIMEOUT, fetch)
         .await
         .map_err(|_| "timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .await
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed response")?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        let mut out = String::new();
-        let mut rest = body;
-        while let Some((size, tail)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 || tail.len() < n {
-                break;
-            }
-            out.push_str(&tail[..n]);
-            rest = tail[n..].trim_start_matches("\r\n");
-        }
-        out
-    } else {
-        body.to_string()
-    };
-    serde_json::from_str(&body).map_err(|e| format!("not JSON: {e}"))
 }
 
 /// `Some(true)` applied, `Some(false)` rejected, `None` not yet.

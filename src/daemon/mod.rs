@@ -281,37 +281,42 @@ fn webhook_secret(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Label-filtered watch of managed Secrets (metadata only) and a watch of namespaces: any
-/// change — drift, a deletion by hand, a new or relabelled namespace — triggers a sync.
+/// change — drift, a deletion by hand, a new or relabelled namespace — triggers a sync. A
+/// failing watch is retried with kube-rs's default backoff (exponential, jittered, capped),
+/// and each error is logged, not dropped.
 fn spawn_watches(engine: &Engine, instance: &str, tx: mpsc::Sender<Trigger>) {
     use k8s_openapi::api::core::v1::{Namespace, Secret};
-    use kube::runtime::watcher;
+    use kube::runtime::{WatchStreamExt, watcher};
+    async fn forward<K>(
+        what: &'static str,
+        stream: impl futures::Stream<Item = watcher::Result<watcher::Event<K>>>,
+        tx: mpsc::Sender<Trigger>,
+    ) {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(watcher::Event::Apply(_)) | Ok(watcher::Event::Delete(_)) => {
+                    let _ = tx.try_send(Trigger::Cluster);
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(watch = what, %error, "watch failed; retrying with backoff"),
+            }
+        }
+    }
     let client = engine.kube.client();
     let secrets: kube::Api<kube::core::PartialObjectMeta<Secret>> = kube::Api::all(client.clone());
     let config = watcher::Config::default().labels(&ownership_selector(instance));
-    let tx_secrets = tx.clone();
-    tokio::spawn(async move {
-        let mut stream = watcher(secrets, config).boxed();
-        while let Some(event) = stream.next().await {
-            if matches!(
-                event,
-                Ok(watcher::Event::Apply(_)) | Ok(watcher::Event::Delete(_))
-            ) {
-                let _ = tx_secrets.try_send(Trigger::Cluster);
-            }
-        }
-    });
+    tokio::spawn(forward(
+        "secrets",
+        watcher(secrets, config).default_backoff(),
+        tx.clone(),
+    ));
     let namespaces: kube::Api<Namespace> = kube::Api::all(client);
-    tokio::spawn(async move {
-        let mut stream = watcher(namespaces, watcher::Config::default()).boxed();
-        while let Some(event) = stream.next().await {
-            if matches!(
-                event,
-                Ok(watcher::Event::Apply(_)) | Ok(watcher::Event::Delete(_))
-            ) {
-                let _ = tx.try_send(Trigger::Cluster);
-            }
-        }
-    });
+    tokio::spawn(forward(
+        "namespaces",
+        watcher(namespaces, watcher::Config::default()).default_backoff(),
+        tx,
+    ));
 }
 
 /// What one sync learnt about the specs it read.

@@ -54,6 +54,8 @@ pub struct Faults {
     pub codes: Vec<u16>,
     /// `Retry-After` seconds sent with 429s.
     pub retry_after: Option<u64>,
+    /// Answer every watch request with 500 (an API server or proxy in trouble).
+    pub fail_watches: bool,
     /// A concurrent writer that gets in first: before each of pullsync's next `times` PATCHes
     /// to this ServiceAccount (namespace, name), another client appends `racer-N` to its
     /// `imagePullSecrets`.
@@ -412,7 +414,15 @@ async fn handle(
     } else {
         None
     };
-    let response = if let Some(code) = injected {
+    let is_watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let response = if faults.fail_watches && is_watch {
+        let e = ApiError::new(
+            500,
+            "InternalError",
+            "Internal error occurred: injected watch fault",
+        );
+        json_response(500, &e.status(), &[])
+    } else if let Some(code) = injected {
         let (reason, message) = match code {
             409 => (
                 "Conflict",
