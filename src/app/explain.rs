@@ -118,7 +118,10 @@ pub async fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow
         Err(error) => {
             match output {
                 Output::Json => println!("{}", json!({"image": image, "error": error.to_string()})),
-                Output::Text => eprintln!("error: `{image}` is not a valid image reference: {error}"),
+                Output::Text => eprintln!(
+                    "error: `{}` is not a valid image reference: {error}",
+                    crate::image::reference::clip(image)
+                ),
             }
             return Ok(ExitCode::FAILURE);
         }

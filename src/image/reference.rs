@@ -28,8 +28,20 @@ const DEFAULT_DOMAIN: &str = "docker.io";
 const LEGACY_DEFAULT_DOMAIN: &str = "index.docker.io";
 const OFFICIAL_REPO_PREFIX: &str = "library/";
 const LOCALHOST: &str = "localhost";
-/// `NameTotalLengthMax`: domain and path together.
+/// `RepositoryNameTotalLengthMax` of the current distribution/reference (reference.go): it
+/// bounds the path only — the domain is not counted (2.8 counted `domain/path`), so
+/// `example.com/` + 255 characters is valid and 256 is not (reference_test.go).
 const NAME_TOTAL_LENGTH_MAX: usize = 255;
+/// How much of a user's input an error quotes: enough to recognise, never a wall of text.
+const QUOTE_MAX: usize = 100;
+
+/// At most [`QUOTE_MAX`] characters of `s`, saying how many more there were.
+pub fn clip(s: &str) -> String {
+    match s.char_indices().nth(QUOTE_MAX) {
+        Some((cut, _)) => format!("{}… ({} more characters)", &s[..cut], s[cut..].chars().count()),
+        None => s.to_string(),
+    }
+}
 const TAG_MAX: usize = 128;
 
 /// A parsed, normalised reference. `tag` and `digest` are exactly as written.
@@ -79,11 +91,12 @@ impl fmt::Display for ParseReferenceError {
             ),
             Self::RepositoryUppercase(name) => write!(
                 f,
-                "repository name `{name}` must be lowercase (only the domain may use upper case)"
+                "repository name `{}` must be lowercase (only the domain may use upper case)",
+                clip(name)
             ),
             Self::NameTooLong(len) => write!(
                 f,
-                "the name is {len} characters; domain and path together may have at most {NAME_TOTAL_LENGTH_MAX}"
+                "the repository path is {len} characters; at most {NAME_TOTAL_LENGTH_MAX} (the domain is not counted)"
             ),
             Self::Tag(why) | Self::Digest(why) | Self::Domain(why) | Self::PathComponent(why) => {
                 f.write_str(why)
@@ -258,7 +271,10 @@ fn parse(s: &str) -> Result<Reference, ParseReferenceError> {
         let why = if tag.len() > TAG_MAX {
             format!("tag is {} characters; at most {TAG_MAX} are allowed", tag.len())
         } else {
-            format!("tag `{tag}` is invalid: a tag is [A-Za-z0-9_.-] and starts with a letter, digit or '_'")
+            format!(
+                "tag `{}` is invalid: a tag is [A-Za-z0-9_.-] and starts with a letter, digit or '_'",
+                clip(tag)
+            )
         };
         return Err(ParseReferenceError::Tag(why));
     }
@@ -271,7 +287,8 @@ fn parse(s: &str) -> Result<Reference, ParseReferenceError> {
         Some((domain, path)) => {
             if !is_domain_and_port(domain) {
                 return Err(ParseReferenceError::Domain(format!(
-                    "domain `{domain}` is invalid: write host[:port] with letters, digits, '-' and '.', or [IPv6]:port"
+                    "domain `{}` is invalid: write host[:port] with letters, digits, '-' and '.', or [IPv6]:port",
+                    clip(domain)
                 )));
             }
             let bad = path.split('/').find(|c| !is_path_component(c)).unwrap_or(path);
@@ -282,14 +299,15 @@ fn parse(s: &str) -> Result<Reference, ParseReferenceError> {
                 "the path has an empty component (`//` or a trailing `/`)".to_string()
             } else {
                 format!(
-                    "path component `{bad}` is invalid: lower-case letters and digits, separated by '.', '_', '__' or '-'"
+                    "path component `{}` is invalid: lower-case letters and digits, separated by '.', '_', '__' or '-'",
+                    clip(bad)
                 )
             }));
         }
         None => return Err(ParseReferenceError::Format),
     };
-    if name.len() > NAME_TOTAL_LENGTH_MAX {
-        return Err(ParseReferenceError::NameTooLong(name.len()));
+    if path.len() > NAME_TOTAL_LENGTH_MAX {
+        return Err(ParseReferenceError::NameTooLong(path.len()));
     }
     Ok(Reference {
         domain: domain.to_string(),

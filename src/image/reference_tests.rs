@@ -11,7 +11,9 @@ fn hex(n: usize) -> String {
 #[test]
 fn valid_references() {
     let long_tag = format!("t{}", "a".repeat(127));
-    let name_255 = format!("docker.io/a/{}", "b".repeat(255 - "docker.io/a/".len()));
+    // The path alone may be 255 characters: the domain is not counted (current reference.go).
+    let name_255 = format!("docker.io/a/{}", "b".repeat(255 - "a/".len()));
+    let host_255 = format!("example.com/{}", "a".repeat(255));
     let sha512 = format!("sha512:{}", hex(128));
     let sha384 = format!("sha384:{}", hex(96));
     let hex_with_tag = format!("{}:latest", hex(64));
@@ -220,6 +222,14 @@ fn valid_references() {
             None,
         ),
         (
+            "a 255-character path after a long domain",
+            host_255.clone(),
+            "example.com",
+            &host_255["example.com/".len()..],
+            None,
+            None,
+        ),
+        (
             "64 hex with a tag is a name",
             hex_with_tag.clone(),
             "docker.io",
@@ -311,9 +321,14 @@ fn invalid_references_name_the_rule() {
         ("scheme", "https://nvcr.io/nvidia/x".into(), "domain"),
         ("space", "foo bar".into(), "path component"),
         (
-            "name of 256",
-            format!("docker.io/a/{}", "b".repeat(256 - "docker.io/a/".len())),
-            "at most 255",
+            "path of 256",
+            format!("example.com/{}", "a".repeat(256)),
+            "the repository path is 256 characters; at most 255",
+        ),
+        (
+            "an official image's path counts `library/`",
+            "a".repeat(250),
+            "the repository path is 258 characters",
         ),
     ];
     for (name, input, expected) in cases {

@@ -190,10 +190,27 @@ fn yaml_error(
     if let Some(cut) = message.rfind(" at line ") {
         message.truncate(cut);
     }
+    let message = plain_words(&message);
     let help = hint_for(&message);
     let mut diagnostic = Diagnostic::error(position(file, line, column), message);
     diagnostic.help = help;
     diagnostic
+}
+
+/// The YAML library's advice is for programmers ("set DuplicateKeyPolicy in Options", "use
+/// Option<String>"); say what is wrong in the spec instead.
+fn plain_words(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(", set DuplicateKeyPolicy").next().unwrap_or(rest);
+        return format!("the key `{key}` appears twice in this mapping");
+    }
+    if message.starts_with("cannot deserialize null into") {
+        return "the value is empty".into();
+    }
+    match message.split_once("; use Option<") {
+        Some((head, _)) => head.to_string(),
+        None => message.to_string(),
+    }
 }
 
 fn hint_for(message: &str) -> Option<String> {
@@ -222,7 +239,12 @@ fn hint_for(message: &str) -> Option<String> {
             "YAML syntax: check brackets, quotes and indentation here and on the lines above".into(),
         );
     }
-    if message.starts_with("duplicate mapping key") {
+    if message.starts_with("the value is empty") {
+        return Some(
+            "write the value after the colon; quote it if it could read as a number, `~` or `null`".into(),
+        );
+    }
+    if message.contains("appears twice in this mapping") {
         return Some("each key may appear once in a mapping; remove one of them".into());
     }
     None
