@@ -183,10 +183,16 @@ const MAX_ENTRIES: usize = 10_000;
 /// Read a docker config document or a Secret manifest (YAML or JSON) into keyring entries.
 fn load_file(path: &Path) -> Result<(Vec<Entry>, Vec<String>), String> {
     let text = crate::bounded::read_text(path, MAX_CONFIG_FILE).map_err(|e| format!("cannot read: {e}"))?;
+    parse_config(&text, &path.display().to_string())
+}
+
+/// A docker config document or a Secret manifest (YAML or JSON) as keyring entries, as the
+/// kubelet reads it; `source` names it in messages.
+pub fn parse_config(text: &str, source: &str) -> Result<(Vec<Entry>, Vec<String>), String> {
+    let source = source.to_string();
     let doc: Value = serde_json::from_str(&text)
         .or_else(|_| serde_saphyr::from_str(&text))
         .map_err(|_| "neither JSON nor YAML".to_string())?;
-    let source = path.display().to_string();
     let mut warnings = Vec::new();
     let config = if doc.get("kind").and_then(Value::as_str) == Some("Secret") {
         secret_config(&doc)?

@@ -17,7 +17,7 @@ use crate::spec::resolve::{self, Desired, Layer, Namespaces};
 use crate::spec::{self, CheckSpecsError, Checked, Diagnostic};
 
 pub(crate) mod cluster;
-mod explain;
+pub mod explain;
 mod tools;
 
 use tools::{encrypt, schema};

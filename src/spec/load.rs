@@ -78,6 +78,15 @@ pub fn load(root: &Path) -> Result<(Catalog, Vec<Diagnostic>), LoadSpecsError> {
     Ok((catalog, diagnostics))
 }
 
+/// Load one file's text as if it were `relative` under an empty spec root (for fuzzing and
+/// tools; [`load`] is what commands use).
+pub fn load_str(relative: &Path, text: &str) -> (Catalog, Vec<Diagnostic>) {
+    let mut catalog = Catalog::default();
+    let mut diagnostics = Vec::new();
+    load_file(relative, text, &mut catalog, &mut diagnostics);
+    (catalog, diagnostics)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
