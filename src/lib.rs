@@ -16,6 +16,7 @@ pub mod bounded;
 pub mod cli;
 pub mod credentials;
 pub mod daemon;
+pub mod engine;
 pub mod image;
 pub mod k8s;
 pub mod plan;

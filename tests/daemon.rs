@@ -855,3 +855,30 @@ fn failing_watches_are_retried_with_backoff_not_in_a_loop() {
         "errors are logged"
     );
 }
+
+#[test]
+fn an_edit_made_before_the_daemon_started_is_repaired() {
+    let server = ApiServer::start();
+    server.create_namespace("team-a", &[("gpu", "true")]);
+    let work = tempfile::tempdir().unwrap();
+    let repo = setup(work.path(), "p1");
+    {
+        let _first = Daemon::start(&server.kubeconfig(), &repo, &[]);
+        eventually("written by a first daemon", || {
+            password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
+        });
+    }
+    // Edited while no daemon runs (or before a new leader takes over): the resourceVersion the
+    // next process sees is the edited one, so only the data can tell.
+    server.update(
+        "secrets",
+        "team-a",
+        "ngc-pull",
+        |s| s["data"][".dockerconfigjson"] = json!(STANDARD.encode(r#"{"auths":{}}"#)),
+        "kubectl-edit",
+    );
+    let _second = Daemon::start(&server.kubeconfig(), &repo, &[]);
+    eventually("repaired by the next daemon", || {
+        password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
+    });
+}

@@ -101,6 +101,22 @@ fn kv2_versions_deletions_and_missing_fields() {
     assert_eq!(std::fs::read(out.join("ml-team/ngc-pull.yaml")).unwrap(), before);
     assert!(!run.all().contains("nvapi-v3"), "values never printed");
 
+    // Values that are not strings are refused, as in credential files (0123 would become 123).
+    bao.kv2_put(
+        "registries/ngc",
+        json!({"api_key": 123456789, "extra": {"nested": "x"}}),
+    );
+    let run = sync_local(&bao, &repo, &out, &auth);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("field `api_key` is a number; store it as a string"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains("123456789"), "values never printed");
+    assert_eq!(std::fs::read(out.join("ml-team/ngc-pull.yaml")).unwrap(), before);
+
     // A pinned version.
     write(&repo, "specs.yaml", ngc_kv(", version: 1"));
     assert_eq!(sync_local(&bao, &repo, &out, &auth).code, 0);

@@ -190,8 +190,8 @@ fn load_file(path: &Path) -> Result<(Vec<Entry>, Vec<String>), String> {
 /// kubelet reads it; `source` names it in messages.
 pub fn parse_config(text: &str, source: &str) -> Result<(Vec<Entry>, Vec<String>), String> {
     let source = source.to_string();
-    let doc: Value = serde_json::from_str(&text)
-        .or_else(|_| serde_saphyr::from_str(&text))
+    let doc: Value = serde_json::from_str(text)
+        .or_else(|_| serde_saphyr::from_str(text))
         .map_err(|_| "neither JSON nor YAML".to_string())?;
     let mut warnings = Vec::new();
     let config = if doc.get("kind").and_then(Value::as_str) == Some("Secret") {

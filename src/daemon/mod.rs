@@ -17,9 +17,9 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use tokio::sync::{Mutex, RwLock, mpsc};
 
-use crate::app::cluster::{Engine, sync_with};
 use crate::cli::{ClusterArgs, RenderArgs};
 use crate::credentials::cache::CredentialCache;
+use crate::engine::{Engine, sync as sync_with};
 use crate::k8s::observe::ownership_selector;
 use crate::repo::Snapshot;
 use crate::sink::kube::Status as Outcome;
@@ -475,7 +475,7 @@ async fn one_sync(
     drop(s);
     // Outside the status lock: readers of /status never wait for the API server.
     if let Some((revision, report, newly_refused)) = sync_events {
-        crate::app::cluster::record_sync(
+        crate::engine::cluster::record_sync(
             &engine.kube,
             cluster,
             &render.instance,

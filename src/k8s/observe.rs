@@ -109,6 +109,50 @@ async fn list_all(
     }
 }
 
+/// Managed Secrets (of `keys`) whose data no longer matches their content-hash annotation: a
+/// hand edit made before this process was watching (a restart, a takeover by another replica).
+/// One list with data; only for Secrets this process has no version of its own for.
+pub async fn edited_before_us(
+    kube: &Kube,
+    instance: &str,
+    key: &crate::render::digest::DigestKey,
+    keys: &std::collections::BTreeSet<(String, String)>,
+) -> Result<std::collections::BTreeSet<(String, String)>, CallError> {
+    use base64::Engine;
+    let params = ListParams::default().labels(&ownership_selector(instance));
+    let mut edited = std::collections::BTreeSet::new();
+    for secret in list_all(kube, "/api/v1/secrets", params, false).await? {
+        let meta = &secret["metadata"];
+        let (Some(ns), Some(name)) = (meta["namespace"].as_str(), meta["name"].as_str()) else {
+            continue;
+        };
+        let id = (ns.to_string(), name.to_string());
+        if !keys.contains(&id) {
+            continue;
+        }
+        let data: BTreeMap<String, crate::secret::SecretValue> = secret["data"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(v.as_str()?)
+                    .ok()?;
+                Some((
+                    k.clone(),
+                    crate::secret::SecretValue::new(String::from_utf8(bytes).ok()?),
+                ))
+            })
+            .collect();
+        let secret_type = secret["type"].as_str().unwrap_or("Opaque");
+        let actual = crate::render::content_hash(key, secret_type, &data);
+        if meta["annotations"][crate::render::ANNOTATION_CONTENT_HASH].as_str() != Some(actual.as_str()) {
+            edited.insert(id);
+        }
+    }
+    Ok(edited)
+}
+
 pub async fn observe(kube: &Kube, instance: &str) -> Result<Observed, CallError> {
     let mut observed = Observed::default();
     for ns in list_all(kube, "/api/v1/namespaces", ListParams::default(), false).await? {

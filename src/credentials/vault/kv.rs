@@ -25,10 +25,21 @@ pub fn fields_of(data: &Value, what: &str) -> Result<BTreeMap<String, SecretValu
         .ok_or_else(|| FetchCredentialError::BadResponse(format!("{what}: no data")))?;
     let mut fields = BTreeMap::new();
     for (key, value) in map {
+        // The rule of credential files: strings only. A number loses its leading zeros and an
+        // object would become its JSON text — not what was stored.
         let text = match value {
             Value::String(s) => s.clone(),
             Value::Null => continue,
-            other => other.to_string(),
+            other => {
+                let kind = match other {
+                    Value::Bool(_) => "a boolean",
+                    Value::Number(_) => "a number",
+                    _ => "not a string (an object or a list)",
+                };
+                return Err(FetchCredentialError::BadResponse(format!(
+                    "{what}: field `{key}` is {kind}; store it as a string so it is read exactly as written"
+                )));
+            }
         };
         fields.insert(key.clone(), SecretValue::new(text));
     }
