@@ -76,7 +76,10 @@ pub async fn serve(
             "/metrics",
             get(|State(s): State<AppState>| async move {
                 (
-                    [("content-type", "text/plain; version=0.0.4")],
+                    [(
+                        "content-type",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
                     s.status.read().await.metrics(),
                 )
                     .into_response()

@@ -81,102 +81,127 @@ impl Status {
         }
     }
 
-    /// Prometheus text exposition (format 0.0.4) of the counters and gauges.
+    /// The counters and gauges in the OpenMetrics text format, through the official
+    /// `prometheus-client` (names, escaping and `_total` suffixes are its business). Built from
+    /// the status on each scrape: the status is the one source of truth.
     pub fn metrics(&self) -> String {
-        let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str, lines: Vec<String>| {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-            for line in lines {
-                out.push_str(&line);
-                out.push('\n');
-            }
+        use prometheus_client::encoding::text::encode;
+        use prometheus_client::metrics::counter::Counter;
+        use prometheus_client::metrics::family::Family;
+        use prometheus_client::metrics::gauge::Gauge;
+        use prometheus_client::registry::Registry;
+        type Labels = Vec<(String, String)>;
+        let label = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        let mut registry = Registry::default();
+
+        let syncs = Family::<Labels, Counter>::default();
+        for (result, n) in &self.syncs {
+            syncs.get_or_create(&label("result", result)).inc_by(*n);
+        }
+        registry.register("pullsync_syncs", "Syncs by result", syncs);
+        let actions = Family::<Labels, Counter>::default();
+        for (result, n) in &self.actions {
+            actions.get_or_create(&label("result", result)).inc_by(*n);
+        }
+        registry.register("pullsync_actions", "Per-object outcomes by result", actions);
+
+        let gauge = |value: i64| {
+            let g = Gauge::<i64>::default();
+            g.set(value);
+            g
         };
-        family(
-            "pullsync_syncs_total",
-            "counter",
-            "Syncs by result.",
-            self.syncs
-                .iter()
-                .map(|(r, n)| format!("pullsync_syncs_total{{result=\"{r}\"}} {n}"))
-                .collect(),
-        );
-        family(
-            "pullsync_actions_total",
-            "counter",
-            "Per-object outcomes by result.",
-            self.actions
-                .iter()
-                .map(|(r, n)| format!("pullsync_actions_total{{result=\"{r}\"}} {n}"))
-                .collect(),
-        );
-        family(
-            "pullsync_prune_refused",
-            "gauge",
-            "1 while prunes are refused as a mass prune.",
-            vec![format!(
-                "pullsync_prune_refused {}",
-                u8::from(self.prune_refused.is_some())
-            )],
-        );
-        family(
-            "pullsync_credential_failures",
-            "gauge",
-            "Failed fetches in a row, per credential.",
-            self.credentials
-                .iter()
-                .map(|(name, c)| {
-                    format!(
-                        "pullsync_credential_failures{{credential=\"{name}\"}} {}",
-                        c.failures
-                    )
-                })
-                .collect(),
-        );
-        family(
+        registry.register(
             "pullsync_leader",
-            "gauge",
-            "1 when this replica holds the lease.",
-            vec![format!("pullsync_leader {}", u8::from(self.leader))],
+            "1 when this replica holds the lease",
+            gauge(i64::from(self.leader)),
         );
-        family(
+        registry.register(
             "pullsync_invalid_commit",
-            "gauge",
-            "1 when the current revision was rejected.",
-            vec![format!("pullsync_invalid_commit {}", u8::from(self.invalid))],
+            "1 when the current revision was rejected",
+            gauge(i64::from(self.invalid)),
         );
-        family(
-            "pullsync_last_successful_sync_timestamp_seconds",
-            "gauge",
-            "When the last sync without failures finished.",
-            self.last_sync_unix
-                .map(|t| format!("pullsync_last_successful_sync_timestamp_seconds {t}"))
-                .into_iter()
-                .collect(),
+        registry.register(
+            "pullsync_prune_refused",
+            "1 while prunes are refused as a mass prune",
+            gauge(i64::from(self.prune_refused.is_some())),
         );
-        family(
+        if let Some(t) = self.last_sync_unix {
+            registry.register(
+                "pullsync_last_successful_sync_timestamp_seconds",
+                "When the last sync without failures finished",
+                gauge(t as i64),
+            );
+        }
+        let failures = Family::<Labels, Gauge<i64>>::default();
+        let expiry = Family::<Labels, Gauge<i64>>::default();
+        for (name, c) in &self.credentials {
+            failures
+                .get_or_create(&label("credential", name))
+                .set(i64::from(c.failures));
+            if let Some(t) = c.expires_at.as_deref().and_then(crate::time::parse)
+                && let Ok(since) = t.duration_since(std::time::UNIX_EPOCH)
+            {
+                expiry
+                    .get_or_create(&label("credential", name))
+                    .set(since.as_secs() as i64);
+            }
+        }
+        registry.register(
+            "pullsync_credential_failures",
+            "Failed fetches in a row, per credential",
+            failures,
+        );
+        registry.register(
             "pullsync_credential_expiry_timestamp_seconds",
-            "gauge",
-            "When each credential expires.",
-            self.credentials
-                .iter()
-                .filter_map(|(name, c)| {
-                    let t = crate::time::parse(c.expires_at.as_deref()?)?;
-                    Some(format!(
-                        "pullsync_credential_expiry_timestamp_seconds{{credential=\"{name}\"}} {}",
-                        t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs()
-                    ))
-                })
-                .collect(),
+            "When each credential expires",
+            expiry,
         );
-        family(
+        let revision = Family::<Labels, Gauge<i64>>::default();
+        if let Some(r) = &self.current_revision {
+            revision.get_or_create(&label("revision", r)).set(1);
+        }
+        registry.register(
             "pullsync_current_revision_info",
-            "gauge",
-            "The revision seen last.",
-            self.current_revision
-                .iter()
-                .map(|r| format!("pullsync_current_revision_info{{revision=\"{r}\"}} 1"))
-                .collect(),
+            "The revision seen last",
+            revision,
         );
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_openmetrics_without_values() {
+        let mut status = Status {
+            invalid: true,
+            current_revision: Some("abc".into()),
+            ..Status::default()
+        };
+        status.syncs.insert("success".into(), 3);
+        status.credentials.insert(
+            "ngc".into(),
+            CredentialStatus {
+                failures: 2,
+                expires_at: Some("2030-01-01T00:00:00Z".into()),
+                ..CredentialStatus::default()
+            },
+        );
+        let text = status.metrics();
+        for line in [
+            "pullsync_syncs_total{result=\"success\"} 3",
+            "pullsync_invalid_commit 1",
+            "pullsync_credential_failures{credential=\"ngc\"} 2",
+            "pullsync_credential_expiry_timestamp_seconds{credential=\"ngc\"} 1893456000",
+            "pullsync_current_revision_info{revision=\"abc\"} 1",
+            "# EOF",
+        ] {
+            assert!(text.contains(line), "{line} in:\n{text}");
+        }
     }
 }

@@ -182,6 +182,15 @@ impl KubeSink<'_> {
     }
 
     async fn one(&self, action: &Action, outcome: &RenderOutcome) -> Outcome {
+        use tracing::Instrument;
+        let (namespace, name) = action.target();
+        // `.instrument`, not a guard held across `.await`: concurrent writes interleave, and a
+        // guard would lend one object's fields to another's log lines.
+        let span = tracing::info_span!("apply", %namespace, object = %name);
+        self.one_inner(action, outcome).instrument(span).await
+    }
+
+    async fn one_inner(&self, action: &Action, outcome: &RenderOutcome) -> Outcome {
         let (namespace, name) = action.target();
         if self.leader.as_ref().is_some_and(|g| !g.holds()) {
             return Outcome {
@@ -196,8 +205,6 @@ impl KubeSink<'_> {
                 detail: "not written: this replica is no longer the leader".into(),
             };
         }
-        let span = tracing::info_span!("apply", %namespace, object = %name);
-        let _guard = span.enter();
         let result = match action {
             Action::Create { index, .. } => self.create(&outcome.rendered[*index]).await,
             Action::Update { index, changes, .. } => self

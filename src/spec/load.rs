@@ -312,17 +312,21 @@ fn load_document(file: &Path, chunk: &Chunk, catalog: &mut Catalog, diags: &mut 
             return;
         }
     };
-    let name = serde_saphyr::from_str::<NameProbe>(text)
-        .ok()
-        .and_then(|p| p.metadata?.name)
-        .unwrap_or_else(|| "?".into());
+    // Only error messages need the name before the typed parse: read it lazily (a parse of
+    // its own), so a valid document is parsed by serde twice, not three times.
+    let name = || {
+        serde_saphyr::from_str::<NameProbe>(text)
+            .ok()
+            .and_then(|p| p.metadata?.name)
+            .unwrap_or_else(|| "?".into())
+    };
     if header.api_version != API_VERSION {
         diags.push(
             Diagnostic::error(
                 origin.at("apiVersion"),
                 format!("unsupported apiVersion `{}`", header.api_version),
             )
-            .object(format!("{}/{name}", header.kind))
+            .object(format!("{}/{}", header.kind, name()))
             .help(format!("write `apiVersion: {API_VERSION}`")),
         );
         return;
@@ -334,18 +338,18 @@ fn load_document(file: &Path, chunk: &Chunk, catalog: &mut Catalog, diags: &mut 
         };
         diags.push(
             Diagnostic::error(origin.at("kind"), format!("unknown kind `{}`", header.kind))
-                .object(format!("{}/{name}", header.kind))
+                .object(format!("{}/{}", header.kind, name()))
                 .help(help),
         );
         return;
     };
-    let object_id = format!("{kind}/{name}");
+    let object_id = || format!("{kind}/{}", name());
     match *kind {
-        "Credential" => push_typed(kind, chunk, origin, &object_id, &mut catalog.credentials, diags),
-        "PullSecret" => push_typed(kind, chunk, origin, &object_id, &mut catalog.pull_secrets, diags),
-        "Secret" => push_typed(kind, chunk, origin, &object_id, &mut catalog.secrets, diags),
-        "Defaults" => push_typed(kind, chunk, origin, &object_id, &mut catalog.defaults, diags),
-        _ => push_typed(kind, chunk, origin, &object_id, &mut catalog.tenants, diags),
+        "Credential" => push_typed(kind, chunk, origin, object_id, &mut catalog.credentials, diags),
+        "PullSecret" => push_typed(kind, chunk, origin, object_id, &mut catalog.pull_secrets, diags),
+        "Secret" => push_typed(kind, chunk, origin, object_id, &mut catalog.secrets, diags),
+        "Defaults" => push_typed(kind, chunk, origin, object_id, &mut catalog.defaults, diags),
+        _ => push_typed(kind, chunk, origin, object_id, &mut catalog.tenants, diags),
     }
 }
 
@@ -353,7 +357,7 @@ fn push_typed<S: DeserializeOwned>(
     kind: &'static str,
     chunk: &Chunk,
     origin: Origin,
-    object_id: &str,
+    object_id: impl FnOnce() -> String,
     out: &mut Vec<Object<S>>,
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -366,7 +370,7 @@ fn push_typed<S: DeserializeOwned>(
             spec: document.spec,
             origin,
         }),
-        Err(error) => diags.push(yaml_error(&origin.file, &error, chunk.offset, start).object(object_id)),
+        Err(error) => diags.push(yaml_error(&origin.file, &error, chunk.offset, start).object(object_id())),
     }
 }
 
