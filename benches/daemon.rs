@@ -28,7 +28,9 @@ fn logged_writes(server: &ApiServer, method: &str, name: &str) -> usize {
         .log()
         .iter()
         .filter(|l| l.method == method && l.status < 300 && l.path.contains("/secrets"))
-        .filter(|l| l.path.ends_with(&format!("/{name}")) || (method == "POST" && l.path.ends_with("/secrets")))
+        .filter(|l| {
+            l.path.ends_with(&format!("/{name}")) || (method == "POST" && l.path.ends_with("/secrets"))
+        })
         .count()
 }
 
