@@ -67,8 +67,6 @@ fn daemon(server: &ApiServer, bao: &OpenBao, repo: &std::path::Path, token: &std
             "100000",
             "--concurrency",
             "32",
-            "--log-level",
-            "warn",
         ])
         .args([
             "--vault-addr",
@@ -78,8 +76,20 @@ fn daemon(server: &ApiServer, bao: &OpenBao, repo: &std::path::Path, token: &std
             "--vault-token-file",
             token.to_str().unwrap(),
         ])
+        .env(
+            "PULLSYNC_LOG_LEVEL",
+            if std::env::var_os("PULLSYNC_BENCH_LOG").is_some() {
+                "info"
+            } else {
+                "warn"
+            },
+        )
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(match std::env::var_os("PULLSYNC_BENCH_LOG") {
+            // PULLSYNC_BENCH_LOG=FILE keeps the daemon's log, e.g. its "sync phases" lines.
+            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            None => Stdio::null(),
+        })
         .spawn()
         .unwrap()
 }
@@ -146,7 +156,15 @@ fn main() {
         "| N namespaces | first sync: writes / time | unchanged resync: writes | no-op commit: writes | one-Secret commit: Secret writes / all writes | rotation: Vault reads / writes / time | plain kube loop, N creates | pullsync first sync ÷ loop |"
     );
     println!("|---:|---|---:|---:|---|---|---:|---:|");
-    for n in [100usize, 1000, 10_000] {
+    // PULLSYNC_BENCH_N=10000 runs one size only.
+    let sizes: Vec<usize> = match std::env::var("PULLSYNC_BENCH_N")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        Some(n) => vec![n],
+        None => vec![100, 1000, 10_000],
+    };
+    for n in sizes {
         let server = ApiServer::start();
         for i in 0..n {
             server.create_namespace(&format!("team-{i}"), &[SELECTOR]);

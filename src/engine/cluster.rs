@@ -76,7 +76,9 @@ pub async fn prepare(
     read_only: bool,
 ) -> anyhow::Result<Result<(Observed, Pipeline), Vec<crate::spec::Diagnostic>>> {
     let kube = &engine.kube;
+    let started = std::time::Instant::now();
     let observed = observe::observe(kube, &render.instance).await?;
+    let observe_ms = started.elapsed().as_millis() as u64;
     for (name, ns) in &observed.namespaces {
         if ns.terminating {
             tracing::debug!(namespace = %name, "namespace is terminating; skipped");
@@ -108,7 +110,15 @@ pub async fn prepare(
         digest_key,
         own_files: engine.own_files.clone(),
     };
-    Ok(pipeline(repo, render, &view).await?.map(|p| (observed, p)))
+    let before_pipeline = started.elapsed();
+    let result = pipeline(repo, render, &view).await?;
+    tracing::debug!(
+        observe_ms,
+        state_ms = (before_pipeline.as_millis() as u64).saturating_sub(observe_ms),
+        pipeline_ms = (started.elapsed() - before_pipeline).as_millis() as u64,
+        "prepared"
+    );
+    Ok(result.map(|p| (observed, p)))
 }
 
 /// One sync with a long-lived engine: apply, settle leases, and return the report.
@@ -119,10 +129,12 @@ pub async fn sync(
     args: &ClusterArgs,
 ) -> anyhow::Result<Result<(String, SyncReport, Vec<crate::spec::Diagnostic>), Vec<crate::spec::Diagnostic>>>
 {
+    let started = std::time::Instant::now();
     let (mut observed, pipeline) = match prepare(engine, repo, render, args, false).await? {
         Ok(ok) => ok,
         Err(diagnostics) => return Ok(Err(diagnostics)),
     };
+    let prepared = started.elapsed();
     if let Some(written) = &engine.written {
         let unknown: std::collections::BTreeSet<(String, String)> = {
             let written = written.lock().await;
@@ -153,8 +165,18 @@ pub async fn sync(
     let plan = plan::plan(&pipeline.outcome, &observed, &plan_options(args));
     let mut sink = KubeSink::new(&engine.kube, &render.instance, args.concurrency);
     sink.leader = engine.leader.clone();
+    let before_execute = started.elapsed();
     let report = sink.execute(&plan, &pipeline.outcome).await;
+    let executed = started.elapsed() - before_execute;
     finish_leases(&engine.kube, args, render, &pipeline, &report).await?;
+    // Where a sync's time goes, for operators and the benchmark.
+    tracing::info!(
+        observe_and_render_ms = prepared.as_millis() as u64,
+        plan_ms = (before_execute - prepared).as_millis() as u64,
+        execute_ms = executed.as_millis() as u64,
+        actions = plan.actions.len(),
+        "sync phases"
+    );
     if let Some(written) = &engine.written {
         // What our own writes answered; for the rest, the version we last left (a drift that
         // was not repaired this time — a failed or skipped write — must stay a drift); only a

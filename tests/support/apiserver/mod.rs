@@ -601,17 +601,6 @@ fn list(
         select::FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str), &t.resource)
             .map_err(|e| ApiError::new(400, "BadRequest", e))?;
     let store = shared.store.lock().unwrap();
-    let mut items: Vec<Value> = store
-        .objects
-        .iter()
-        .filter(|(k, v)| {
-            k.0 == t.resource
-                && (t.namespace.is_empty() || k.1 == t.namespace)
-                && labels.matches(v)
-                && fields.matches(v)
-        })
-        .map(|(_, v)| v.clone())
-        .collect();
     let limit = query
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
@@ -620,13 +609,25 @@ fn list(
         .get("continue")
         .and_then(|c| c.parse::<usize>().ok())
         .unwrap_or(0);
+    // Clone only the page asked for (one more to know whether there is a next page): cloning
+    // every object for every page made a paginated list of N objects cost N²/limit clones.
+    let matching = store.objects.iter().filter(|(k, v)| {
+        k.0 == t.resource
+            && (t.namespace.is_empty() || k.1 == t.namespace)
+            && labels.matches(v)
+            && fields.matches(v)
+    });
+    let mut items: Vec<Value> = matching
+        .skip(start)
+        .take(limit.map_or(usize::MAX, |l| l + 1))
+        .map(|(_, v)| v.clone())
+        .collect();
     let mut continue_token = Value::Null;
-    if let Some(limit) = limit {
-        let end = (start + limit).min(items.len());
-        if end < items.len() {
-            continue_token = json!(end.to_string());
-        }
-        items = items[start.min(items.len())..end].to_vec();
+    if let Some(limit) = limit
+        && items.len() > limit
+    {
+        items.truncate(limit);
+        continue_token = json!((start + limit).to_string());
     }
     let metadata_only = accept.contains("as=PartialObjectMetadataList");
     let (kind, api_version) = if metadata_only {
