@@ -465,12 +465,12 @@ fn a_git_remote_push_and_a_webhook() {
     .unwrap();
     let c3 = GitServer::commit_and_push(&work, "third");
     let body = br#"{"ref":"refs/heads/main"}"#;
-    let post = |signature: &str| {
+    let post_as = |signature: &str, delivery: &str| {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
         let _ = write!(
             stream,
-            "POST /hooks/git HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nX-Hub-Signature-256: {signature}\r\nContent-Length: {}\r\n\r\n",
+            "POST /hooks/git HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nX-Hub-Signature-256: {signature}\r\nX-GitHub-Delivery: {delivery}\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
         let _ = stream.write_all(body);
@@ -480,6 +480,12 @@ fn a_git_remote_push_and_a_webhook() {
             .nth(1)
             .and_then(|c| c.parse::<u16>().ok())
             .unwrap_or(0)
+    };
+    // A fresh delivery id per call, as a Git host sends; replays reuse one.
+    let deliveries = std::cell::Cell::new(0u32);
+    let post = |signature: &str| {
+        deliveries.set(deliveries.get() + 1);
+        post_as(signature, &format!("delivery-{}", deliveries.get()))
     };
     assert_eq!(post("sha256=0000"), 401, "a bad signature is refused");
     std::thread::sleep(Duration::from_millis(800));
@@ -492,10 +498,15 @@ fn a_git_remote_push_and_a_webhook() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    assert_eq!(post(&format!("sha256={mac}")), 202);
+    assert_eq!(post_as(&format!("sha256={mac}"), "push-c3"), 202);
     eventually("the webhook push is applied without waiting for the poll", || {
         revision_of(&server).as_deref() == Some(c3.as_str())
     });
+    assert_eq!(
+        post_as(&format!("sha256={mac}"), "push-c3"),
+        200,
+        "a replayed delivery is acknowledged and not fetched again"
+    );
 
     // History rewritten and force-pushed: followed too.
     let out = Command::new("git")
