@@ -53,9 +53,7 @@ enum Trigger {
 
 /// The spec folder's digest, to notice a new revision (e.g. from a git-sync sidecar).
 fn fingerprint(repo: &std::path::Path) -> Option<String> {
-    crate::spec::load::load(repo)
-        .ok()
-        .map(|(catalog, _)| catalog.fingerprint)
+    crate::spec::load::fingerprint(repo)
 }
 
 pub async fn run(

@@ -27,6 +27,31 @@ pub enum LoadSpecsError {
     },
 }
 
+/// The digest [`load`] gives as `Catalog::fingerprint`, without parsing anything: what a
+/// daemon polling a folder needs to notice a new revision (it read and parsed every spec on
+/// every poll before).
+pub fn fingerprint(root: &Path) -> Option<String> {
+    let root = fs::canonicalize(root).ok()?;
+    let mut files = Vec::new();
+    walk(&root, Path::new(""), &mut files, &mut Vec::new());
+    files.sort();
+    let mut digest = Sha256::new();
+    for relative in &files {
+        if let Ok(bytes) = fs::read(root.join(relative)) {
+            add_to_digest(&mut digest, relative, &bytes);
+        }
+    }
+    Some(hex(&digest.finalize()))
+}
+
+/// One file's part of the folder digest: its path, its length, its bytes.
+fn add_to_digest(digest: &mut Sha256, relative: &Path, bytes: &[u8]) {
+    digest.update(relative.to_string_lossy().as_bytes());
+    digest.update([0]);
+    digest.update((bytes.len() as u64).to_be_bytes());
+    digest.update(bytes);
+}
+
 /// Read every spec under `root`.
 pub fn load(root: &Path) -> Result<(Catalog, Vec<Diagnostic>), LoadSpecsError> {
     let root = fs::canonicalize(root).map_err(|source| LoadSpecsError::ReadRoot {
@@ -59,10 +84,7 @@ pub fn load(root: &Path) -> Result<(Catalog, Vec<Diagnostic>), LoadSpecsError> {
                 continue;
             }
         };
-        digest.update(relative.to_string_lossy().as_bytes());
-        digest.update([0]);
-        digest.update((bytes.len() as u64).to_be_bytes());
-        digest.update(&bytes);
+        add_to_digest(&mut digest, relative, &bytes);
         catalog.files.insert(relative.clone());
         if is_spec_file(relative) {
             match String::from_utf8(bytes) {
@@ -391,6 +413,19 @@ mod tests {
         assert_eq!(line(&chunks[0]), 3);
         assert_eq!(line(&chunks[1]), 7);
         assert_eq!(line(&chunks[2]), 9);
+    }
+
+    #[test]
+    fn the_poll_fingerprint_is_the_catalogs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), "kind: [broken\n").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/README.md"), "docs\n").unwrap();
+        let (catalog, _) = load(dir.path()).unwrap();
+        assert_eq!(
+            fingerprint(dir.path()).as_deref(),
+            Some(catalog.fingerprint.as_str())
+        );
     }
 
     #[test]
