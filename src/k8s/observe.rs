@@ -74,21 +74,23 @@ pub fn ownership_selector(instance: &str) -> String {
     format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE},{LABEL_INSTANCE}={instance}")
 }
 
-async fn list_all(
+/// List page by page, handing each page's items to `each` as it arrives: a list of 10,000
+/// Secrets never sits in memory whole (peak memory is one page).
+async fn for_each_page(
     kube: &Kube,
     path: &str,
     params: ListParams,
     metadata_only: bool,
-) -> Result<Vec<Value>, CallError> {
+    mut each: impl FnMut(Vec<Value>),
+) -> Result<(), CallError> {
     let request = Request::new(path);
-    let mut items = Vec::new();
     let mut token: Option<String> = None;
     loop {
         let mut page = params.clone().limit(PAGE);
         if let Some(t) = &token {
             page = page.continue_token(t);
         }
-        let list = kube
+        let mut list = kube
             .call(OnConflict::Retry, || {
                 if metadata_only {
                     request.list_metadata(&page)
@@ -97,14 +99,17 @@ async fn list_all(
                 }
             })
             .await?;
-        items.extend(list["items"].as_array().cloned().unwrap_or_default());
         token = list
             .pointer("/metadata/continue")
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
             .map(String::from);
+        match list.get_mut("items").map(Value::take) {
+            Some(Value::Array(items)) => each(items),
+            _ => each(Vec::new()),
+        }
         if token.is_none() {
-            return Ok(items);
+            return Ok(());
         }
     }
 }
@@ -121,14 +126,14 @@ pub async fn edited_before_us(
     use base64::Engine;
     let params = ListParams::default().labels(&ownership_selector(instance));
     let mut edited = std::collections::BTreeSet::new();
-    for secret in list_all(kube, "/api/v1/secrets", params, false).await? {
+    let mut check = |secret: &Value| {
         let meta = &secret["metadata"];
         let (Some(ns), Some(name)) = (meta["namespace"].as_str(), meta["name"].as_str()) else {
-            continue;
+            return;
         };
         let id = (ns.to_string(), name.to_string());
         if !keys.contains(&id) {
-            continue;
+            return;
         }
         let data: BTreeMap<String, crate::secret::SecretValue> = secret["data"]
             .as_object()
@@ -149,39 +154,51 @@ pub async fn edited_before_us(
         if meta["annotations"][crate::render::ANNOTATION_CONTENT_HASH].as_str() != Some(actual.as_str()) {
             edited.insert(id);
         }
-    }
+    };
+    for_each_page(kube, "/api/v1/secrets", params, false, |page| {
+        page.iter().for_each(&mut check)
+    })
+    .await?;
     Ok(edited)
 }
 
 pub async fn observe(kube: &Kube, instance: &str) -> Result<Observed, CallError> {
     let mut observed = Observed::default();
-    for ns in list_all(kube, "/api/v1/namespaces", ListParams::default(), false).await? {
-        let Some(name) = ns.pointer("/metadata/name").and_then(Value::as_str) else {
-            continue;
-        };
-        observed.namespaces.insert(
-            name.to_string(),
-            NamespaceInfo {
-                labels: string_map(&ns["metadata"]["labels"]),
-                terminating: ns.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating"),
-            },
-        );
-    }
+    let namespaces = &mut observed.namespaces;
+    for_each_page(kube, "/api/v1/namespaces", ListParams::default(), false, |page| {
+        for ns in page {
+            let Some(name) = ns.pointer("/metadata/name").and_then(Value::as_str) else {
+                continue;
+            };
+            namespaces.insert(
+                name.to_string(),
+                NamespaceInfo {
+                    labels: string_map(&ns["metadata"]["labels"]),
+                    terminating: ns.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating"),
+                },
+            );
+        }
+    })
+    .await?;
     let params = ListParams::default().labels(&ownership_selector(instance));
-    for secret in list_all(kube, "/api/v1/secrets", params, true).await? {
-        let meta = &secret["metadata"];
-        let (Some(ns), Some(name)) = (meta["namespace"].as_str(), meta["name"].as_str()) else {
-            continue;
-        };
-        observed.managed.insert(
-            (ns.to_string(), name.to_string()),
-            ManagedSecret {
-                labels: string_map(&meta["labels"]),
-                annotations: string_map(&meta["annotations"]),
-                resource_version: meta["resourceVersion"].as_str().unwrap_or_default().to_string(),
-                applied_keys: applied_keys(meta),
-            },
-        );
-    }
+    let managed = &mut observed.managed;
+    for_each_page(kube, "/api/v1/secrets", params, true, |page| {
+        for secret in page {
+            let meta = &secret["metadata"];
+            let (Some(ns), Some(name)) = (meta["namespace"].as_str(), meta["name"].as_str()) else {
+                continue;
+            };
+            managed.insert(
+                (ns.to_string(), name.to_string()),
+                ManagedSecret {
+                    labels: string_map(&meta["labels"]),
+                    annotations: string_map(&meta["annotations"]),
+                    resource_version: meta["resourceVersion"].as_str().unwrap_or_default().to_string(),
+                    applied_keys: applied_keys(meta),
+                },
+            );
+        }
+    })
+    .await?;
     Ok(observed)
 }
