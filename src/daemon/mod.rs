@@ -77,10 +77,7 @@ pub async fn run(
     if let Some(settings) = render.vault.settings().map_err(|e| anyhow::anyhow!(e))? {
         engine.vault = Some(crate::credentials::vault::VaultSession::new(settings)?);
     }
-    let own_namespace = cluster
-        .own_namespace
-        .clone()
-        .unwrap_or_else(|| engine.kube.default_namespace.clone());
+    let own_namespace = crate::engine::cluster::own_namespace(&engine.kube, &cluster);
     engine.digest_key = crate::k8s::digest_key::load(&engine.kube, &own_namespace, &render.instance, true)
         .await
         .map_err(|e| {
@@ -361,10 +358,7 @@ async fn one_sync(
                     tracing::error!(diagnostic = %d, "invalid specs: keeping the last good revision");
                 }
                 // Once per rejected revision, an Event beside the daemon for `kubectl get events`.
-                let namespace = cluster
-                    .own_namespace
-                    .clone()
-                    .unwrap_or_else(|| engine.kube.default_namespace.clone());
+                let namespace = crate::engine::cluster::own_namespace(&engine.kube, cluster);
                 let first = diagnostics
                     .iter()
                     .find(|d| d.is_error())

@@ -90,10 +90,7 @@ pub async fn prepare(
         .filter(|(_, ns)| !ns.terminating)
         .map(|(name, ns)| (name.clone(), ns.labels.clone()))
         .collect();
-    let own_namespace = args
-        .own_namespace
-        .clone()
-        .unwrap_or_else(|| kube.default_namespace.clone());
+    let own_namespace = own_namespace(kube, args);
     let leases = lease_state::load(kube, &own_namespace, &render.instance).await?;
     let digest_key = match &engine.digest_key {
         Some(key) => Some(key.clone()),
@@ -254,6 +251,24 @@ pub fn plan_options(args: &ClusterArgs) -> PlanOptions {
     }
 }
 
+/// Write the lease book if it differs from the copy last loaded or written, and remember it.
+async fn persist_leases(
+    kube: &Kube,
+    args: &ClusterArgs,
+    render: &RenderArgs,
+    pipeline: &Pipeline,
+    book: &crate::credentials::vault::dynamic::LeaseBook,
+) -> anyhow::Result<()> {
+    let stored = pipeline
+        .persisted
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    lease_state::save(kube, &own_namespace(kube, args), &render.instance, book, &stored).await?;
+    *pipeline.persisted.lock().unwrap_or_else(|e| e.into_inner()) = book.clone();
+    Ok(())
+}
+
 /// Persist newly issued leases before applying anything: a crash mid-apply must not make the
 /// next run issue a still-valid dynamic credential a second time.
 pub async fn save_leases_early(
@@ -263,18 +278,7 @@ pub async fn save_leases_early(
     pipeline: &Pipeline,
 ) -> anyhow::Result<()> {
     let book = pipeline.context.leases.lock().await;
-    let own_namespace = args
-        .own_namespace
-        .clone()
-        .unwrap_or_else(|| kube.default_namespace.clone());
-    let stored = pipeline
-        .persisted
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    lease_state::save(kube, &own_namespace, &render.instance, &book, &stored).await?;
-    *pipeline.persisted.lock().unwrap_or_else(|e| e.into_inner()) = book.clone();
-    Ok(())
+    persist_leases(kube, args, render, pipeline, &book).await
 }
 
 /// Revoke replaced leases whose secrets were all rewritten, then persist the lease book.
@@ -312,16 +316,5 @@ pub async fn finish_leases(
     for event in &book.events {
         tracing::info!(lease = %event, "vault lease");
     }
-    let own_namespace = args
-        .own_namespace
-        .clone()
-        .unwrap_or_else(|| kube.default_namespace.clone());
-    let stored = pipeline
-        .persisted
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    lease_state::save(kube, &own_namespace, &render.instance, &book, &stored).await?;
-    *pipeline.persisted.lock().unwrap_or_else(|e| e.into_inner()) = book.clone();
-    Ok(())
+    persist_leases(kube, args, render, pipeline, &book).await
 }

@@ -132,6 +132,14 @@ fn secrets_path(namespace: &str) -> Request {
     Request::new(format!("/api/v1/namespaces/{namespace}/secrets"))
 }
 
+/// The kind of object an action writes.
+fn kind_of(action: &Action) -> &'static str {
+    match action {
+        Action::PatchServiceAccount { .. } => "ServiceAccount",
+        _ => "Secret",
+    }
+}
+
 fn manifest_json(rendered: &Rendered) -> Value {
     serde_json::to_value(manifest::manifest(rendered, true)).unwrap_or(Value::Null)
 }
@@ -194,11 +202,7 @@ impl KubeSink<'_> {
         let (namespace, name) = action.target();
         if self.leader.as_ref().is_some_and(|g| !g.holds()) {
             return Outcome {
-                kind: if matches!(action, Action::PatchServiceAccount { .. }) {
-                    "ServiceAccount"
-                } else {
-                    "Secret"
-                },
+                kind: kind_of(action),
                 namespace: namespace.to_string(),
                 name: name.to_string(),
                 result: Status::Skipped,
@@ -214,11 +218,7 @@ impl KubeSink<'_> {
             Action::Prune { resource_version, .. } => self.prune(namespace, name, resource_version).await,
             Action::PatchServiceAccount { wanted, .. } => self.service_account(namespace, name, wanted).await,
         };
-        let kind = if matches!(action, Action::PatchServiceAccount { .. }) {
-            "ServiceAccount"
-        } else {
-            "Secret"
-        };
+        let kind = kind_of(action);
         let (result, detail) = result.unwrap_or_else(|e| (Status::Failed, e.to_string()));
         match &result {
             Status::Failed => tracing::error!(kind, %detail, "failed"),
