@@ -56,6 +56,15 @@ fn setup(work: &Path, password: &str) -> PathBuf {
     repo
 }
 
+/// The `setup` specs (credential files under `outside`) committed under `specs/` in a Git
+/// work tree and pushed; the commit id.
+fn push_specs(work: &Path, outside: &Path, message: &str) -> String {
+    let specs_dir = setup(outside, "p1");
+    std::fs::create_dir_all(work.join("specs")).unwrap();
+    std::fs::copy(specs_dir.join("specs.yaml"), work.join("specs/specs.yaml")).unwrap();
+    support::git_http::GitServer::commit_and_push(work, message)
+}
+
 #[test]
 fn the_daemon_keeps_secrets_true() {
     let server = ApiServer::start();
@@ -399,11 +408,7 @@ fn a_git_remote_push_and_a_webhook() {
     let server = ApiServer::start();
     server.create_namespace("team-a", &[("gpu", "true")]);
     let outside = tempfile::tempdir().unwrap();
-    let specs_dir = setup(outside.path(), "p1");
-    // The specs live under `specs/` in the repository.
-    std::fs::create_dir_all(work.join("specs")).unwrap();
-    std::fs::copy(specs_dir.join("specs.yaml"), work.join("specs/specs.yaml")).unwrap();
-    let c1 = GitServer::commit_and_push(&work, "first");
+    let c1 = push_specs(&work, outside.path(), "first");
     let secret_file = write(outside.path(), "hook-secret", "hook-s3cret");
     let cache = outside.path().join("cache");
     let revision_of = |server: &ApiServer| -> Option<String> {
@@ -776,10 +781,7 @@ fn an_invalid_commit_keeps_the_last_good_revision_running_from_its_own_snapshot(
     let server = ApiServer::start();
     server.create_namespace("team-a", &[("gpu", "true")]);
     let outside = tempfile::tempdir().unwrap();
-    let specs_dir = setup(outside.path(), "p1");
-    std::fs::create_dir_all(work.join("specs")).unwrap();
-    std::fs::copy(specs_dir.join("specs.yaml"), work.join("specs/specs.yaml")).unwrap();
-    let good = GitServer::commit_and_push(&work, "good");
+    let good = push_specs(&work, outside.path(), "good");
     let cache = outside.path().join("cache");
     let args = [
         "--git-url",
