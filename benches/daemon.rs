@@ -78,16 +78,24 @@ fn daemon(server: &ApiServer, bao: &OpenBao, repo: &std::path::Path, token: &std
         ])
         .env(
             "PULLSYNC_LOG_LEVEL",
-            if std::env::var_os("PULLSYNC_BENCH_LOG").is_some() {
-                "info"
-            } else {
-                "warn"
+            // PULLSYNC_BENCH_LOG_LEVEL=debug adds the "prepared" split of observe and render.
+            match std::env::var("PULLSYNC_BENCH_LOG_LEVEL") {
+                Ok(level) => level,
+                Err(_) if std::env::var_os("PULLSYNC_BENCH_LOG").is_some() => "info".into(),
+                Err(_) => "warn".into(),
             },
         )
         .stdout(Stdio::null())
         .stderr(match std::env::var_os("PULLSYNC_BENCH_LOG") {
             // PULLSYNC_BENCH_LOG=FILE keeps the daemon's log, e.g. its "sync phases" lines.
-            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            // Appended: every daemon the benchmark starts adds its lines.
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap(),
+            ),
             None => Stdio::null(),
         })
         .spawn()

@@ -102,6 +102,12 @@ impl ApiServer {
             .unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let app = axum::Router::new().fallback(handle).with_state(shared.clone());
+        // Go's net/http (the real API server) sets TCP_NODELAY on every connection; without it
+        // a paged list stalls on Nagle + delayed ACK for ~40 ms per page.
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         runtime.spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
