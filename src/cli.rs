@@ -169,6 +169,46 @@ pub struct RenderArgs {
     pub file_source_roots: Vec<PathBuf>,
     #[command(flatten)]
     pub vault: VaultArgs,
+    #[command(flatten)]
+    pub tenancy: TenancyArgs,
+}
+
+/// Tenant isolation: who may put what where.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TenancyArgs {
+    /// The platform's Tenants: a folder outside the spec repository, or `repo:PATH` for a
+    /// folder inside it that only the platform may change (branch protection, CODEOWNERS).
+    /// Tenant objects anywhere else are rejected.
+    #[arg(long, env = "PULLSYNC_TENANTS")]
+    pub tenants: Option<String>,
+    /// With --tenants: specs outside every tenant's paths are the platform's (unrestricted).
+    #[arg(long, env = "PULLSYNC_ALLOW_PLATFORM_SPECS")]
+    pub allow_platform_specs: bool,
+    /// With --tenants: a path glob the platform owns (repeatable; env: comma-separated).
+    #[arg(
+        long = "platform-path",
+        env = "PULLSYNC_PLATFORM_PATHS",
+        value_delimiter = ','
+    )]
+    pub platform_paths: Vec<String>,
+    /// With --tenants: one violation rejects the whole revision, not just the object.
+    #[arg(long, env = "PULLSYNC_STRICT_TENANCY")]
+    pub strict_tenancy: bool,
+}
+
+impl TenancyArgs {
+    pub fn settings(&self) -> Result<crate::spec::tenancy::TenancySettings, String> {
+        Ok(crate::spec::tenancy::TenancySettings {
+            source: self
+                .tenants
+                .as_deref()
+                .map(crate::spec::tenancy::TenantsSource::parse)
+                .transpose()?,
+            allow_platform_specs: self.allow_platform_specs,
+            platform_paths: self.platform_paths.clone(),
+            strict: self.strict_tenancy,
+        })
+    }
 }
 
 impl RenderArgs {

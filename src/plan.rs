@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::k8s::observe::{ManagedSecret, Observed};
 use crate::render::{
-    ANNOTATION_CONTENT_HASH, ANNOTATION_REVISION, ANNOTATION_SERVICE_ACCOUNTS, RenderOutcome, Rendered,
+    ANNOTATION_CONTENT_HASH, ANNOTATION_REVISION, ANNOTATION_SERVICE_ACCOUNTS, ANNOTATION_SPEC,
+    RenderOutcome, Rendered,
 };
 
 #[derive(Debug, Clone)]
@@ -177,6 +178,20 @@ pub fn plan(outcome: &RenderOutcome, observed: &Observed, options: &PlanOptions)
             }
         }
     }
+    // A Secret whose spec tenancy rejected stays as it is: a rejected spec changes nothing.
+    for (key, live) in &observed.managed {
+        if desired.contains(key) {
+            continue;
+        }
+        if let Some(reason) = live
+            .annotations
+            .get(ANNOTATION_SPEC)
+            .and_then(|s| outcome.held.get(s))
+        {
+            desired.insert(key.clone());
+            plan.kept.push((key.0.clone(), key.1.clone(), reason.clone()));
+        }
+    }
     let usable = |ns: &str| observed.namespaces.get(ns).is_some_and(|n| !n.terminating);
     let prunes: Vec<Action> = observed
         .managed
@@ -265,6 +280,7 @@ mod tests {
     #[test]
     fn create_update_unchanged_prune() {
         let outcome = RenderOutcome {
+            held: Default::default(),
             rendered: vec![
                 rendered("a", "new", "h1"),
                 rendered("a", "same", "h2"),
@@ -309,6 +325,7 @@ mod tests {
             .annotations
             .insert(ANNOTATION_REVISION.into(), "commit-1".into());
         let outcome = RenderOutcome {
+            held: Default::default(),
             rendered: vec![next.clone()],
             failed: vec![],
         };
@@ -317,6 +334,7 @@ mod tests {
         next.annotations
             .insert(ANNOTATION_CONTENT_HASH.into(), "h3".into());
         let outcome = RenderOutcome {
+            held: Default::default(),
             rendered: vec![next],
             failed: vec![],
         };
@@ -331,6 +349,7 @@ mod tests {
     #[test]
     fn mass_prune_is_refused_unless_allowed() {
         let outcome = RenderOutcome {
+            held: Default::default(),
             rendered: vec![rendered("a", "keep", "h")],
             failed: vec![],
         };
@@ -357,6 +376,7 @@ mod tests {
     #[test]
     fn failed_renders_are_kept_not_pruned() {
         let outcome = RenderOutcome {
+            held: Default::default(),
             rendered: vec![],
             failed: vec![crate::render::RenderFailure {
                 namespace: "a".into(),
@@ -369,6 +389,31 @@ mod tests {
         let plan = plan(&outcome, &observed(&[("a", "x", "h")]), &PlanOptions::default());
         assert!(plan.actions.is_empty());
         assert_eq!(plan.kept.len(), 1);
+    }
+
+    #[test]
+    fn secrets_of_specs_rejected_by_tenancy_are_kept_not_pruned() {
+        let mut live = observed(&[("a", "held", "h"), ("a", "gone", "h")]);
+        let spec = "teams/a/specs.yaml#Secret/held";
+        live.managed
+            .get_mut(&("a".to_string(), "held".to_string()))
+            .unwrap()
+            .annotations
+            .insert(ANNOTATION_SPEC.into(), spec.into());
+        let outcome = RenderOutcome {
+            held: [(spec.to_string(), "rule `namespaces`".to_string())].into(),
+            ..RenderOutcome::default()
+        };
+        let options = PlanOptions {
+            allow_mass_prune: true,
+            ..PlanOptions::default()
+        };
+        let plan = plan(&outcome, &live, &options);
+        assert_eq!(
+            plan.kept,
+            vec![("a".into(), "held".into(), "rule `namespaces`".into())]
+        );
+        assert!(matches!(&plan.actions[..], [Action::Prune { name, .. }] if name == "gone"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use support::openbao::OpenBao;
 use support::{HEADER, Run, pullsync, secret_data, write};
@@ -191,46 +191,6 @@ fn kv1_and_approle() {
     );
 }
 
-/// A JWT signed by a key the test owns (Ed25519, with the openssl CLI).
-fn signed_jwt(dir: &Path, claims: &Value) -> (String, String) {
-    let key = dir.join("jwt-key.pem");
-    if !key.exists() {
-        assert!(
-            Command::new("openssl")
-                .args(["genpkey", "-algorithm", "ed25519", "-out"])
-                .arg(&key)
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-    let public = Command::new("openssl")
-        .args(["pkey", "-pubout", "-in"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    let header = URL_SAFE_NO_PAD.encode(json!({"alg": "EdDSA", "typ": "JWT"}).to_string());
-    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-    let input = dir.join("jwt-input");
-    std::fs::write(&input, format!("{header}.{payload}")).unwrap();
-    let signature = Command::new("openssl")
-        .args(["pkeyutl", "-sign", "-rawin", "-inkey"])
-        .arg(&key)
-        .arg("-in")
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(
-        signature.status.success(),
-        "{}",
-        String::from_utf8_lossy(&signature.stderr)
-    );
-    (
-        format!("{header}.{payload}.{}", URL_SAFE_NO_PAD.encode(signature.stdout)),
-        String::from_utf8(public.stdout).unwrap(),
-    )
-}
-
 #[test]
 fn jwt_auth_with_a_key_the_test_owns() {
     support::require("openssl");
@@ -243,7 +203,7 @@ fn jwt_auth_with_a_key_the_test_owns() {
         .unwrap()
         .as_secs();
     let claims = json!({"iss": "https://pullsync.test", "sub": "system:serviceaccount:pullsync-system:pullsync", "aud": "pullsync", "iat": now, "exp": now + 600});
-    let (jwt, public) = signed_jwt(work.path(), &claims);
+    let (jwt, public) = support::openbao::signed_jwt(work.path(), &claims);
     bao.root("POST", "sys/auth/jwt", Some(json!({"type": "jwt"})));
     bao.root(
         "POST",
@@ -272,7 +232,7 @@ fn jwt_auth_with_a_key_the_test_owns() {
     assert_eq!(bao.requests_to("auth/jwt/login"), 1);
 
     // A token for another audience is refused, and the error says so without the token.
-    let (wrong, _) = signed_jwt(
+    let (wrong, _) = support::openbao::signed_jwt(
         work.path(),
         &json!({"iss": "https://pullsync.test", "sub": "x", "aud": "other", "iat": now, "exp": now + 600}),
     );

@@ -56,14 +56,30 @@ pub async fn sync(
     save_leases_early(&kube, args, render, &pipeline).await?;
     let plan = plan::plan(&pipeline.outcome, &observed, &plan_options(args));
     let sink = KubeSink::new(&kube, &render.instance, args.concurrency);
-    let report = sink.execute(&plan, &pipeline.outcome).await;
+    let mut report = sink.execute(&plan, &pipeline.outcome).await;
+    report.tenancy_rejected = pipeline.tenancy_rejected();
     finish_leases(&kube, args, render, &pipeline, &report).await?;
-    record_sync(&kube, args, &render.instance, &pipeline.revision, &report, true).await;
+    record_sync(
+        &kube,
+        args,
+        &render.instance,
+        &pipeline.revision,
+        &report,
+        true,
+        true,
+    )
+    .await;
     print_report(&report, &pipeline.revision, output)?;
     if let Some(refused) = &report.prune_refused {
         eprintln!("error: {refused}");
     }
-    let ok = report.failures() == 0 && report.prune_refused.is_none();
+    if !report.tenancy_rejected.is_empty() {
+        eprintln!(
+            "error: {} object(s) rejected by tenancy (see above); the rest was applied",
+            report.tenancy_rejected.len()
+        );
+    }
+    let ok = report.failures() == 0 && report.prune_refused.is_none() && report.tenancy_rejected.is_empty();
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

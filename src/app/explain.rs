@@ -55,14 +55,17 @@ pub async fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow
             namespace,
             age_identity,
         } => {
-            let Resolved { checked, desired, .. } =
-                match check_and_resolve(dir, &crate::spec::resolve::Namespaces::default())? {
-                    Ok(resolved) => resolved,
-                    Err(diagnostics) => {
-                        print_diagnostics(&diagnostics);
-                        return Ok(ExitCode::FAILURE);
-                    }
-                };
+            let Resolved { checked, desired, .. } = match check_and_resolve(
+                dir,
+                &crate::spec::resolve::Namespaces::default(),
+                &crate::spec::tenancy::TenancySettings::default(),
+            )? {
+                Ok(resolved) => resolved,
+                Err(diagnostics) => {
+                    print_diagnostics(&diagnostics);
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
             let catalog = &checked.catalog;
             let context = SourceContext {
                 age_identities: age_identity

@@ -19,6 +19,7 @@ use crate::spec::{self, Diagnostic};
 pub(crate) mod cluster;
 
 use crate::engine::pipeline::{ClusterView, Resolved, check_and_resolve, pipeline, vault_session};
+use crate::spec::tenancy::TenancySettings;
 pub mod explain;
 mod tools;
 
@@ -33,7 +34,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             check_sources,
             render,
         } => {
-            let code = validate(&dir, output)?;
+            let tenancy = render.tenancy.settings().map_err(|e| anyhow::anyhow!(e))?;
+            let code = validate(&dir, output, &tenancy)?;
             if check_sources && code == ExitCode::SUCCESS {
                 return check_sources_cmd(&dir, &render).await;
             }
@@ -172,13 +174,17 @@ fn print_diagnostics(diagnostics: &[Diagnostic]) {
     }
 }
 
-fn validate(dir: &Path, output: Output) -> anyhow::Result<ExitCode> {
-    let (diagnostics, objects) = match check_and_resolve(dir, &Namespaces::default())? {
+fn validate(dir: &Path, output: Output, tenancy: &TenancySettings) -> anyhow::Result<ExitCode> {
+    let (diagnostics, objects) = match check_and_resolve(dir, &Namespaces::default(), tenancy)? {
         Ok(Resolved {
             checked,
             desired,
-            diagnostics,
+            mut diagnostics,
+            tenancy,
         }) => {
+            // Offline, a tenancy rejection is an error like any other (exit 1).
+            diagnostics.extend(tenancy.diagnostics);
+            spec::diag::sort(&mut diagnostics);
             let c = &checked.catalog;
             let count = c.credentials.len()
                 + c.pull_secrets.len()

@@ -106,6 +106,8 @@ pub struct SourceContext {
     pub cache: Option<std::sync::Arc<tokio::sync::Mutex<cache::CredentialCache>>>,
     /// Where `file` sources may read.
     pub files: file_policy::FilePolicy,
+    /// Credential → the session of the tenant that owns it (its own Vault role).
+    pub tenant_vault: BTreeMap<String, vault::VaultSession>,
 }
 
 /// The outcome of fetching every needed credential once.
@@ -201,7 +203,11 @@ async fn fetch(
         return kubernetes_secret::fetch(kube, &namespace, &source.name).await;
     }
     if let Some(source) = &spec.vault {
-        let session = context.vault.as_ref().ok_or(FetchCredentialError::NoVault)?;
+        let session = context
+            .tenant_vault
+            .get(&object.name)
+            .or(context.vault.as_ref())
+            .ok_or(FetchCredentialError::NoVault)?;
         if let Some(kv) = &source.kv {
             return vault::kv::fetch(session, kv).await;
         }

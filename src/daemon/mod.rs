@@ -384,6 +384,9 @@ async fn one_sync(
                 tracing::warn!(%refused, "prunes refused");
             }
             s.prune_refused = report.prune_refused.clone();
+            let newly_rejected =
+                !report.tenancy_rejected.is_empty() && report.tenancy_rejected != s.tenancy_rejected;
+            s.tenancy_rejected = report.tenancy_rejected.clone();
             if !behind_invalid {
                 s.invalid = false;
                 s.diagnostics = warnings.iter().map(ToString::to_string).collect();
@@ -423,7 +426,7 @@ async fn one_sync(
             }
             let result = if complete { "success" } else { "failed" };
             *s.syncs.entry(result.into()).or_default() += 1;
-            sync_events = Some((applied_revision, report, newly_refused));
+            sync_events = Some((applied_revision, report, newly_refused, newly_rejected));
             if complete {
                 s.last_successful_sync = Some(crate::time::format(now));
                 s.last_sync_unix = now
@@ -466,7 +469,7 @@ async fn one_sync(
     drop(cache);
     drop(s);
     // Outside the status lock: readers of /status never wait for the API server.
-    if let Some((revision, report, newly_refused)) = sync_events {
+    if let Some((revision, report, newly_refused, newly_rejected)) = sync_events {
         crate::engine::cluster::record_sync(
             &engine.kube,
             cluster,
@@ -474,6 +477,7 @@ async fn one_sync(
             &revision,
             &report,
             newly_refused,
+            newly_rejected,
         )
         .await;
     }

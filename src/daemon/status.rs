@@ -46,6 +46,8 @@ pub struct Status {
     pub secrets: BTreeMap<String, String>,
     /// Why the last sync refused to prune, when it did (`--max-prune-ratio`).
     pub prune_refused: Option<String>,
+    /// Objects of the applied revision that tenancy rejected (the rest applied).
+    pub tenancy_rejected: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -124,6 +126,11 @@ impl Status {
             "pullsync_prune_refused",
             "1 while prunes are refused as a mass prune",
             gauge(i64::from(self.prune_refused.is_some())),
+        );
+        registry.register(
+            "pullsync_tenancy_rejected_objects",
+            "Objects of the applied revision rejected by tenancy",
+            gauge(self.tenancy_rejected.len() as i64),
         );
         if let Some(t) = self.last_sync_unix {
             registry.register(

@@ -45,6 +45,9 @@ pub struct Engine {
     pub own_files: Vec<std::path::PathBuf>,
     /// With leader election: asked before every write.
     pub leader: Option<crate::daemon::leader::LeaderGuard>,
+    /// Tenant role → its Vault session, kept between syncs.
+    pub tenant_vault:
+        std::sync::Arc<std::sync::Mutex<BTreeMap<String, crate::credentials::vault::VaultSession>>>,
 }
 
 impl Engine {
@@ -62,6 +65,7 @@ impl Engine {
             written: None,
             digest_key: None,
             own_files: args.kubeconfig.iter().cloned().collect(),
+            tenant_vault: Default::default(),
         })
     }
 }
@@ -106,6 +110,7 @@ pub async fn prepare(
         cache: engine.cache.clone(),
         digest_key,
         own_files: engine.own_files.clone(),
+        tenant_vault: engine.tenant_vault.clone(),
     };
     let before_pipeline = started.elapsed();
     let result = pipeline(repo, render, &view).await?;
@@ -163,7 +168,8 @@ pub async fn sync(
     let mut sink = KubeSink::new(&engine.kube, &render.instance, args.concurrency);
     sink.leader = engine.leader.clone();
     let before_execute = started.elapsed();
-    let report = sink.execute(&plan, &pipeline.outcome).await;
+    let mut report = sink.execute(&plan, &pipeline.outcome).await;
+    report.tenancy_rejected = pipeline.tenancy_rejected();
     let executed = started.elapsed() - before_execute;
     finish_leases(&engine.kube, args, render, &pipeline, &report).await?;
     // Where a sync's time goes, for operators and the benchmark.
@@ -220,6 +226,7 @@ pub async fn record_sync(
     revision: &str,
     report: &SyncReport,
     warn_prune: bool,
+    warn_rejected: bool,
 ) {
     use crate::k8s::events::{EventType, Note, emit};
     let namespace = own_namespace(kube, args);
@@ -230,6 +237,14 @@ pub async fn record_sync(
     if let Some(refused) = report.prune_refused.as_ref().filter(|_| warn_prune) {
         tracing::warn!(%refused, "prunes refused");
         notes.push((EventType::Warning, "PruneRefused", refused.clone()));
+    }
+    if let Some(first) = report.tenancy_rejected.first().filter(|_| warn_rejected) {
+        let message = format!(
+            "{} object(s) of revision {revision} rejected by tenancy; the rest applied. First: {}",
+            report.tenancy_rejected.len(),
+            first.lines().next().unwrap_or_default()
+        );
+        notes.push((EventType::Warning, "TenancyRejected", message));
     }
     for (event_type, reason, message) in &notes {
         let note = Note {

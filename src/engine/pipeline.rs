@@ -9,36 +9,59 @@ use crate::cli::RenderArgs;
 use crate::credentials::{self, SourceContext, age_file};
 use crate::render::{self, RenderContext, RenderOutcome};
 use crate::spec::resolve::{self, Desired, Namespaces};
+use crate::spec::tenancy::enforce::{self, Verdict};
+use crate::spec::tenancy::{self, LoadTenantsError, TenancySettings};
 use crate::spec::{self, CheckSpecsError, Checked, Diagnostic};
 
-/// Load, validate and resolve; `Err` carries the diagnostics already sorted.
-/// Specs that loaded, validated and resolved, with their warnings.
+/// Specs that loaded, validated and resolved, with their warnings and what tenancy rejected.
 pub struct Resolved {
     pub checked: Checked,
     pub desired: Desired,
     pub diagnostics: Vec<Diagnostic>,
+    /// Objects rejected by tenancy (already removed from `desired`), with the Vault role of
+    /// each tenant-owned credential.
+    pub tenancy: Verdict,
 }
 
+/// Load, validate, enforce tenancy and resolve; `Err` carries the diagnostics (sorted) that
+/// stop the whole revision: invalid specs, an invalid tenants folder, or any tenancy
+/// violation under `--strict-tenancy`.
 pub fn check_and_resolve(
     dir: &Path,
     namespaces: &Namespaces,
+    tenancy: &TenancySettings,
 ) -> anyhow::Result<Result<Resolved, Vec<Diagnostic>>> {
-    let checked = match spec::check(dir) {
+    let policy = match tenancy::load(tenancy, dir) {
+        Ok(policy) => policy,
+        Err(LoadTenantsError::Invalid(diagnostics)) => return Ok(Err(diagnostics)),
+        Err(other) => return Err(other.into()),
+    };
+    let except = tenancy.source.as_ref().and_then(|s| s.inside(dir));
+    let mut checked = match spec::check_except(dir, except.as_deref()) {
         Ok(checked) => checked,
         Err(CheckSpecsError::Invalid(diagnostics)) => return Ok(Err(diagnostics)),
         Err(other) => return Err(other.into()),
     };
-    let desired = resolve::resolve(&checked.catalog, namespaces);
+    let mut verdict = enforce::before_resolve(policy.as_ref(), &mut checked.catalog, namespaces);
+    let mut desired = resolve::resolve(&checked.catalog, namespaces);
+    if let Some(policy) = &policy {
+        enforce::after_resolve(policy, &checked.catalog, &mut desired, namespaces, &mut verdict);
+    }
     let mut diagnostics = checked.warnings.clone();
     diagnostics.extend(desired.diagnostics.iter().cloned());
     spec::diag::sort(&mut diagnostics);
-    if diagnostics.iter().any(Diagnostic::is_error) {
+    let strict = policy.as_ref().is_some_and(|p| p.strict);
+    if diagnostics.iter().any(Diagnostic::is_error) || (strict && verdict.rejected() > 0) {
+        diagnostics.extend(verdict.diagnostics);
+        spec::diag::sort(&mut diagnostics);
         return Ok(Err(diagnostics));
     }
+    spec::diag::sort(&mut verdict.diagnostics);
     Ok(Ok(Resolved {
         checked,
         desired,
         diagnostics,
+        tenancy: verdict,
     }))
 }
 
@@ -47,6 +70,8 @@ pub struct Pipeline {
     pub outcome: RenderOutcome,
     pub revision: String,
     pub diagnostics: Vec<Diagnostic>,
+    /// What tenancy rejected in this revision (the rest applies).
+    pub tenancy: Verdict,
     /// Credential name → the secrets that use it, to know when a replaced lease may go.
     pub users: std::collections::BTreeMap<String, Vec<(String, String)>>,
     pub context: SourceContext,
@@ -79,6 +104,50 @@ pub struct ClusterView {
     pub digest_key: Option<render::digest::DigestKey>,
     /// Credential files of pullsync beyond the render flags' (kubeconfig, git token, webhook).
     pub own_files: Vec<std::path::PathBuf>,
+    /// A long-running process keeps each tenant role's Vault session (its token) too.
+    pub tenant_vault: std::sync::Arc<
+        std::sync::Mutex<std::collections::BTreeMap<String, credentials::vault::VaultSession>>,
+    >,
+}
+
+impl Pipeline {
+    /// Tenancy's rejections of this revision: one line per rejected object (its first
+    /// violation).
+    pub fn tenancy_rejected(&self) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        self.tenancy
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error() && seen.insert((d.position.file.clone(), d.object.clone())))
+            .map(ToString::to_string)
+            .collect()
+    }
+}
+
+/// The Vault session of each tenant-owned credential whose tenant names a role: one session
+/// per role, kept in `cluster` so a daemon logs in once per role, not once per sync.
+fn tenant_sessions(
+    vault: Option<&credentials::vault::VaultSession>,
+    verdict: &Verdict,
+    cluster: &ClusterView,
+) -> anyhow::Result<std::collections::BTreeMap<String, credentials::vault::VaultSession>> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(vault) = vault else {
+        return Ok(out);
+    };
+    let mut sessions = cluster.tenant_vault.lock().unwrap_or_else(|e| e.into_inner());
+    for (credential, role) in &verdict.vault_roles {
+        let session = match sessions.get(role) {
+            Some(session) => session.clone(),
+            None => {
+                let session = vault.for_role(role)?;
+                sessions.insert(role.clone(), session.clone());
+                session
+            }
+        };
+        out.insert(credential.clone(), session);
+    }
+    Ok(out)
 }
 
 pub async fn pipeline(
@@ -86,11 +155,13 @@ pub async fn pipeline(
     args: &RenderArgs,
     cluster: &ClusterView,
 ) -> anyhow::Result<Result<Pipeline, Vec<Diagnostic>>> {
+    let tenancy_settings = args.tenancy.settings().map_err(|e| anyhow::anyhow!(e))?;
     let Resolved {
         mut checked,
         desired,
         diagnostics,
-    } = match check_and_resolve(dir, &cluster.namespaces)? {
+        tenancy,
+    } = match check_and_resolve(dir, &cluster.namespaces, &tenancy_settings)? {
         Ok(ok) => ok,
         Err(diagnostics) => return Ok(Err(diagnostics)),
     };
@@ -101,14 +172,19 @@ pub async fn pipeline(
         Some(path) => Some(age_file::Identities::load(path)?),
         None => None,
     };
+    for rejected in tenancy.diagnostics.iter().filter(|d| d.is_error()) {
+        tracing::warn!(object = rejected.object.as_deref().unwrap_or(""), at = %rejected.position, reason = %rejected.message, "rejected by tenancy");
+    }
+    let vault = match &cluster.vault {
+        Some(session) => Some(session.clone()),
+        None => vault_session(args)?,
+    };
     let context = SourceContext {
         age_identities: identities,
         kube: cluster.kube.clone(),
         own_namespace: cluster.own_namespace.clone(),
-        vault: match &cluster.vault {
-            Some(session) => Some(session.clone()),
-            None => vault_session(args)?,
-        },
+        tenant_vault: tenant_sessions(vault.as_ref(), &tenancy, cluster)?,
+        vault,
         leases: std::sync::Arc::new(tokio::sync::Mutex::new(cluster.leases.clone())),
         read_only: cluster.read_only,
         cache: cluster.cache.clone(),
@@ -141,7 +217,12 @@ pub async fn pipeline(
             .clone()
             .unwrap_or_else(render::digest::DigestKey::generate),
     };
-    let outcome = render::render(&desired, catalog, &values, &render_context);
+    // Shown with the other diagnostics (`sync`, `/status`); they do not stop the revision.
+    let mut diagnostics = diagnostics;
+    diagnostics.extend(tenancy.diagnostics.iter().cloned());
+    spec::diag::sort(&mut diagnostics);
+    let mut outcome = render::render(&desired, catalog, &values, &render_context);
+    outcome.held = tenancy.held.clone();
     for failure in &outcome.failed {
         tracing::error!(namespace = %failure.namespace, secret = %failure.name, spec = %failure.spec_ref, reason = %failure.reason, "secret not rendered");
     }
@@ -149,6 +230,7 @@ pub async fn pipeline(
         outcome,
         revision,
         diagnostics,
+        tenancy,
         users,
         context,
         persisted: std::sync::Mutex::new(cluster.leases.clone()),

@@ -73,6 +73,9 @@ pub struct RenderFailure {
 pub struct RenderOutcome {
     pub rendered: Vec<Rendered>,
     pub failed: Vec<RenderFailure>,
+    /// `file#Kind/name` of specs rejected by tenancy → why: the Secrets they wrote before are
+    /// kept, not pruned.
+    pub held: std::collections::BTreeMap<String, String>,
 }
 
 pub fn render(

@@ -52,6 +52,8 @@ pub struct Outcome {
 pub struct SyncReport {
     pub outcomes: Vec<Outcome>,
     pub prune_refused: Option<String>,
+    /// Objects tenancy rejected in this revision (diagnostics: tenant, rule, file:line).
+    pub tenancy_rejected: Vec<String>,
     /// The resourceVersion each of pullsync's own Secret writes produced, from the responses:
     /// the daemon's drift check compares against these, never against a later read that may
     /// already hold someone else's edit.

@@ -54,6 +54,12 @@ fn add_to_digest(digest: &mut Sha256, relative: &Path, bytes: &[u8]) {
 
 /// Read every spec under `root`.
 pub fn load(root: &Path) -> Result<(Catalog, Vec<Diagnostic>), LoadSpecsError> {
+    load_except(root, None)
+}
+
+/// `load`, leaving out one folder (relative to the root): the platform's Tenants when they
+/// live inside the spec repository.
+pub fn load_except(root: &Path, except: Option<&Path>) -> Result<(Catalog, Vec<Diagnostic>), LoadSpecsError> {
     let root = fs::canonicalize(root).map_err(|source| LoadSpecsError::ReadRoot {
         path: root.to_path_buf(),
         source,
@@ -71,6 +77,9 @@ pub fn load(root: &Path) -> Result<(Catalog, Vec<Diagnostic>), LoadSpecsError> {
     let mut diagnostics = Vec::new();
     let mut files = Vec::new();
     walk(&root, Path::new(""), &mut files, &mut diagnostics);
+    if let Some(except) = except {
+        files.retain(|f| !f.starts_with(except));
+    }
     files.sort();
     let mut digest = Sha256::new();
     for relative in &files {

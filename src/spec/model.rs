@@ -339,20 +339,30 @@ pub struct DefaultsSpec {
     pub argocd_ignore_extraneous: Option<bool>,
 }
 
-/// What a tenant may use (the model only: enforcement comes with multi-tenancy).
+/// What a tenant may do. Read only from the platform's tenants folder (`--tenants`), never
+/// from the spec repository it constrains.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TenantSpec {
-    /// Spec paths (globs relative to the root) this tenant owns.
+    /// Spec paths this tenant owns: globs relative to the spec root (`teams/ml/**`), or a
+    /// folder (`teams/ml`, everything under it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<String>,
+    /// Namespaces its objects may target, by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<String>,
+    /// More namespaces it may target: those whose *live* labels match (evaluated on the
+    /// cluster's Namespace objects, never on anything a spec says).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<LabelSelector>,
-    /// Credentials the tenant's secrets may reference.
+    /// Platform credentials (defined outside every tenant's paths) granted to this tenant by
+    /// name. Credentials under its own paths need no grant.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<String>,
+    /// ServiceAccounts (names or globs) its PullSecrets may add themselves to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_accounts: Vec<String>,
+    /// Vault: the role its credentials log in with and the paths they may read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault: Option<TenantVault>,
 }
@@ -360,8 +370,11 @@ pub struct TenantSpec {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TenantVault {
+    /// Role for `--vault-auth kubernetes|jwt` logins of this tenant's credentials (its own
+    /// Vault session, so Vault's policy for the role enforces the same boundary).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// `mount/path` prefixes its Vault credentials may read, e.g. `secret/teams/ml/`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub path_prefixes: Vec<String>,
 }

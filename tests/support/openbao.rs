@@ -332,3 +332,83 @@ path "database/creds/*" { capabilities = ["read", "update"] }
 path "sys/leases/renew" { capabilities = ["update"] }
 path "sys/leases/revoke" { capabilities = ["update"] }
 "#;
+
+/// A JWT signed by a key the test owns (Ed25519, with the openssl CLI).
+pub fn signed_jwt(dir: &std::path::Path, claims: &Value) -> (String, String) {
+    let key = dir.join("jwt-key.pem");
+    if !key.exists() {
+        assert!(
+            std::process::Command::new("openssl")
+                .args(["genpkey", "-algorithm", "ed25519", "-out"])
+                .arg(&key)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let public = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    let header = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        json!({"alg": "EdDSA", "typ": "JWT"}).to_string(),
+    );
+    let payload = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        claims.to_string(),
+    );
+    let input = dir.join("jwt-input");
+    std::fs::write(&input, format!("{header}.{payload}")).unwrap();
+    let signature = std::process::Command::new("openssl")
+        .args(["pkeyutl", "-sign", "-rawin", "-inkey"])
+        .arg(&key)
+        .arg("-in")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        signature.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signature.stderr)
+    );
+    (
+        format!(
+            "{header}.{payload}.{}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                signature.stdout
+            )
+        ),
+        String::from_utf8(public.stdout).unwrap(),
+    )
+}
+
+impl OpenBao {
+    /// JWT auth (`auth/jwt`) trusting `public` (PEM) for issuer `https://pullsync.test`.
+    pub fn enable_jwt(&self, public: &str) {
+        self.root("POST", "sys/auth/jwt", Some(json!({"type": "jwt"})));
+        self.root(
+            "POST",
+            "auth/jwt/config",
+            Some(json!({"jwt_validation_pubkeys": [public], "bound_issuer": "https://pullsync.test"})),
+        );
+    }
+
+    /// A policy `name` reading KV v2 data under `secret/<prefix>`, and a JWT role of the same
+    /// name holding it (audience `pullsync`).
+    pub fn jwt_role_reading(&self, name: &str, prefix: &str) {
+        let policy = format!("path \"secret/data/{prefix}/*\" {{ capabilities = [\"read\"] }}\n");
+        self.root(
+            "PUT",
+            &format!("sys/policies/acl/{name}"),
+            Some(json!({"policy": policy})),
+        );
+        self.root(
+            "POST",
+            &format!("auth/jwt/role/{name}"),
+            Some(json!({"role_type": "jwt", "bound_audiences": ["pullsync"], "user_claim": "sub", "token_policies": [name], "token_ttl": "10m"})),
+        );
+    }
+}

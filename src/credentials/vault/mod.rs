@@ -134,6 +134,31 @@ fn read_trimmed(path: &PathBuf, what: &'static str) -> Result<String, VaultCallE
 }
 
 impl VaultSession {
+    /// A separate session that logs in with `role` instead (a tenant's own identity, so
+    /// Vault's policy for that role bounds what its credentials can read).
+    pub fn for_role(&self, role: &str) -> Result<VaultSession, VaultCallError> {
+        let mut settings = (*self.settings).clone();
+        settings.auth = match settings.auth {
+            VaultAuth::Kubernetes { mount, jwt_file, .. } => VaultAuth::Kubernetes {
+                mount,
+                role: role.to_string(),
+                jwt_file,
+            },
+            VaultAuth::Jwt { mount, jwt_file, .. } => VaultAuth::Jwt {
+                mount,
+                role: role.to_string(),
+                jwt_file,
+            },
+            VaultAuth::Token { .. } | VaultAuth::AppRole { .. } => {
+                return Err(VaultCallError::Login {
+                    method: "tenant role",
+                    reason: "a Tenant's spec.vault.role needs --vault-auth kubernetes or jwt".into(),
+                });
+            }
+        };
+        VaultSession::new(settings)
+    }
+
     pub fn new(settings: VaultSettings) -> Result<VaultSession, VaultCallError> {
         let mut builder = vaultrs::client::VaultClientSettingsBuilder::default();
         // Everything explicit: the builder's defaults read VAULT_* environment variables.

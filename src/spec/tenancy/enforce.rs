@@ -1,0 +1,577 @@
+//! Checking specs against the Tenants (pure).
+//!
+//! Every object is owned by the tenant whose `paths` hold its file (or by the platform, when
+//! the operator allows platform specs). A violation rejects that object only: its diagnostic
+//! names the tenant, the rule and the place; nothing of it is rendered, and the Secrets it
+//! wrote before are kept rather than pruned (a rejected spec changes nothing). The rest of the
+//! revision applies. Namespaces are judged on the cluster's live labels, never on a spec.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+
+use super::Policy;
+use super::paths::path_matches;
+use crate::image::glob::glob_match;
+use crate::spec::catalog::{Catalog, Object};
+use crate::spec::diag::{Diagnostic, Position};
+use crate::spec::model::{CredentialSpec, TenantSpec};
+use crate::spec::resolve::{Desired, Namespaces, matches};
+
+/// What enforcement decided for one revision.
+#[derive(Debug, Default, Clone)]
+pub struct Verdict {
+    /// Violations (errors) and what can only be judged against a cluster (warnings).
+    pub diagnostics: Vec<Diagnostic>,
+    /// `file#Kind/name` of each rejected object → why: its earlier Secrets are kept.
+    pub held: BTreeMap<String, String>,
+    /// Credential → the Vault role of the tenant that owns it.
+    pub vault_roles: BTreeMap<String, String>,
+}
+
+impl Verdict {
+    pub fn rejected(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Owner<'a> {
+    Tenant(&'a Object<TenantSpec>),
+    Platform,
+    /// Outside every tenant's paths, and platform specs are not allowed there.
+    Nobody,
+    /// Matched by two tenants' paths.
+    Ambiguous(&'a str, &'a str),
+}
+
+enum Reach {
+    Allowed,
+    Forbidden(String),
+    /// Decided by live labels, and there is no cluster to ask (offline `validate`).
+    Unknown,
+}
+
+/// Who owns what, for one revision and one view of the namespaces.
+struct Scope<'a> {
+    policy: &'a Policy,
+    namespaces: &'a Namespaces,
+    /// Namespace → the tenants claiming it (by name, or by live labels).
+    claims: BTreeMap<String, Vec<&'a str>>,
+}
+
+impl<'a> Scope<'a> {
+    fn new(policy: &'a Policy, namespaces: &'a Namespaces) -> Self {
+        let mut claims: BTreeMap<String, Vec<&'a str>> = BTreeMap::new();
+        for tenant in &policy.tenants {
+            let mut mine: BTreeSet<&str> = tenant.spec.namespaces.iter().map(String::as_str).collect();
+            if let (Some(selector), Some(known)) = (&tenant.spec.namespace_selector, &namespaces.known) {
+                mine.extend(
+                    known
+                        .iter()
+                        .filter(|(_, labels)| matches(selector, labels))
+                        .map(|(ns, _)| ns.as_str()),
+                );
+            }
+            for ns in mine {
+                claims.entry(ns.to_string()).or_default().push(&tenant.name);
+            }
+        }
+        Scope {
+            policy,
+            namespaces,
+            claims,
+        }
+    }
+
+    fn owner(&self, file: &Path) -> Owner<'a> {
+        let mut found: Option<&'a Object<TenantSpec>> = None;
+        for tenant in &self.policy.tenants {
+            if tenant.spec.paths.iter().any(|p| path_matches(p, file)) {
+                if let Some(first) = found {
+                    return Owner::Ambiguous(&first.name, &tenant.name);
+                }
+                found = Some(tenant);
+            }
+        }
+        match found {
+            Some(tenant) => Owner::Tenant(tenant),
+            None if self.policy.allow_platform_specs
+                || self.policy.platform_paths.iter().any(|p| path_matches(p, file)) =>
+            {
+                Owner::Platform
+            }
+            None => Owner::Nobody,
+        }
+    }
+
+    fn reach(&self, tenant: &Object<TenantSpec>, ns: &str) -> Reach {
+        let claimants = self.claims.get(ns).map(Vec::as_slice).unwrap_or_default();
+        if claimants.len() > 1 {
+            return Reach::Forbidden(format!(
+                "namespace `{ns}` is claimed by tenants {} (a configuration error: it belongs to neither until one lets go)",
+                claimants
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ));
+        }
+        match claimants.first() {
+            Some(owner) if *owner == tenant.name => Reach::Allowed,
+            Some(owner) => Reach::Forbidden(format!("namespace `{ns}` belongs to tenant `{owner}`")),
+            None if self.namespaces.known.is_none() && tenant.spec.namespace_selector.is_some() => {
+                Reach::Unknown
+            }
+            None => Reach::Forbidden(format!(
+                "namespace `{ns}` is not one of tenant `{}`'s namespaces",
+                tenant.name
+            )),
+        }
+    }
+}
+
+/// One violation of one rule.
+fn violation(
+    tenant: &str,
+    rule: &str,
+    at: Position,
+    object: String,
+    message: String,
+    help: &str,
+) -> Diagnostic {
+    Diagnostic::error(
+        at,
+        format!("tenant `{tenant}`, rule `{rule}`: {message}; rejected"),
+    )
+    .object(object)
+    .help(help)
+}
+
+/// Why an object with this owner may not exist at all, if so.
+fn unowned(owner: Owner<'_>, at: Position, object: String) -> Option<Diagnostic> {
+    match owner {
+        Owner::Nobody => Some(
+            Diagnostic::error(
+                at,
+                "rule `paths`: this file is outside every tenant's paths, and platform specs are not allowed here; rejected",
+            )
+            .object(object)
+            .help("move it under a tenant's folder, or (platform only) pass --platform-path GLOB or --allow-platform-specs"),
+        ),
+        Owner::Ambiguous(a, b) => Some(
+            Diagnostic::error(
+                at,
+                format!("rule `paths`: this file is matched by the paths of tenants `{a}` and `{b}`; rejected"),
+            )
+            .object(object)
+            .help("make the tenants' spec.paths disjoint"),
+        ),
+        Owner::Tenant(_) | Owner::Platform => None,
+    }
+}
+
+/// Before resolving: Tenant objects in the specs, and Defaults reaching other tenants'
+/// namespaces, are removed from the catalog (they would otherwise layer into others' Secrets).
+pub fn before_resolve(policy: Option<&Policy>, catalog: &mut Catalog, namespaces: &Namespaces) -> Verdict {
+    let mut verdict = Verdict::default();
+    for tenant in catalog.tenants.drain(..) {
+        verdict.diagnostics.push(
+            Diagnostic::error(
+                tenant.origin.start(),
+                "rule `tenants`: Tenant objects are read only from the platform's tenants folder (--tenants), never from the specs they constrain; ignored",
+            )
+            .object(tenant.id())
+            .help("ask the platform team to change the Tenant in its tenants folder"),
+        );
+    }
+    let Some(policy) = policy else {
+        return verdict;
+    };
+    let scope = Scope::new(policy, namespaces);
+    let mut kept = Vec::new();
+    for defaults in std::mem::take(&mut catalog.defaults) {
+        let owner = scope.owner(&defaults.origin.file);
+        let mut problems = unowned(owner, defaults.origin.start(), defaults.id())
+            .into_iter()
+            .collect::<Vec<_>>();
+        if let Owner::Tenant(tenant) = owner {
+            match &defaults.namespace {
+                None => problems.push(violation(
+                    &tenant.name,
+                    "namespaces",
+                    defaults.origin.start(),
+                    defaults.id(),
+                    "cluster-wide Defaults belong to the platform".into(),
+                    "give the Defaults a metadata.namespace of your own",
+                )),
+                Some(ns) => match scope.reach(tenant, ns) {
+                    Reach::Allowed => {}
+                    Reach::Unknown => {
+                        verdict
+                            .diagnostics
+                            .push(unknown(&defaults, tenant, ns, "metadata.namespace"))
+                    }
+                    Reach::Forbidden(why) => problems.push(violation(
+                        &tenant.name,
+                        "namespaces",
+                        defaults.origin.at("metadata.namespace"),
+                        defaults.id(),
+                        why,
+                        "Defaults may only name the tenant's own namespaces",
+                    )),
+                },
+            }
+        }
+        if problems.is_empty() {
+            kept.push(defaults);
+        } else {
+            verdict.diagnostics.extend(problems);
+        }
+    }
+    catalog.defaults = kept;
+    verdict
+}
+
+fn unknown<S>(object: &Object<S>, tenant: &Object<TenantSpec>, ns: &str, path: &str) -> Diagnostic {
+    Diagnostic::warning(
+        object.origin.at(path),
+        format!(
+            "tenant `{}`: namespace `{ns}` is not in its spec.namespaces; whether its live labels match the tenant's namespaceSelector is checked at sync time",
+            tenant.name
+        ),
+    )
+    .object(object.id())
+}
+
+/// After resolving: reject objects that break a rule, removing what they would render.
+pub fn after_resolve(
+    policy: &Policy,
+    catalog: &Catalog,
+    desired: &mut Desired,
+    namespaces: &Namespaces,
+    verdict: &mut Verdict,
+) {
+    let scope = Scope::new(policy, namespaces);
+    // Credentials first: a credential that breaks a rule takes its users with it.
+    let mut bad_credentials: BTreeMap<&str, String> = BTreeMap::new();
+    let mut owners: BTreeMap<&str, Owner<'_>> = BTreeMap::new();
+    for credential in &catalog.credentials {
+        let owner = scope.owner(&credential.origin.file);
+        owners.insert(&credential.name, owner);
+        let mut problems: Vec<Diagnostic> = unowned(owner, credential.origin.start(), credential.id())
+            .into_iter()
+            .collect();
+        if let Owner::Tenant(tenant) = owner {
+            problems.extend(credential_rules(
+                &scope,
+                tenant,
+                credential,
+                &mut verdict.diagnostics,
+            ));
+            if let Some(role) = tenant.spec.vault.as_ref().and_then(|v| v.role.clone())
+                && credential.spec.vault.is_some()
+            {
+                verdict.vault_roles.insert(credential.name.clone(), role);
+            }
+        }
+        if let Some(first) = problems.first() {
+            bad_credentials.insert(&credential.name, format!("see {}", first.position));
+        }
+        verdict.diagnostics.extend(problems);
+    }
+
+    // Each object's targets, from what resolve made of it.
+    let mut targets: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for intent in desired.secrets.values() {
+        targets
+            .entry(&intent.spec_ref)
+            .or_default()
+            .push(&intent.namespace);
+    }
+    let mut rejected: BTreeSet<String> = BTreeSet::new();
+    let objects = catalog
+        .pull_secrets
+        .iter()
+        .map(|o| {
+            let credentials: Vec<(String, &str)> = o
+                .spec
+                .registries
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("spec.registries[{i}].credential"), r.credential.as_str()))
+                .collect();
+            (
+                o.kind,
+                &o.name,
+                &o.origin,
+                o.id(),
+                credentials,
+                o.spec.service_accounts.as_slice(),
+            )
+        })
+        .chain(catalog.secrets.iter().map(|o| {
+            let credentials: Vec<(String, &str)> = o
+                .spec
+                .data
+                .iter()
+                .filter_map(|(key, d)| {
+                    Some((format!("spec.data.{key}.credential"), d.credential.as_deref()?))
+                })
+                .collect();
+            (o.kind, &o.name, &o.origin, o.id(), credentials, &[][..])
+        }));
+    for (kind, name, origin, id, credentials, accounts) in objects {
+        let spec_ref = origin.annotation(kind, name);
+        let owner = scope.owner(&origin.file);
+        let mut problems: Vec<Diagnostic> = unowned(owner, origin.start(), id.clone()).into_iter().collect();
+        if let Owner::Tenant(tenant) = owner {
+            for ns in targets.get(spec_ref.as_str()).into_iter().flatten() {
+                match scope.reach(tenant, ns) {
+                    Reach::Allowed => {}
+                    Reach::Unknown => verdict.diagnostics.push(
+                        Diagnostic::warning(
+                            origin.key_at("spec.namespaces"),
+                            format!("tenant `{}`: namespace `{ns}` is checked against the tenant's namespaceSelector at sync time", tenant.name),
+                        )
+                        .object(id.clone()),
+                    ),
+                    Reach::Forbidden(why) => problems.push(violation(
+                        &tenant.name,
+                        "namespaces",
+                        origin.key_at(if origin.index.key("spec.namespaceSelector").is_some() {
+                            "spec.namespaceSelector"
+                        } else {
+                            "spec.namespaces"
+                        }),
+                        id.clone(),
+                        why,
+                        "target only the tenant's namespaces (its spec.namespaces, or live namespaces matching its namespaceSelector)",
+                    )),
+                }
+            }
+            for (path, credential) in &credentials {
+                let why = match owners.get(credential) {
+                    Some(Owner::Tenant(t)) if t.name == tenant.name => None,
+                    Some(Owner::Tenant(t)) => Some(format!(
+                        "credential `{credential}` belongs to tenant `{}`",
+                        t.name
+                    )),
+                    Some(Owner::Platform) if tenant.spec.credentials.iter().any(|c| c == credential) => None,
+                    Some(Owner::Platform) => Some(format!(
+                        "credential `{credential}` is the platform's and not granted to tenant `{}`",
+                        tenant.name
+                    )),
+                    Some(Owner::Nobody | Owner::Ambiguous(..)) | None => None,
+                };
+                if let Some(why) = why {
+                    problems.push(violation(
+                        &tenant.name,
+                        "credentials",
+                        origin.at(path),
+                        id.clone(),
+                        why,
+                        "use a credential defined under the tenant's own paths, or ask the platform to grant a shared one in the Tenant's spec.credentials",
+                    ));
+                } else if let Some(reason) = bad_credentials.get(credential) {
+                    problems.push(violation(
+                        &tenant.name,
+                        "credentials",
+                        origin.at(path),
+                        id.clone(),
+                        format!("credential `{credential}` was rejected ({reason})"),
+                        "fix the credential first",
+                    ));
+                }
+            }
+            for (i, account) in accounts.iter().enumerate() {
+                if !tenant
+                    .spec
+                    .service_accounts
+                    .iter()
+                    .any(|p| glob_match(p, account))
+                {
+                    problems.push(violation(
+                        &tenant.name,
+                        "serviceAccounts",
+                        origin.at(&format!("spec.serviceAccounts[{i}]")),
+                        id.clone(),
+                        format!("ServiceAccount `{account}` is not in the tenant's spec.serviceAccounts"),
+                        "ask the platform to add it to the Tenant's spec.serviceAccounts",
+                    ));
+                }
+            }
+        } else if matches!(owner, Owner::Platform) {
+            // The platform's objects may use any credential, but not one that broke a rule.
+            for (path, credential) in &credentials {
+                if let Some(reason) = bad_credentials.get(credential) {
+                    problems.push(
+                        Diagnostic::error(
+                            origin.at(path),
+                            format!("credential `{credential}` was rejected ({reason}); rejected"),
+                        )
+                        .object(id.clone()),
+                    );
+                }
+            }
+        }
+        if let Some(first) = problems.first() {
+            verdict.held.insert(spec_ref.clone(), first.message.clone());
+            rejected.insert(spec_ref);
+        }
+        verdict.diagnostics.extend(problems);
+    }
+    desired
+        .secrets
+        .retain(|_, intent| !rejected.contains(&intent.spec_ref));
+}
+
+/// What a tenant's own credential may read.
+fn credential_rules(
+    scope: &Scope<'_>,
+    tenant: &Object<TenantSpec>,
+    credential: &Object<CredentialSpec>,
+    warnings: &mut Vec<Diagnostic>,
+) -> Vec<Diagnostic> {
+    let spec = &credential.spec;
+    let at = |path: &str| credential.origin.at(path);
+    let fail = |rule: &str, path: &str, why: String, help: &str| {
+        violation(&tenant.name, rule, at(path), credential.id(), why, help)
+    };
+    let mut out = Vec::new();
+    if spec.file.is_some() {
+        out.push(fail(
+            "sources",
+            "spec.file",
+            "`file` sources read the daemon's own disk and are for platform credentials".into(),
+            "ask the platform to grant a shared credential in the Tenant's spec.credentials",
+        ));
+    }
+    if spec.kubernetes_secret.is_some() {
+        out.push(fail(
+            "sources",
+            "spec.kubernetesSecret",
+            "`kubernetesSecret` reads pullsync's own namespace and is for platform credentials".into(),
+            "ask the platform to grant a shared credential in the Tenant's spec.credentials",
+        ));
+    }
+    if let Some(token) = &spec.service_account_token {
+        match scope.reach(tenant, &token.namespace) {
+            Reach::Allowed => {}
+            Reach::Unknown => warnings.push(unknown(
+                credential,
+                tenant,
+                &token.namespace,
+                "spec.serviceAccountToken.namespace",
+            )),
+            Reach::Forbidden(why) => out.push(fail(
+                "namespaces",
+                "spec.serviceAccountToken.namespace",
+                why,
+                "mint tokens only for ServiceAccounts in the tenant's namespaces",
+            )),
+        }
+    }
+    if let Some(age) = &spec.age_file {
+        let file = credential
+            .origin
+            .file
+            .parent()
+            .map(|dir| normalize(&dir.join(&age.path)));
+        let owned = file
+            .as_ref()
+            .is_some_and(|f| matches!(scope.owner(f), Owner::Tenant(t) if t.name == tenant.name));
+        if !owned {
+            out.push(fail(
+                "paths",
+                "spec.ageFile.path",
+                format!("age file `{}` is outside the tenant's paths", age.path),
+                "keep the tenant's encrypted files under its own folder",
+            ));
+        }
+    }
+    if let Some(vault) = &spec.vault {
+        let (path, field) = match (&vault.kv, &vault.dynamic) {
+            (Some(kv), _) => (format!("{}/{}", kv.mount, kv.path), "spec.vault.kv.path"),
+            (None, Some(dynamic)) => (dynamic.path.clone(), "spec.vault.dynamic.path"),
+            (None, None) => (String::new(), "spec.vault"),
+        };
+        let prefixes = tenant
+            .spec
+            .vault
+            .as_ref()
+            .map(|v| v.path_prefixes.as_slice())
+            .unwrap_or_default();
+        if !prefixes.iter().any(|p| vault_path_within(&path, p)) {
+            out.push(fail(
+                "vaultPaths",
+                field,
+                format!(
+                    "Vault path `{path}` is outside the tenant's path prefixes ({})",
+                    if prefixes.is_empty() {
+                        "none".to_string()
+                    } else {
+                        prefixes.join(", ")
+                    }
+                ),
+                "read only under the prefixes in the Tenant's spec.vault.pathPrefixes",
+            ));
+        }
+    }
+    out
+}
+
+/// `path` lies under `prefix`, segment-wise, with no `.`/`..`/empty segment to walk out.
+fn vault_path_within(path: &str, prefix: &str) -> bool {
+    let segments = |s: &str| -> Option<Vec<String>> {
+        let parts: Vec<&str> = s.trim_matches('/').split('/').collect();
+        if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+            return None;
+        }
+        Some(parts.iter().map(|p| p.to_string()).collect())
+    };
+    match (segments(path), segments(prefix)) {
+        (Some(path), Some(prefix)) => path.len() > prefix.len() && path.starts_with(&prefix),
+        _ => false,
+    }
+}
+
+/// `a/./b/../c` → `a/c`, without touching the disk (a spec's relative path, judged by name).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out: Vec<&std::ffi::OsStr> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(s) => out.push(s),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out.iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_paths_stay_under_their_prefix() {
+        assert!(vault_path_within("secret/teams/ml/hf", "secret/teams/ml/"));
+        assert!(vault_path_within("secret/teams/ml/hf", "secret/teams/ml"));
+        assert!(!vault_path_within("secret/teams/mlops/hf", "secret/teams/ml"));
+        assert!(!vault_path_within(
+            "secret/teams/ml/../infra/root",
+            "secret/teams/ml"
+        ));
+        assert!(!vault_path_within("secret/teams/ml", "secret/teams/ml"));
+        assert!(!vault_path_within("secret/teams//ml/x", "secret/teams/ml"));
+    }
+
+    #[test]
+    fn relative_age_paths_are_judged_by_where_they_lead() {
+        assert_eq!(
+            normalize(Path::new("teams/a/../b/secret.age")),
+            PathBuf::from("teams/b/secret.age")
+        );
+    }
+}

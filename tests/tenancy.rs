@@ -1,0 +1,514 @@
+//! Tenant isolation end to end: three tenants share one spec repository and one pullsync;
+//! each tries every forbidden move in the same commit as its legitimate objects. Real
+//! OpenBao (one JWT role per tenant, so Vault's own policy draws the same line), the test API
+//! server's request log for what was written.
+
+#[path = "support/apiserver/mod.rs"]
+mod apiserver;
+mod support;
+
+use std::path::Path;
+
+use serde_json::json;
+use support::openbao::{OpenBao, signed_jwt};
+use support::{HEADER, Run, pullsync, write};
+
+const TENANTS: &str = "\
+kind: Tenant
+metadata: {name: team-a}
+spec:
+  paths: [teams/a]
+  namespaces: [a-prod]
+  credentials: [platform-registry]
+  serviceAccounts: [default]
+  vault: {role: tenant-a, pathPrefixes: [secret/teams/a]}
+---
+kind: Tenant
+metadata: {name: team-b}
+spec:
+  paths: [teams/b/**]
+  namespaceSelector: {matchLabels: {tenant: b}}
+  vault: {role: tenant-b, pathPrefixes: [secret/teams/b/]}
+---
+kind: Tenant
+metadata: {name: team-c}
+spec:
+  paths: [teams/c]
+  namespaces: [c-prod]
+";
+
+const PLATFORM: &str = "\
+kind: Credential
+metadata: {name: platform-registry}
+spec:
+  vault: {kv: {mount: secret, path: platform/registry}}
+  username: robot
+  fields: {password: token}
+";
+
+const TEAM_A: &str = "\
+kind: Credential
+metadata: {name: a-hf}
+spec:
+  vault: {kv: {mount: secret, path: teams/a/hf}}
+---
+kind: Secret
+metadata: {name: a-hf-token}
+spec:
+  namespaces: [a-prod]
+  data: {HF_TOKEN: {credential: a-hf, field: token}}
+---
+kind: PullSecret
+metadata: {name: a-pull}
+spec:
+  namespaces: [a-prod]
+  registries: [{server: registry.example.com, credential: platform-registry}]
+  serviceAccounts: [default]
+---
+kind: Secret
+metadata: {name: a-into-b}
+spec:
+  namespaces: [b-prod]
+  data: {x: {value: \"1\"}}
+---
+kind: PullSecret
+metadata: {name: a-by-selector}
+spec:
+  namespaceSelector: {matchLabels: {tenant: b}}
+  registries: [{server: registry.example.com, credential: platform-registry}]
+---
+kind: PullSecret
+metadata: {name: a-other-sa}
+spec:
+  namespaces: [a-prod]
+  registries: [{server: registry.example.com, credential: platform-registry}]
+  serviceAccounts: [builder]
+";
+
+const TEAM_B: &str = "\
+kind: Credential
+metadata: {name: b-hf}
+spec:
+  vault: {kv: {mount: secret, path: teams/b/hf}}
+---
+kind: Secret
+metadata: {name: b-hf-token}
+spec:
+  namespaceSelector: {matchLabels: {tenant: b}}
+  data: {HF_TOKEN: {credential: b-hf, field: token}}
+---
+kind: Credential
+metadata: {name: b-steals}
+spec:
+  vault: {kv: {mount: secret, path: teams/a/hf}}
+---
+kind: Secret
+metadata: {name: b-stolen}
+spec:
+  namespaces: [b-prod]
+  data: {HF_TOKEN: {credential: b-steals, field: token}}
+";
+
+const TEAM_C: &str = "\
+kind: Secret
+metadata: {name: c-ok}
+spec:
+  namespaces: [c-prod]
+  data: {endpoint: {value: \"https://s3.example.com\"}}
+---
+kind: Secret
+metadata: {name: c-relabelled}
+spec:
+  namespaces: [b-dev]
+  labels: {tenant: b}
+  data: {endpoint: {value: \"https://s3.example.com\"}}
+---
+kind: Secret
+metadata: {name: c-borrows}
+spec:
+  namespaces: [c-prod]
+  data: {HF_TOKEN: {credential: a-hf, field: token}}
+---
+kind: PullSecret
+metadata: {name: c-platform}
+spec:
+  namespaces: [c-prod]
+  registries: [{server: registry.example.com, credential: platform-registry}]
+";
+
+/// team-c tries to widen itself from inside its own folder.
+const TEAM_C_TENANT: &str = "\
+kind: Tenant
+metadata: {name: team-c}
+spec:
+  paths: [teams]
+  namespaces: [c-prod, a-prod, b-prod]
+";
+
+fn docs(text: &str) -> String {
+    text.split("---\n")
+        .map(|d| format!("{HEADER}{d}"))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+fn repo(root: &Path) {
+    write(root, "platform/registry.yaml", docs(PLATFORM));
+    write(root, "teams/a/specs.yaml", docs(TEAM_A));
+    write(root, "teams/b/specs.yaml", docs(TEAM_B));
+    write(root, "teams/c/specs.yaml", docs(TEAM_C));
+    write(root, "teams/c/tenant.yaml", docs(TEAM_C_TENANT));
+    write(
+        root,
+        "stray/secret.yaml",
+        docs(
+            "kind: Secret\nmetadata: {name: stray}\nspec:\n  namespaces: [c-prod]\n  data: {x: {value: \"1\"}}\n",
+        ),
+    );
+}
+
+/// (namespace, name) of every Secret / ServiceAccount write outside pullsync's own namespace.
+fn writes(server: &apiserver::ApiServer) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = server
+        .log()
+        .iter()
+        .filter(|l| l.is_write() && l.status < 300)
+        .filter_map(|l| {
+            let parts: Vec<&str> = l.path.trim_start_matches('/').split('/').collect();
+            // api/v1/namespaces/NS/RESOURCE[/NAME]
+            let (ns, resource) = (parts.get(3)?, parts.get(4)?);
+            if *ns == "pullsync-system" || !matches!(*resource, "secrets" | "serviceaccounts") {
+                return None;
+            }
+            Some((
+                ns.to_string(),
+                resource.to_string(),
+                parts.get(5).unwrap_or(&"").to_string(),
+            ))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn sync(server: &apiserver::ApiServer, bao: &OpenBao, repo: &Path, tenants: &Path, jwt: &Path) -> Run {
+    let kubeconfig = server.kubeconfig();
+    pullsync(
+        &[
+            "sync",
+            "--once",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--tenants",
+            tenants.to_str().unwrap(),
+            "--platform-path",
+            "platform/**",
+            "--vault-addr",
+            &bao.addr,
+            "--vault-auth",
+            "jwt",
+            "--vault-role",
+            "platform",
+            "--vault-jwt-file",
+            jwt.to_str().unwrap(),
+        ],
+        None,
+        None,
+    )
+}
+
+#[test]
+fn three_tenants_every_forbidden_move_refused_the_rest_applied() {
+    support::require("openssl");
+    let bao = OpenBao::start();
+    let work = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({"iss": "https://pullsync.test", "sub": "system:serviceaccount:pullsync-system:pullsync", "aud": "pullsync", "iat": now, "exp": now + 900});
+    let (jwt, public) = signed_jwt(work.path(), &claims);
+    let jwt_file = write(work.path(), "jwt", &jwt);
+    bao.enable_jwt(&public);
+    bao.jwt_role_reading("platform", "platform");
+    bao.jwt_role_reading("tenant-a", "teams/a");
+    bao.jwt_role_reading("tenant-b", "teams/b");
+    bao.kv2_put("platform/registry", json!({"token": "canary-platform-7f3a"}));
+    bao.kv2_put("teams/a/hf", json!({"token": "canary-team-a-91c2"}));
+    bao.kv2_put("teams/b/hf", json!({"token": "canary-team-b-55d0"}));
+
+    let server = apiserver::ApiServer::start();
+    server.create_namespace("a-prod", &[("tenant", "a")]);
+    server.create_namespace("b-prod", &[("tenant", "b")]);
+    server.create_namespace("b-dev", &[("tenant", "b")]);
+    server.create_namespace("c-prod", &[]);
+    for ns in ["a-prod", "b-prod"] {
+        for sa in ["default", "builder"] {
+            server.create(
+                "serviceaccounts",
+                ns,
+                json!({"metadata": {"name": sa, "namespace": ns}}),
+            );
+        }
+    }
+    let (repo_dir, tenants_dir) = (work.path().join("repo"), work.path().join("tenants"));
+    repo(&repo_dir);
+    write(&tenants_dir, "tenants.yaml", docs(TENANTS));
+
+    // Offline first: `validate --tenants` names every violation, with tenant, rule and place.
+    let offline = pullsync(
+        &[
+            "validate",
+            repo_dir.to_str().unwrap(),
+            "--tenants",
+            tenants_dir.to_str().unwrap(),
+            "--platform-path",
+            "platform/**",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(offline.code, 1, "{}", offline.all());
+    for expected in [
+        "teams/a/specs.yaml:26:3: error: Secret/a-into-b: tenant `team-a`, rule `namespaces`: namespace `b-prod` is not one of tenant `team-a`'s namespaces; rejected",
+        "teams/a/specs.yaml:42:21: error: PullSecret/a-other-sa: tenant `team-a`, rule `serviceAccounts`: ServiceAccount `builder` is not in the tenant's spec.serviceAccounts",
+        "teams/b/specs.yaml:18:37: error: Credential/b-steals: tenant `team-b`, rule `vaultPaths`: Vault path `secret/teams/a/hf` is outside the tenant's path prefixes (secret/teams/b/)",
+        "Secret/b-stolen: tenant `team-b`, rule `credentials`: credential `b-steals` was rejected (see teams/b/specs.yaml:18:37)",
+        "teams/c/specs.yaml:12:3: error: Secret/c-relabelled: tenant `team-c`, rule `namespaces`: namespace `b-dev` is not one of tenant `team-c`'s namespaces",
+        "teams/c/specs.yaml:21:33: error: Secret/c-borrows: tenant `team-c`, rule `credentials`: credential `a-hf` belongs to tenant `team-a`",
+        "error: PullSecret/c-platform: tenant `team-c`, rule `credentials`: credential `platform-registry` is the platform's and not granted to tenant `team-c`",
+        "teams/c/tenant.yaml:1:1: error: Tenant/team-c: rule `tenants`: Tenant objects are read only from the platform's tenants folder",
+        "stray/secret.yaml:1:1: error: Secret/stray: rule `paths`: this file is outside every tenant's paths",
+    ] {
+        assert!(
+            offline.all().contains(expected),
+            "missing `{expected}` in:\n{}",
+            offline.all()
+        );
+    }
+
+    // Against the cluster: the same refusals (and the selector one, which needs live labels),
+    // nothing of them written, everything else applied.
+    server.clear_log();
+    let run = sync(&server, &bao, &repo_dir, &tenants_dir, &jwt_file);
+    assert_eq!(run.code, 1, "rejections make the exit code 1:\n{}", run.all());
+    assert!(
+        run.all().contains("PullSecret/a-by-selector: tenant `team-a`, rule `namespaces`: namespace `b-dev` belongs to tenant `team-b`"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("10 object(s) rejected by tenancy"),
+        "{}",
+        run.stderr
+    );
+    let expected: Vec<(String, String, String)> = [
+        ("a-prod", "secrets", ""),
+        ("a-prod", "secrets", ""),
+        ("a-prod", "serviceaccounts", "default"),
+        ("b-dev", "secrets", ""),
+        ("b-prod", "secrets", ""),
+        ("c-prod", "secrets", ""),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(
+        writes(&server),
+        expected,
+        "only the legitimate objects are written"
+    );
+    let names = |ns: &str| -> Vec<String> {
+        let mut names: Vec<String> = server
+            .list("secrets")
+            .iter()
+            .filter(|s| s["metadata"]["namespace"] == ns)
+            .map(|s| s["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names("a-prod"), ["a-hf-token", "a-pull"]);
+    assert_eq!(names("b-prod"), ["b-hf-token"]);
+    assert_eq!(names("b-dev"), ["b-hf-token"]);
+    assert_eq!(names("c-prod"), ["c-ok"]);
+    let builder = server.get("serviceaccounts", "a-prod", "builder").unwrap();
+    assert!(
+        builder.get("imagePullSecrets").is_none(),
+        "builder untouched: {builder}"
+    );
+
+    // Team A's secret came through team A's own Vault role; team B's stolen path was never
+    // read by pullsync; and OpenBao refuses it to team B's role when pullsync is bypassed.
+    let reads_of_a: Vec<serde_json::Value> = bao
+        .audit()
+        .into_iter()
+        .filter(|e| {
+            e["type"] == "request"
+                && e["request"]["operation"] == "read"
+                && e["request"]["path"] == "secret/data/teams/a/hf"
+        })
+        .collect();
+    assert_eq!(reads_of_a.len(), 1, "{reads_of_a:?}");
+    assert_eq!(
+        reads_of_a[0]["auth"]["metadata"]["role"], "tenant-a",
+        "{:?}",
+        reads_of_a[0]
+    );
+    let (status, login) = support::openbao::http(
+        "POST",
+        &bao.addr,
+        "auth/jwt/login",
+        None,
+        Some(&json!({"role": "tenant-b", "jwt": jwt})),
+    );
+    assert_eq!(status, 200, "{login}");
+    let token = login["auth"]["client_token"].as_str().unwrap();
+    let (status, _) = support::openbao::http("GET", &bao.addr, "secret/data/teams/a/hf", Some(token), None);
+    assert_eq!(status, 403, "OpenBao's policy for tenant-b refuses team A's path");
+    let (status, _) = support::openbao::http("GET", &bao.addr, "secret/data/teams/b/hf", Some(token), None);
+    assert_eq!(status, 200);
+
+    // The platform takes a-prod away from team A: its objects are now rejected, and the
+    // Secrets they wrote before are kept (a rejected spec changes nothing), not pruned.
+    write(
+        &tenants_dir,
+        "tenants.yaml",
+        docs(&TENANTS.replace("namespaces: [a-prod]", "namespaces: [a-staging]")),
+    );
+    server.clear_log();
+    let run = sync(&server, &bao, &repo_dir, &tenants_dir, &jwt_file);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        !server.log().iter().any(|l| l.method == "DELETE"),
+        "nothing pruned"
+    );
+    assert_eq!(names("a-prod"), ["a-hf-token", "a-pull"]);
+    assert!(
+        run.stdout.contains("kept Secret a-prod/a-hf-token"),
+        "{}",
+        run.stdout
+    );
+
+    // Under --strict-tenancy one violation stops the whole revision.
+    write(&tenants_dir, "tenants.yaml", docs(TENANTS));
+    server.clear_log();
+    let kubeconfig = server.kubeconfig();
+    let strict = pullsync(
+        &[
+            "plan",
+            "--repo",
+            repo_dir.to_str().unwrap(),
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--tenants",
+            tenants_dir.to_str().unwrap(),
+            "--platform-path",
+            "platform/**",
+            "--strict-tenancy",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(strict.code, 1, "{}", strict.all());
+    assert!(strict.stderr.contains("nothing was changed"), "{}", strict.stderr);
+
+    // No value reached any output.
+    for run in [&offline, &run, &strict] {
+        for canary in ["canary-platform-7f3a", "canary-team-a-91c2", "canary-team-b-55d0"] {
+            assert!(!run.all().contains(canary));
+        }
+    }
+}
+
+#[test]
+fn a_broken_tenants_folder_applies_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let (repo_dir, tenants_dir) = (work.path().join("repo"), work.path().join("tenants"));
+    write(&repo_dir, "teams/c/specs.yaml", docs(TEAM_C));
+    // Two tenants claim c-prod, and a Secret hides among the Tenants.
+    write(
+        &tenants_dir,
+        "tenants.yaml",
+        docs(&format!(
+            "{}---\nkind: Tenant\nmetadata: {{name: team-d}}\nspec:\n  paths: [teams/d]\n  namespaces: [c-prod]\n---\nkind: Secret\nmetadata: {{name: hidden}}\nspec:\n  namespaces: [c-prod]\n  data: {{x: {{value: \"1\"}}}}\n",
+            TENANTS
+        )),
+    );
+    let server = apiserver::ApiServer::start();
+    server.create_namespace("c-prod", &[]);
+    let kubeconfig = server.kubeconfig();
+    let run = pullsync(
+        &[
+            "sync",
+            "--once",
+            "--repo",
+            repo_dir.to_str().unwrap(),
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--tenants",
+            tenants_dir.to_str().unwrap(),
+        ],
+        None,
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("namespace `c-prod` is claimed by tenants `team-c` and `team-d`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("only Tenant objects belong in the tenants folder"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("tenants.yaml:"), "{}", run.stderr);
+    let outside_own = server
+        .log()
+        .iter()
+        .filter(|l| l.is_write() && l.path.contains("/secrets") && !l.path.contains("/pullsync-system/"))
+        .count();
+    assert_eq!(outside_own, 0, "nothing written into tenant namespaces");
+}
+
+#[test]
+fn tenants_inside_the_repo_are_read_from_their_folder_only() {
+    let work = tempfile::tempdir().unwrap();
+    let repo_dir = work.path().join("repo");
+    write(
+        &repo_dir,
+        "teams/c/specs.yaml",
+        docs(TEAM_C.split("---\n").next().unwrap()),
+    );
+    write(&repo_dir, "platform/tenants/tenants.yaml", docs(TENANTS));
+    let run = pullsync(
+        &[
+            "validate",
+            repo_dir.to_str().unwrap(),
+            "--tenants",
+            "repo:platform/tenants",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    // The same Tenants anywhere else in the repo are refused.
+    write(&repo_dir, "teams/c/tenant.yaml", docs(TEAM_C_TENANT));
+    let run = pullsync(
+        &[
+            "validate",
+            repo_dir.to_str().unwrap(),
+            "--tenants",
+            "repo:platform/tenants",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.all().contains("rule `tenants`"), "{}", run.all());
+}
