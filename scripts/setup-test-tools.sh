@@ -21,6 +21,7 @@ command -v make >/dev/null || apt_packages+=(make)                  # vendored O
 command -v perl >/dev/null || apt_packages+=(perl)
 command -v git >/dev/null || apt_packages+=(git)                    # git http-backend: the test Git remote
 [ -x /usr/bin/time ] || apt_packages+=(time)                        # peak memory of hostile inputs
+command -v ssh-keygen >/dev/null || apt_packages+=(openssh-client)  # signs test commits (gpg.format=ssh)
 
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   echo "installing: ${apt_packages[*]}"

@@ -406,6 +406,19 @@ pub enum Command {
         /// known_hosts for SSH.
         #[arg(long, env = "PULLSYNC_GIT_KNOWN_HOSTS")]
         git_known_hosts: Option<PathBuf>,
+        /// Apply only commits (or tags) signed by a key in --allowed-signers: `head` the commit,
+        /// `tag` the annotated tag of --git-ref refs/tags/…, `both`. SSH signatures (ed25519).
+        #[arg(
+            long,
+            env = "PULLSYNC_VERIFY_COMMITS",
+            value_enum,
+            requires = "allowed_signers"
+        )]
+        verify_commits: Option<crate::signing::VerifyMode>,
+        /// Allowed signers (ssh-keygen's ALLOWED SIGNERS format, as git's
+        /// gpg.ssh.allowedSignersFile); never read from the repository it protects.
+        #[arg(long, env = "PULLSYNC_ALLOWED_SIGNERS", requires = "verify_commits")]
+        allowed_signers: Option<PathBuf>,
         /// File holding the secret of `POST /hooks/git` (GitHub/Gitea HMAC, GitLab token).
         #[arg(long, env = "PULLSYNC_WEBHOOK_SECRET_FILE")]
         webhook_secret_file: Option<PathBuf>,

@@ -24,6 +24,7 @@ pub mod render;
 pub mod repo;
 pub mod schedule;
 pub mod secret;
+pub mod signing;
 pub mod sink;
 pub mod spec;
 pub mod telemetry;

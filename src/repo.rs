@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 
+use crate::signing::{AllowedSigners, VerifyMode};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GitRef {
     Branch(String),
@@ -53,15 +55,25 @@ pub struct GitSource {
     pub subpath: PathBuf,
     pub cache: PathBuf,
     pub auth: GitAuth,
+    /// Apply only signed commits/tags: what must be signed, and the allowed-signers file
+    /// (read at every fetch, so a rotated ConfigMap takes effect without a restart).
+    pub verify: Option<(VerifyMode, PathBuf)>,
 }
 
 /// One commit's files, checked out once and never changed; the folder goes with the value.
 #[derive(Debug)]
 pub struct Snapshot {
     pub commit: String,
+    /// What the ref pointed at: the commit, or an annotated tag object (re-signing a tag
+    /// changes this, not the commit).
+    pub fetched: String,
     /// Where the specs are: the snapshot folder plus the sub-path.
     pub root: PathBuf,
     dir: PathBuf,
+    /// Why this commit may not be applied (signature verification); nothing is checked out.
+    pub untrusted: Option<String>,
+    /// Who signed it, when verification is on and passed.
+    pub signed_by: Option<String>,
 }
 
 impl Drop for Snapshot {
@@ -96,6 +108,8 @@ pub enum FetchSpecsError {
     NotFound { url: String, what: String },
     #[error("cannot prepare the git cache {path}: {reason}")]
     Cache { path: PathBuf, reason: String },
+    #[error("--allowed-signers {path}: {reason}")]
+    Signers { path: PathBuf, reason: String },
 }
 
 fn callbacks(auth: &GitAuth) -> git2::RemoteCallbacks<'_> {
@@ -193,7 +207,7 @@ fn fetch_and_checkout(
     remote
         .fetch(&[refspec.as_str()], Some(&mut options), None)
         .map_err(fetch_err)?;
-    let oid = match &source.reference {
+    let target = match &source.reference {
         GitRef::Commit(c) => git2::Oid::from_str(c).map_err(fetch_err)?,
         _ => repo
             .refname_to_id(&local)
@@ -202,12 +216,17 @@ fn fetch_and_checkout(
                 what: local.clone(),
             })?,
     };
-    let commit = repo.find_commit(oid).map_err(|_| FetchSpecsError::NotFound {
-        url: source.url.clone(),
-        what: format!("commit {oid}"),
-    })?;
+    // An annotated tag points at a tag object; the specs are its commit.
+    let commit = repo
+        .find_object(target, None)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|_| FetchSpecsError::NotFound {
+            url: source.url.clone(),
+            what: format!("commit {target}"),
+        })?;
+    let oid = commit.id();
     let commit_id = oid.to_string();
-    if current == Some(commit_id.as_str()) {
+    if current == Some(target.to_string().as_str()) {
         return Ok(None);
     }
     let cache_error = |path: &Path, e: std::io::Error| FetchSpecsError::Cache {
@@ -222,11 +241,25 @@ fn fetch_and_checkout(
         .find(|d| !d.exists())
         .unwrap_or_else(|| parent.join(&commit_id));
     std::fs::create_dir(&dir).map_err(|e| cache_error(&dir, e))?;
+    let (signed_by, untrusted) = match &source.verify {
+        None => (None, None),
+        Some((mode, file)) => match verify(&repo, *mode, target, &commit, file)? {
+            Ok(who) => (Some(who), None),
+            Err(why) => (None, Some(why.to_string())),
+        },
+    };
     let snapshot = Snapshot {
         commit: commit_id,
+        fetched: target.to_string(),
         root: dir.join(&source.subpath),
         dir: dir.clone(),
+        untrusted,
+        signed_by,
     };
+    if snapshot.untrusted.is_some() {
+        // Not one file of an untrusted commit reaches the disk.
+        return Ok(Some(snapshot));
+    }
     let mut checkout = git2::build::CheckoutBuilder::new();
     checkout.force().target_dir(&dir).update_index(false);
     repo.checkout_tree(commit.as_object(), Some(&mut checkout))
@@ -234,7 +267,65 @@ fn fetch_and_checkout(
     Ok(Some(snapshot))
 }
 
-/// Fetch; when the commit differs from `current`, a new snapshot of it (`None`: unchanged).
+/// Check the signature(s) `mode` asks for; `Ok(Err)`: the commit must not be applied.
+fn verify(
+    repo: &git2::Repository,
+    mode: VerifyMode,
+    target: git2::Oid,
+    commit: &git2::Commit<'_>,
+    file: &Path,
+) -> Result<Result<String, crate::signing::VerifySignatureError>, FetchSpecsError> {
+    use crate::signing::VerifySignatureError;
+    let signers_error = |reason: String| FetchSpecsError::Signers {
+        path: file.to_path_buf(),
+        reason,
+    };
+    let text = crate::bounded::read_text(file, crate::bounded::MAX_SMALL_FILE)
+        .map_err(|e| signers_error(e.to_string()))?;
+    let signers = AllowedSigners::parse(&text).map_err(|e| signers_error(e.to_string()))?;
+    let time = commit.committer().when().seconds();
+    let mut who = Vec::new();
+    if matches!(mode, VerifyMode::Tag | VerifyMode::Both) {
+        let id = target.to_string();
+        let odb = repo.odb().map_err(|e| signers_error(e.message().to_string()))?;
+        let Ok(object) = odb.read(target) else {
+            return Ok(Err(VerifySignatureError::Unsigned { what: "tag", id }));
+        };
+        if object.kind() != git2::ObjectType::Tag {
+            // A lightweight tag (or a branch) has no tag object to carry a signature.
+            return Ok(Err(VerifySignatureError::Unsigned { what: "tag", id }));
+        }
+        let data = object.data();
+        let start = [
+            b"-----BEGIN SSH SIGNATURE-----".as_slice(),
+            b"-----BEGIN PGP SIGNATURE-----",
+        ]
+        .iter()
+        .filter_map(|marker| data.windows(marker.len()).position(|w| w == *marker))
+        .min();
+        let Some(start) = start else {
+            return Ok(Err(VerifySignatureError::Unsigned { what: "tag", id }));
+        };
+        match signers.verify("tag", &id, &data[start..], &data[..start], time) {
+            Ok(principal) => who.push(principal),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    if matches!(mode, VerifyMode::Head | VerifyMode::Both) {
+        let id = commit.id().to_string();
+        let Ok((signature, signed)) = repo.extract_signature(&commit.id(), None) else {
+            return Ok(Err(VerifySignatureError::Unsigned { what: "commit", id }));
+        };
+        match signers.verify("commit", &id, &signature, &signed, time) {
+            Ok(principal) => who.push(principal),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    who.dedup();
+    Ok(Ok(who.join(", ")))
+}
+
+/// Fetch; when what the ref points at differs from `current` (a [`Snapshot::fetched`]), a new snapshot of it (`None`: unchanged).
 /// When the failure is not the network's (a damaged cache, a missing object), rebuild the
 /// cache once.
 pub fn sync(source: &GitSource, current: Option<&str>) -> Result<Option<Snapshot>, FetchSpecsError> {

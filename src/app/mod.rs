@@ -83,6 +83,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             git_token_file,
             git_ssh_key,
             git_known_hosts,
+            verify_commits,
+            allowed_signers,
             webhook_secret_file,
             render,
             cluster,
@@ -97,6 +99,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ssh_key: git_ssh_key,
                     known_hosts: git_known_hosts,
                 },
+                verify: verify_commits.zip(allowed_signers),
             });
             let duration =
                 |s: &str, flag: &str| spec::duration::parse(s).map_err(|e| anyhow::anyhow!("--{flag}: {e}"));

@@ -148,11 +148,11 @@ pub async fn run(
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .as_ref()
-                    .map(|s| s.commit.clone());
+                    .map(|s| s.fetched.clone());
                 match tokio::task::spawn_blocking(move || crate::repo::sync(&source, known.as_deref())).await
                 {
                     Ok(Ok(Some(snapshot))) => {
-                        tracing::info!(commit = %snapshot.commit, "new commit");
+                        tracing::info!(commit = %snapshot.commit, untrusted = snapshot.untrusted.as_deref().unwrap_or(""), signed_by = snapshot.signed_by.as_deref().unwrap_or(""), "new commit");
                         // The old snapshot goes when the last sync reading it lets go.
                         *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(snapshot));
                         let _ = tx.try_send(Trigger::Specs);
@@ -194,6 +194,7 @@ pub async fn run(
             last_sync = started;
             let run = |target: Option<&Arc<Snapshot>>, behind_invalid: bool| {
                 let mut render = render.clone();
+                let untrusted = target.and_then(|s| s.untrusted.clone());
                 let repo = match target {
                     Some(s) => {
                         render.revision = Some(s.commit.clone());
@@ -202,11 +203,25 @@ pub async fn run(
                     None => options.repo.clone(),
                 };
                 let (engine, cluster, status, cache) = (&engine, &cluster, &status, &cache);
-                async move { one_sync(engine, &repo, &render, cluster, status, cache, behind_invalid).await }
+                async move {
+                    one_sync(
+                        engine,
+                        &repo,
+                        &render,
+                        cluster,
+                        status,
+                        cache,
+                        Which {
+                            behind_invalid,
+                            untrusted,
+                        },
+                    )
+                    .await
+                }
             };
             let newest_invalid = snapshot
                 .as_ref()
-                .is_some_and(|s| known_invalid.as_deref() == Some(s.commit.as_str()));
+                .is_some_and(|s| known_invalid.as_deref() == Some(s.fetched.as_str()));
             if newest_invalid && last_good.is_some() {
                 run(last_good.as_ref(), true).await;
             } else {
@@ -216,7 +231,7 @@ pub async fn run(
                         known_invalid = None;
                     }
                     Specs::Invalid => {
-                        known_invalid = snapshot.as_ref().map(|s| s.commit.clone());
+                        known_invalid = snapshot.as_ref().map(|s| s.fetched.clone());
                         if last_good.is_some() {
                             run(last_good.as_ref(), true).await;
                         }
@@ -323,6 +338,14 @@ enum Specs {
     Unknown,
 }
 
+/// Which revision a sync runs, as the status sees it.
+struct Which {
+    /// These are the last good specs, run while the newest revision is refused.
+    behind_invalid: bool,
+    /// Why the newest commit may not run at all (its signature); nothing is synced then.
+    untrusted: Option<String>,
+}
+
 /// One sync of the specs at `repo`. `behind_invalid`: these are the last good specs, run
 /// while the newest revision is invalid; `/status` keeps showing the invalid one as current.
 async fn one_sync(
@@ -332,10 +355,29 @@ async fn one_sync(
     cluster: &ClusterArgs,
     status: &http::Shared,
     cache: &Arc<Mutex<CredentialCache>>,
-    behind_invalid: bool,
+    which: Which,
 ) -> Specs {
+    let Which {
+        behind_invalid,
+        untrusted,
+    } = which;
     let now = SystemTime::now();
-    let result = sync_with(engine, repo, render, cluster).await;
+    // An untrusted commit is refused like an invalid one: nothing of it runs, the last good
+    // revision keeps running, `/status`, the Event and `pullsync wait` say why.
+    let result = match &untrusted {
+        Some(why) => Ok(Err(vec![
+            crate::spec::Diagnostic::error(
+                crate::spec::diag::Position {
+                    file: "(commit signature)".into(),
+                    line: 1,
+                    column: 1,
+                },
+                why.clone(),
+            )
+            .help("sign it with a key listed in --allowed-signers (git commit -S with gpg.format=ssh)"),
+        ])),
+        None => sync_with(engine, repo, render, cluster).await,
+    };
     let specs = match &result {
         Ok(Ok(_)) => Specs::Valid,
         Ok(Err(_)) => Specs::Invalid,
@@ -345,6 +387,9 @@ async fn one_sync(
     let mut sync_events = None;
     let mut s = status.write().await;
     s.last_sync = Some(crate::time::format(now));
+    if !behind_invalid {
+        s.signature_rejected = untrusted.is_some();
+    }
     match result {
         Err(error) => {
             tracing::error!(%error, "sync failed");

@@ -46,6 +46,8 @@ pub struct Status {
     pub secrets: BTreeMap<String, String>,
     /// Why the last sync refused to prune, when it did (`--max-prune-ratio`).
     pub prune_refused: Option<String>,
+    /// Whether the newest commit was refused for its signature (`--verify-commits`).
+    pub signature_rejected: bool,
     /// Objects of the applied revision that tenancy rejected (the rest applied).
     pub tenancy_rejected: Vec<String>,
 }
@@ -126,6 +128,11 @@ impl Status {
             "pullsync_prune_refused",
             "1 while prunes are refused as a mass prune",
             gauge(i64::from(self.prune_refused.is_some())),
+        );
+        registry.register(
+            "pullsync_commit_signature_rejected",
+            "1 when the newest commit was refused for its signature",
+            gauge(i64::from(self.signature_rejected)),
         );
         registry.register(
             "pullsync_tenancy_rejected_objects",

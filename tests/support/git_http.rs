@@ -186,6 +186,64 @@ impl GitServer {
     }
 
     /// Commit everything in `work` and push; returns the commit id.
+    /// Commit signed with the SSH key `key` (`gpg.format=ssh`, as `git commit -S` makes it),
+    /// push, and return the commit id.
+    pub fn commit_signed_and_push(work: &Path, message: &str, key: &Path) -> String {
+        let signing = format!("user.signingkey={}", key.display());
+        git(work, &["add", "-A"]);
+        git(
+            work,
+            &[
+                "-c",
+                "gpg.format=ssh",
+                "-c",
+                &signing,
+                "commit",
+                "-q",
+                "-S",
+                "--allow-empty",
+                "-m",
+                message,
+            ],
+        );
+        git(work, &["push", "-q", "-f", "origin", "HEAD:main"]);
+        let out = Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(work)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// An annotated tag `name` on HEAD, signed with `key` when given; pushed.
+    pub fn tag_and_push(work: &Path, name: &str, key: Option<&Path>) {
+        match key {
+            Some(key) => {
+                let signing = format!("user.signingkey={}", key.display());
+                git(
+                    work,
+                    &[
+                        "-c",
+                        "gpg.format=ssh",
+                        "-c",
+                        &signing,
+                        "tag",
+                        "-f",
+                        "-s",
+                        name,
+                        "-m",
+                        name,
+                    ],
+                );
+            }
+            None => git(work, &["tag", "-f", "-a", name, "-m", name]),
+        }
+        git(
+            work,
+            &["push", "-q", "-f", "origin", &format!("refs/tags/{name}")],
+        );
+    }
+
     pub fn commit_and_push(work: &Path, message: &str) -> String {
         git(work, &["add", "-A"]);
         git(work, &["commit", "-q", "--allow-empty", "-m", message]);

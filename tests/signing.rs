@@ -1,0 +1,222 @@
+//! Signed commits end to end: a real smart-HTTP Git remote, commits and tags signed with SSH
+//! keys the test makes (`ssh-keygen`, `git commit -S` with `gpg.format=ssh`), the daemon with
+//! `--verify-commits`, and the test API server for what reached the cluster.
+
+#[path = "support/apiserver/mod.rs"]
+mod apiserver;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use apiserver::ApiServer;
+use support::daemon::Daemon;
+use support::git_http::GitServer;
+use support::{HEADER, write};
+
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A fresh Ed25519 key pair for signing (test-only, in a temporary folder).
+fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    (key, public.trim().to_string())
+}
+
+fn specs(work: &Path, label: &str) {
+    write(
+        work,
+        "specs/specs.yaml",
+        format!(
+            "{HEADER}kind: Secret\nmetadata: {{name: endpoints}}\nspec:\n  namespaces: [team-a]\n  labels: {{release: {label}}}\n  data: {{endpoint: {{value: \"https://s3.example.com\"}}}}\n"
+        ),
+    );
+}
+
+fn release(server: &ApiServer) -> Option<String> {
+    server
+        .get("secrets", "team-a", "endpoints")
+        .and_then(|s| s["metadata"]["labels"]["release"].as_str().map(String::from))
+}
+
+fn metric(daemon: &Daemon, name: &str) -> Option<String> {
+    let (_, text) = daemon.get("/metrics");
+    text.lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))
+        .and_then(|l| l.split_whitespace().last().map(String::from))
+}
+
+#[test]
+fn only_commits_signed_by_an_allowed_key_are_applied() {
+    support::require("ssh-keygen");
+    let (_git_server, work) = GitServer::start();
+    let git = &_git_server;
+    let keys = tempfile::tempdir().unwrap();
+    let (platform_key, platform_pub) = keypair(keys.path(), "platform");
+    let (foreign_key, _) = keypair(keys.path(), "foreign");
+    let signers = write(
+        keys.path(),
+        "allowed_signers",
+        format!("platform@example.com namespaces=\"git\" {platform_pub}\n"),
+    );
+    let server = ApiServer::start();
+    server.create_namespace("team-a", &[]);
+
+    specs(&work, "one");
+    let c1 = GitServer::commit_signed_and_push(&work, "signed by the platform", &platform_key);
+    let cache = keys.path().join("cache");
+    let args = [
+        "--git-url",
+        &git.url,
+        "--git-path",
+        "specs",
+        "--git-cache",
+        cache.to_str().unwrap(),
+        "--poll-interval",
+        "200ms",
+        "--verify-commits",
+        "head",
+        "--allowed-signers",
+        signers.to_str().unwrap(),
+    ];
+    let daemon = Daemon::start_with(&server.kubeconfig(), Path::new("."), &args);
+    eventually("the signed commit is applied", || {
+        release(&server).as_deref() == Some("one")
+    });
+    assert_eq!(
+        metric(&daemon, "pullsync_commit_signature_rejected").as_deref(),
+        Some("0")
+    );
+
+    let wait = |revision: &str| {
+        Command::new(support::bin())
+            .args([
+                "wait",
+                "--revision",
+                revision,
+                "--status-url",
+                &daemon.url(),
+                "--timeout",
+                "5s",
+            ])
+            .output()
+            .unwrap()
+    };
+    // Unsigned, then signed by a key nobody allowed: neither applied, each said plainly.
+    let refused = |id: &str, expected: &str| {
+        eventually("the refusal shows in /status", || {
+            let status = daemon.status();
+            status["currentRevision"] == id
+                && status["invalid"] == true
+                && status["diagnostics"].to_string().contains(expected)
+        });
+        assert_eq!(
+            metric(&daemon, "pullsync_commit_signature_rejected").as_deref(),
+            Some("1")
+        );
+        let out = wait(id);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "wait refuses it: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(
+            release(&server).as_deref(),
+            Some("one"),
+            "the last good commit stays"
+        );
+    };
+    specs(&work, "two");
+    let unsigned = GitServer::commit_and_push(&work, "unsigned");
+    refused(&unsigned, "is not signed");
+    specs(&work, "three");
+    let foreign = GitServer::commit_signed_and_push(&work, "signed by someone else", &foreign_key);
+    refused(&foreign, "is not an allowed signer");
+    let events: Vec<String> = server
+        .list("events")
+        .iter()
+        .filter(|e| e["type"] == "Warning")
+        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(events.iter().any(|m| m.contains("is not signed")), "{events:?}");
+    assert!(
+        events.iter().any(|m| m.contains("not an allowed signer")),
+        "{events:?}"
+    );
+
+    // Signed again by the platform: applied, and the refusal clears.
+    specs(&work, "four");
+    let c4 = GitServer::commit_signed_and_push(&work, "signed again", &platform_key);
+    eventually("the next signed commit is applied", || {
+        release(&server).as_deref() == Some("four")
+    });
+    assert_eq!(wait(&c4).status.code(), Some(0));
+    assert_eq!(
+        metric(&daemon, "pullsync_commit_signature_rejected").as_deref(),
+        Some("0")
+    );
+    assert_ne!(c1, c4);
+}
+
+#[test]
+fn a_signed_tag_is_required_when_asked() {
+    support::require("ssh-keygen");
+    let (git, work) = GitServer::start();
+    let keys = tempfile::tempdir().unwrap();
+    let (platform_key, platform_pub) = keypair(keys.path(), "platform");
+    let signers = write(
+        keys.path(),
+        "allowed_signers",
+        format!("platform@example.com {platform_pub}\n"),
+    );
+    let server = ApiServer::start();
+    server.create_namespace("team-a", &[]);
+    specs(&work, "tagged");
+    // The commit itself is unsigned; only the release tag is.
+    GitServer::commit_and_push(&work, "release");
+    GitServer::tag_and_push(&work, "v1", None);
+    let cache = keys.path().join("cache");
+    let args = [
+        "--git-url",
+        &git.url,
+        "--git-ref",
+        "refs/tags/v1",
+        "--git-path",
+        "specs",
+        "--git-cache",
+        cache.to_str().unwrap(),
+        "--poll-interval",
+        "200ms",
+        "--verify-commits",
+        "tag",
+        "--allowed-signers",
+        signers.to_str().unwrap(),
+    ];
+    let daemon = Daemon::start_with(&server.kubeconfig(), Path::new("."), &args);
+    eventually("an unsigned tag is refused", || {
+        daemon.status()["diagnostics"].to_string().contains("tag")
+            && daemon.status()["diagnostics"]
+                .to_string()
+                .contains("is not signed")
+    });
+    assert_eq!(release(&server), None);
+    GitServer::tag_and_push(&work, "v1", Some(&platform_key));
+    eventually("the signed tag is applied", || {
+        release(&server).as_deref() == Some("tagged")
+    });
+}
