@@ -8,6 +8,7 @@ mod discovery;
 mod fields;
 pub mod jwt;
 mod patch;
+pub mod rbac;
 mod select;
 mod store;
 
@@ -67,6 +68,9 @@ struct Shared {
     log: Mutex<Vec<Logged>>,
     faults: Mutex<Faults>,
     writes_seen: Mutex<u64>,
+    /// Authorization of requests made with the kubeconfig's token (pullsync's); by default
+    /// the cluster-wide RBAC of `deploy/base/rbac.yaml`.
+    rbac: Mutex<Option<Arc<rbac::Rbac>>>,
 }
 
 pub struct ApiServer {
@@ -96,6 +100,11 @@ impl ApiServer {
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(Faults::default()),
             writes_seen: Mutex::new(0),
+            rbac: Mutex::new(Some(Arc::new(rbac::Rbac::from_manifests(
+                &[&Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/base/rbac.yaml")],
+                "pullsync-system",
+                "pullsync",
+            )))),
         });
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -132,6 +141,24 @@ impl ApiServer {
         );
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    /// Authorize pullsync's requests with the RBAC of these manifests instead (`None`: allow
+    /// everything).
+    pub fn set_rbac(&self, manifests: Option<&[&Path]>) {
+        *self.shared.rbac.lock().unwrap() =
+            manifests.map(|files| Arc::new(rbac::Rbac::from_manifests(files, "pullsync-system", "pullsync")));
+    }
+
+    /// Granted permissions no request of pullsync has needed so far.
+    pub fn rbac_unused(&self) -> Vec<String> {
+        self.shared
+            .rbac
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|r| r.unused())
+            .unwrap_or_default()
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -421,7 +448,36 @@ async fn handle(
         None
     };
     let is_watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");
-    let response = if faults.fail_watches && is_watch {
+    // pullsync's own requests carry the kubeconfig's token; the test's helpers carry none.
+    let as_pullsync = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "Bearer test-token");
+    let rbac = shared.rbac.lock().unwrap().clone();
+    let denied = match (&rbac, as_pullsync) {
+        (Some(rbac), true) => rbac::attributes(method.as_str(), uri.path(), is_watch)
+            .filter(|a| !rbac.allows(a))
+            .map(|a| {
+                let scope = if a.namespace.is_empty() {
+                    "at the cluster scope".to_string()
+                } else {
+                    format!("in the namespace \"{}\"", a.namespace)
+                };
+                // The real authorizer's wording (k8s.io/apiserver, forbidden responses).
+                ApiError::new(
+                    403,
+                    "Forbidden",
+                    &format!(
+                        "{} is forbidden: User \"{}\" cannot {} resource \"{}\" in API group \"{}\" {scope}",
+                        a.resource, rbac.subject, a.verb, a.resource, a.group
+                    ),
+                )
+            }),
+        _ => None,
+    };
+    let response = if let Some(e) = denied {
+        json_response(403, &e.status(), &[])
+    } else if faults.fail_watches && is_watch {
         let e = ApiError::new(
             500,
             "InternalError",
