@@ -467,7 +467,7 @@ async fn handle(
                 ApiError::new(
                     403,
                     "Forbidden",
-                    &format!(
+                    format!(
                         "{} is forbidden: User \"{}\" cannot {} resource \"{}\" in API group \"{}\" {scope}",
                         a.resource, rbac.subject, a.verb, a.resource, a.group
                     ),
