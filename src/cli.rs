@@ -248,6 +248,11 @@ pub struct ClusterArgs {
     /// kubeconfig context's namespace, or the pod's namespace in a cluster.
     #[arg(long, env = "PULLSYNC_OWN_NAMESPACE")]
     pub own_namespace: Option<String>,
+    /// Work in these namespaces only (repeatable; env: comma-separated), with namespaced RBAC
+    /// (deploy/namespaced/rbac.yaml): no cluster-wide list or watch, and no Namespace objects
+    /// read, so namespaceSelectors match nothing. Default: the whole cluster.
+    #[arg(long = "namespaces", env = "PULLSYNC_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
     /// Refuse a plan that prunes more than this share of managed secrets at once.
     #[arg(long, env = "PULLSYNC_MAX_PRUNE_RATIO", default_value_t = 0.5)]
     pub max_prune_ratio: f64,

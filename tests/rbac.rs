@@ -140,3 +140,69 @@ fn a_missing_permission_is_a_403_the_user_sees() {
     );
     assert!(server.get("secrets", "team-a", "extra").is_some());
 }
+
+#[test]
+fn namespaced_rbac_reaches_the_listed_namespaces_only() {
+    let server = cluster();
+    server.create_namespace("team-b", &[]);
+    server.create_namespace("team-c", &[]);
+    server.set_rbac(Some(&[Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/namespaced/rbac.yaml")
+        .as_path()]));
+    // A bootstrap credential in pullsync's own namespace (read with the Role there).
+    server.create(
+        "secrets",
+        "pullsync-system",
+        json!({"metadata": {"name": "registry-robot", "namespace": "pullsync-system"}, "type": "Opaque", "data": {"password": "cm9ib3Q="}}),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    let more = format!(
+        "---\n{HEADER}kind: Credential\nmetadata: {{name: robot}}\nspec:\n  kubernetesSecret: {{name: registry-robot}}\n  username: robot\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: robot-pull}}\nspec:\n  namespaces: [team-b, team-c]\n  registries: [{{server: registry.example.com, credential: robot}}]\n"
+    );
+    write(&repo, "specs.yaml", specs(true) + &more);
+    let args = [
+        "--namespaces",
+        "team-a,team-b",
+        "--leader-election",
+        "--lease-duration",
+        "2s",
+        "--identity",
+        "replica-a",
+    ];
+    let daemon = Daemon::start(&server.kubeconfig(), &repo, &args);
+    eventually("applied", || {
+        server.get("secrets", "team-b", "robot-pull").is_some()
+    });
+    server.update(
+        "secrets",
+        "team-a",
+        "extra",
+        |s| s["data"]["x"] = json!("Mg=="),
+        "kubectl-edit",
+    );
+    eventually("the edit is undone (a namespaced watch)", || {
+        server.get("secrets", "team-a", "extra").unwrap()["data"]["x"] == "MQ=="
+    });
+    write(&repo, "specs.yaml", specs(false) + &more);
+    eventually("pruned", || server.get("secrets", "team-a", "extra").is_none());
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = daemon.status();
+    drop(daemon);
+    assert!(
+        server.get("secrets", "team-c", "robot-pull").is_none(),
+        "team-c is not listed"
+    );
+    assert!(
+        status["diagnostics"].to_string().contains("team-c"),
+        "the skipped namespace is reported: {status}"
+    );
+    assert_eq!(forbidden(&server), Vec::<String>::new(), "nothing was refused");
+    assert_eq!(
+        server.rbac_unused(),
+        // Written only with dynamic Vault credentials (tests/vault.rs covers it under the
+        // cluster-wide RBAC, where the same verb is granted cluster-wide).
+        vec!["Role pullsync-self: patch secrets".to_string()],
+        "every other permission of deploy/namespaced/rbac.yaml was needed"
+    );
+}

@@ -122,7 +122,7 @@ pub async fn run(
     engine.leader = Some(guard.clone());
 
     let (tx, mut rx) = mpsc::channel::<Trigger>(TRIGGER_QUEUE);
-    spawn_watches(&engine, &render.instance, tx.clone());
+    spawn_watches(&engine, &render.instance, &cluster.namespaces, tx.clone());
     // The newest snapshot of the Git remote; each sync takes its own reference to one.
     let current: Arc<std::sync::Mutex<Option<Arc<Snapshot>>>> = Default::default();
     if let Some(source) = options.git.clone() {
@@ -294,7 +294,7 @@ fn webhook_secret(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 /// change — drift, a deletion by hand, a new or relabelled namespace — triggers a sync. A
 /// failing watch is retried with kube-rs's default backoff (exponential, jittered, capped),
 /// and each error is logged, not dropped.
-fn spawn_watches(engine: &Engine, instance: &str, tx: mpsc::Sender<Trigger>) {
+fn spawn_watches(engine: &Engine, instance: &str, scope: &[String], tx: mpsc::Sender<Trigger>) {
     use k8s_openapi::api::core::v1::{Namespace, Secret};
     use kube::runtime::{WatchStreamExt, watcher};
     async fn forward<K>(
@@ -314,8 +314,21 @@ fn spawn_watches(engine: &Engine, instance: &str, tx: mpsc::Sender<Trigger>) {
         }
     }
     let client = engine.kube.client();
-    let secrets: kube::Api<kube::core::PartialObjectMeta<Secret>> = kube::Api::all(client.clone());
     let config = watcher::Config::default().labels(&ownership_selector(instance));
+    if !scope.is_empty() {
+        // Namespaced RBAC: one Secret watch per namespace, and no Namespace watch.
+        for ns in scope {
+            let secrets: kube::Api<kube::core::PartialObjectMeta<Secret>> =
+                kube::Api::namespaced(client.clone(), ns);
+            tokio::spawn(forward(
+                "secrets",
+                watcher(secrets, config.clone()).default_backoff(),
+                tx.clone(),
+            ));
+        }
+        return;
+    }
+    let secrets: kube::Api<kube::core::PartialObjectMeta<Secret>> = kube::Api::all(client.clone());
     tokio::spawn(forward(
         "secrets",
         watcher(secrets, config).default_backoff(),

@@ -81,7 +81,7 @@ pub async fn prepare(
 ) -> anyhow::Result<Result<(Observed, Pipeline), Vec<crate::spec::Diagnostic>>> {
     let kube = &engine.kube;
     let started = std::time::Instant::now();
-    let observed = observe::observe(kube, &render.instance).await?;
+    let observed = observe::observe(kube, &render.instance, observe::Scope::of(&args.namespaces)).await?;
     let observe_ms = started.elapsed().as_millis() as u64;
     for (name, ns) in &observed.namespaces {
         if ns.terminating {
@@ -156,7 +156,14 @@ pub async fn sync(
         // Secrets this process has no version of (its first sync, a takeover): check their
         // data once against their content hash, so an edit made before we watched is repaired.
         if let (false, Some(key)) = (unknown.is_empty(), &engine.digest_key) {
-            let edited = observe::edited_before_us(&engine.kube, &render.instance, key, &unknown).await?;
+            let edited = observe::edited_before_us(
+                &engine.kube,
+                &render.instance,
+                observe::Scope::of(&args.namespaces),
+                key,
+                &unknown,
+            )
+            .await?;
             for id in &edited {
                 tracing::info!(namespace = %id.0, secret = %id.1, "edited before this replica was watching; applied again");
             }

@@ -117,9 +117,38 @@ async fn for_each_page(
 /// Managed Secrets (of `keys`) whose data no longer matches their content-hash annotation: a
 /// hand edit made before this process was watching (a restart, a takeover by another replica).
 /// One list with data; only for Secrets this process has no version of its own for.
+/// Where to look: the whole cluster, or only the listed namespaces (namespaced RBAC).
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    Cluster,
+    Namespaces(&'a [String]),
+}
+
+impl<'a> Scope<'a> {
+    pub fn of(namespaces: &'a [String]) -> Scope<'a> {
+        if namespaces.is_empty() {
+            Scope::Cluster
+        } else {
+            Scope::Namespaces(namespaces)
+        }
+    }
+
+    /// The Secret collections to list: one cluster-wide, or one per namespace.
+    fn secret_paths(self) -> Vec<String> {
+        match self {
+            Scope::Cluster => vec!["/api/v1/secrets".into()],
+            Scope::Namespaces(list) => list
+                .iter()
+                .map(|ns| format!("/api/v1/namespaces/{ns}/secrets"))
+                .collect(),
+        }
+    }
+}
+
 pub async fn edited_before_us(
     kube: &Kube,
     instance: &str,
+    scope: Scope<'_>,
     key: &crate::render::digest::DigestKey,
     keys: &std::collections::BTreeSet<(String, String)>,
 ) -> Result<std::collections::BTreeSet<(String, String)>, CallError> {
@@ -155,16 +184,54 @@ pub async fn edited_before_us(
             edited.insert(id);
         }
     };
-    for_each_page(kube, "/api/v1/secrets", params, false, |page| {
-        page.iter().for_each(&mut check)
-    })
-    .await?;
+    for path in scope.secret_paths() {
+        for_each_page(kube, &path, params.clone(), false, |page| {
+            page.iter().for_each(&mut check)
+        })
+        .await?;
+    }
     Ok(edited)
 }
 
-pub async fn observe(kube: &Kube, instance: &str) -> Result<Observed, CallError> {
+pub async fn observe(kube: &Kube, instance: &str, scope: Scope<'_>) -> Result<Observed, CallError> {
     let mut observed = Observed::default();
     let namespaces = &mut observed.namespaces;
+    if let Scope::Namespaces(list) = scope {
+        // Namespaced RBAC reads no Namespace object: the listed ones are taken as they are,
+        // without labels.
+        namespaces.extend(list.iter().map(|ns| (ns.clone(), NamespaceInfo::default())));
+    } else {
+        observe_namespaces(kube, namespaces).await?;
+    }
+    let params = ListParams::default().labels(&ownership_selector(instance));
+    let managed = &mut observed.managed;
+    for path in scope.secret_paths() {
+        for_each_page(kube, &path, params.clone(), true, |page| {
+            for secret in page {
+                let meta = &secret["metadata"];
+                let (Some(ns), Some(name)) = (meta["namespace"].as_str(), meta["name"].as_str()) else {
+                    continue;
+                };
+                managed.insert(
+                    (ns.to_string(), name.to_string()),
+                    ManagedSecret {
+                        labels: string_map(&meta["labels"]),
+                        annotations: string_map(&meta["annotations"]),
+                        resource_version: meta["resourceVersion"].as_str().unwrap_or_default().to_string(),
+                        applied_keys: applied_keys(meta),
+                    },
+                );
+            }
+        })
+        .await?;
+    }
+    Ok(observed)
+}
+
+async fn observe_namespaces(
+    kube: &Kube,
+    namespaces: &mut BTreeMap<String, NamespaceInfo>,
+) -> Result<(), CallError> {
     for_each_page(kube, "/api/v1/namespaces", ListParams::default(), false, |page| {
         for ns in page {
             let Some(name) = ns.pointer("/metadata/name").and_then(Value::as_str) else {
@@ -179,26 +246,5 @@ pub async fn observe(kube: &Kube, instance: &str) -> Result<Observed, CallError>
             );
         }
     })
-    .await?;
-    let params = ListParams::default().labels(&ownership_selector(instance));
-    let managed = &mut observed.managed;
-    for_each_page(kube, "/api/v1/secrets", params, true, |page| {
-        for secret in page {
-            let meta = &secret["metadata"];
-            let (Some(ns), Some(name)) = (meta["namespace"].as_str(), meta["name"].as_str()) else {
-                continue;
-            };
-            managed.insert(
-                (ns.to_string(), name.to_string()),
-                ManagedSecret {
-                    labels: string_map(&meta["labels"]),
-                    annotations: string_map(&meta["annotations"]),
-                    resource_version: meta["resourceVersion"].as_str().unwrap_or_default().to_string(),
-                    applied_keys: applied_keys(meta),
-                },
-            );
-        }
-    })
-    .await?;
-    Ok(observed)
+    .await
 }

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 #[derive(Debug, Clone)]
 struct Rule {
-    /// Where the rule came from, for reports: `ClusterRole pullsync`.
-    from: String,
+    /// The role it belongs to, for reports: `ClusterRole pullsync`.
+    role: String,
     /// `None`: every namespace and cluster-scoped objects (a ClusterRoleBinding).
     namespace: Option<String>,
     groups: Vec<String>,
@@ -94,10 +94,7 @@ impl Rbac {
             let role = role(role_kind, role_name, namespace.as_deref());
             for rule in role["rules"].as_array().into_iter().flatten() {
                 rules.push(Rule {
-                    from: format!(
-                        "{role_kind} {role_name}{}",
-                        namespace.as_ref().map(|n| format!(" in {n}")).unwrap_or_default()
-                    ),
+                    role: format!("{role_kind} {role_name}"),
                     namespace: namespace.clone(),
                     groups: strings(&rule["apiGroups"]),
                     resources: strings(&rule["resources"]),
@@ -140,20 +137,25 @@ impl Rbac {
         false
     }
 
-    /// Every granted (rule, verb, resource) no request has needed: surplus permissions.
+    /// Every (role, verb, resource) granted that no request has needed, in any namespace the
+    /// role is bound in: surplus permissions.
     pub fn unused(&self) -> Vec<String> {
         let used = self.used.lock().unwrap();
-        let mut out = Vec::new();
-        for (i, rule) in self.rules.iter().enumerate() {
+        let used_by_role: BTreeSet<(&str, &str, &str)> = used
+            .iter()
+            .map(|(i, verb, resource)| (self.rules[*i].role.as_str(), verb.as_str(), resource.as_str()))
+            .collect();
+        let mut out = BTreeSet::new();
+        for rule in &self.rules {
             for verb in &rule.verbs {
                 for resource in &rule.resources {
-                    if !used.contains(&(i, verb.clone(), resource.clone())) {
-                        out.push(format!("{}: {verb} {resource}", rule.from));
+                    if !used_by_role.contains(&(rule.role.as_str(), verb.as_str(), resource.as_str())) {
+                        out.insert(format!("{}: {verb} {resource}", rule.role));
                     }
                 }
             }
         }
-        out
+        out.into_iter().collect()
     }
 }
 
