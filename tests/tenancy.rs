@@ -77,6 +77,12 @@ spec:
   namespaceSelector: {matchLabels: {tenant: b}}
   registries: [{server: registry.example.com, credential: platform-registry}]
 ---
+kind: Secret
+metadata: {name: b-hf-token}
+spec:
+  namespaces: [b-prod]
+  data: {x: {value: \"takes team B's name\"}}
+---
 kind: PullSecret
 metadata: {name: a-other-sa}
 spec:
@@ -273,7 +279,8 @@ fn three_tenants_every_forbidden_move_refused_the_rest_applied() {
     assert_eq!(offline.code, 1, "{}", offline.all());
     for expected in [
         "teams/a/specs.yaml:26:3: error: Secret/a-into-b: tenant `team-a`, rule `namespaces`: namespace `b-prod` is not one of tenant `team-a`'s namespaces; rejected",
-        "teams/a/specs.yaml:42:21: error: PullSecret/a-other-sa: tenant `team-a`, rule `serviceAccounts`: ServiceAccount `builder` is not in the tenant's spec.serviceAccounts",
+        "Secret/b-hf-token: tenant `team-a`, rule `namespaces`: namespace `b-prod`",
+        "PullSecret/a-other-sa: tenant `team-a`, rule `serviceAccounts`: ServiceAccount `builder` is not in the tenant's spec.serviceAccounts",
         "teams/b/specs.yaml:18:37: error: Credential/b-steals: tenant `team-b`, rule `vaultPaths`: Vault path `secret/teams/a/hf` is outside the tenant's path prefixes (secret/teams/b/)",
         "Secret/b-stolen: tenant `team-b`, rule `credentials`: credential `b-steals` was rejected (see teams/b/specs.yaml:18:37)",
         "teams/c/specs.yaml:12:3: error: Secret/c-relabelled: tenant `team-c`, rule `namespaces`: namespace `b-dev` is not one of tenant `team-c`'s namespaces",
@@ -300,7 +307,7 @@ fn three_tenants_every_forbidden_move_refused_the_rest_applied() {
         run.all()
     );
     assert!(
-        run.stderr.contains("10 object(s) rejected by tenancy"),
+        run.stderr.contains("11 object(s) rejected by tenancy"),
         "{}",
         run.stderr
     );
@@ -333,6 +340,12 @@ fn three_tenants_every_forbidden_move_refused_the_rest_applied() {
     assert_eq!(names("a-prod"), ["a-hf-token", "a-pull"]);
     assert_eq!(names("b-prod"), ["b-hf-token"]);
     assert_eq!(names("b-dev"), ["b-hf-token"]);
+    // Team A's same-named Secret aimed at b-prod took nothing from team B's.
+    let b = server.get("secrets", "b-prod", "b-hf-token").unwrap();
+    assert!(
+        b["data"].get("HF_TOKEN").is_some() && b["data"].get("x").is_none(),
+        "{b}"
+    );
     assert_eq!(names("c-prod"), ["c-ok"]);
     let builder = server.get("serviceaccounts", "a-prod", "builder").unwrap();
     assert!(
@@ -511,4 +524,83 @@ fn tenants_inside_the_repo_are_read_from_their_folder_only() {
     );
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.all().contains("rule `tenants`"), "{}", run.all());
+}
+
+#[test]
+fn the_daemon_reports_rejections_once_and_applies_the_rest() {
+    use support::daemon::Daemon;
+    let work = tempfile::tempdir().unwrap();
+    let (repo_dir, tenants_dir) = (work.path().join("repo"), work.path().join("tenants"));
+    // c-ok applies; c-relabelled, a Tenant in the repo and a stray file are rejected.
+    let two: Vec<&str> = TEAM_C.split("---\n").take(2).collect();
+    write(&repo_dir, "teams/c/specs.yaml", docs(&two.join("---\n")));
+    write(&repo_dir, "teams/c/tenant.yaml", docs(TEAM_C_TENANT));
+    write(
+        &repo_dir,
+        "stray/secret.yaml",
+        docs(
+            "kind: Secret\nmetadata: {name: stray}\nspec:\n  namespaces: [c-prod]\n  data: {x: {value: \"1\"}}\n",
+        ),
+    );
+    write(&tenants_dir, "tenants.yaml", docs(TENANTS));
+    let server = apiserver::ApiServer::start();
+    server.create_namespace("c-prod", &[]);
+    server.create_namespace("b-dev", &[("tenant", "b")]);
+    let tenants = tenants_dir.to_str().unwrap();
+    let daemon = Daemon::start(&server.kubeconfig(), &repo_dir, &["--tenants", tenants]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.get("secrets", "c-prod", "c-ok").is_none() {
+        assert!(std::time::Instant::now() < deadline, "c-ok applied");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Several resyncs (1 s each) later: one Warning Event, not one per sync.
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    let status = daemon.status();
+    let rejected = status["tenancyRejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 3, "{status}");
+    assert!(rejected[0].as_str().unwrap().contains("rule `"), "{status}");
+    let (_, metrics) = daemon.get("/metrics");
+    assert!(
+        metrics.contains("pullsync_tenancy_rejected_objects 3"),
+        "{metrics}"
+    );
+    let warnings: Vec<serde_json::Value> = server
+        .list("events")
+        .into_iter()
+        .filter(|e| e["reason"] == "TenancyRejected")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0]["message"].as_str().unwrap().contains("3 object(s)"));
+    assert!(server.get("secrets", "b-dev", "c-relabelled").is_none());
+}
+
+#[test]
+fn the_multi_tenant_example_is_accepted() {
+    let run = pullsync(
+        &[
+            "validate",
+            "examples/multi-tenant",
+            "--tenants",
+            "repo:platform/tenants",
+            "--platform-path",
+            "platform/**",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("valid (7 objects"), "{}", run.stdout);
+    // Without the platform path, the shared credential has no owner and is refused.
+    let run = pullsync(
+        &[
+            "validate",
+            "examples/multi-tenant",
+            "--tenants",
+            "repo:platform/tenants",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.all().contains("platform/shared/ngc.yaml:"), "{}", run.all());
 }

@@ -43,10 +43,12 @@ pub fn check_and_resolve(
         Err(other) => return Err(other.into()),
     };
     let mut verdict = enforce::before_resolve(policy.as_ref(), &mut checked.catalog, namespaces);
-    let mut desired = resolve::resolve(&checked.catalog, namespaces);
+    let mut desired = resolve::resolve_unsettled(&checked.catalog, namespaces);
     if let Some(policy) = &policy {
         enforce::after_resolve(policy, &checked.catalog, &mut desired, namespaces, &mut verdict);
     }
+    let rejected: std::collections::BTreeSet<&str> = verdict.held.keys().map(String::as_str).collect();
+    resolve::settle_collisions(&mut desired, &rejected);
     let mut diagnostics = checked.warnings.clone();
     diagnostics.extend(desired.diagnostics.iter().cloned());
     spec::diag::sort(&mut diagnostics);

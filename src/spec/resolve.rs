@@ -103,9 +103,33 @@ pub struct Namespaces {
 pub struct Desired {
     pub secrets: BTreeMap<(String, String), SecretIntent>,
     pub diagnostics: Vec<Diagnostic>,
+    /// A second intent for a (namespace, name) already taken, with the error that says so:
+    /// settled by [`settle_collisions`] once tenancy has said which specs it rejects.
+    pub collisions: Vec<(SecretIntent, Diagnostic)>,
 }
 
-pub fn resolve(catalog: &Catalog, namespaces: &Namespaces) -> Desired {
+/// Turn collisions into errors, except where tenancy rejected one side: a rejected spec
+/// neither takes a name from a legitimate one nor makes the revision invalid.
+pub fn settle_collisions(desired: &mut Desired, rejected: &BTreeSet<&str>) {
+    for (intent, diagnostic) in std::mem::take(&mut desired.collisions) {
+        if rejected.contains(intent.spec_ref.as_str()) {
+            continue;
+        }
+        let key = (intent.namespace.clone(), intent.name.clone());
+        match desired.secrets.get(&key) {
+            Some(first) if !rejected.contains(first.spec_ref.as_str()) => {
+                desired.diagnostics.push(diagnostic)
+            }
+            _ => {
+                desired.secrets.insert(key, intent);
+            }
+        }
+    }
+}
+
+/// Resolve every object; collisions wait in `Desired::collisions` (see [`settle_collisions`];
+/// [`resolve`] settles them at once).
+pub fn resolve_unsettled(catalog: &Catalog, namespaces: &Namespaces) -> Desired {
     let mut desired = Desired::default();
     let cluster = catalog.defaults.iter().find(|d| d.namespace.is_none());
     for object in &catalog.pull_secrets {
@@ -180,6 +204,13 @@ pub fn resolve(catalog: &Catalog, namespaces: &Namespaces) -> Desired {
             payload,
         );
     }
+    desired
+}
+
+/// Resolve every object; two specs producing one (namespace, name) is an error.
+pub fn resolve(catalog: &Catalog, namespaces: &Namespaces) -> Desired {
+    let mut desired = resolve_unsettled(catalog, namespaces);
+    settle_collisions(&mut desired, &BTreeSet::new());
     desired
 }
 
@@ -318,18 +349,17 @@ fn add<S>(
             service_accounts: common.service_accounts.to_vec(),
         };
         if let Some(first) = desired.secrets.get(&key) {
-            desired.diagnostics.push(
-                Diagnostic::error(
-                    object.origin.at("metadata.name"),
-                    format!(
-                        "Secret `{}` in namespace `{}` is also produced by {}",
-                        key.1, key.0, first.spec_ref
-                    ),
-                )
-                .object(object.id())
-                .help("give one of them another name: one namespace holds one Secret of a name")
-                .related(first.origin.clone(), "the other spec"),
-            );
+            let diagnostic = Diagnostic::error(
+                object.origin.at("metadata.name"),
+                format!(
+                    "Secret `{}` in namespace `{}` is also produced by {}",
+                    key.1, key.0, first.spec_ref
+                ),
+            )
+            .object(object.id())
+            .help("give one of them another name: one namespace holds one Secret of a name")
+            .related(first.origin.clone(), "the other spec");
+            desired.collisions.push((intent, diagnostic));
             continue;
         }
         desired.secrets.insert(key, intent);

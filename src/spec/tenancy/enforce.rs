@@ -282,7 +282,8 @@ pub fn after_resolve(
 
     // Each object's targets, from what resolve made of it.
     let mut targets: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for intent in desired.secrets.values() {
+    let colliding = desired.collisions.iter().map(|(intent, _)| intent);
+    for intent in desired.secrets.values().chain(colliding) {
         targets
             .entry(&intent.spec_ref)
             .or_default()

@@ -167,7 +167,11 @@ impl Validator<'_> {
                     .map(|o| (o.kind, &o.name, &o.namespace, &o.origin)),
             )
             .collect();
-        let mut seen: HashMap<(&str, &str), &Origin> = HashMap::new();
+        // Credentials (referenced by name) and Tenants are unique in the repo. A PullSecret or
+        // Secret only within its file (its spec annotation is `file#Kind/name`): two teams may
+        // both call theirs `ngc-pull`; two specs writing one Secret in one namespace is
+        // resolve's error.
+        let mut seen: HashMap<(&str, &str, Option<&std::path::Path>), &Origin> = HashMap::new();
         let mut scopes: HashMap<Option<&str>, (&str, &Origin)> = HashMap::new();
         for (kind, name, namespace, origin) in all {
             let id = format!("{kind}/{name}");
@@ -203,7 +207,8 @@ impl Validator<'_> {
                 ),
                 _ => {}
             }
-            if let Some(first) = seen.get(&(kind, name.as_str())) {
+            let file = matches!(kind, "PullSecret" | "Secret").then_some(origin.file.as_path());
+            if let Some(first) = seen.get(&(kind, name.as_str(), file)) {
                 self.out.push(
                     Diagnostic::error(
                         origin.at("metadata.name"),
@@ -214,7 +219,7 @@ impl Validator<'_> {
                     .related(first.at("metadata.name"), "first defined here"),
                 );
             } else {
-                seen.insert((kind, name.as_str()), origin);
+                seen.insert((kind, name.as_str(), file), origin);
             }
             if kind == "Defaults" {
                 let scope = namespace.as_deref();
