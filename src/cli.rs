@@ -171,6 +171,17 @@ pub struct RenderArgs {
     pub vault: VaultArgs,
     #[command(flatten)]
     pub tenancy: TenancyArgs,
+    /// One endpoint for every AWS service pullsync calls (ECR, STS): a VPC endpoint or a local
+    /// emulator. Never taken from a spec.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
+    /// The projected service-account token for `ecr.identity.webIdentity` (IRSA's variable).
+    #[arg(
+        long,
+        env = "AWS_WEB_IDENTITY_TOKEN_FILE",
+        default_value = crate::credentials::aws::DEFAULT_WEB_IDENTITY_TOKEN_FILE
+    )]
+    pub aws_web_identity_token_file: PathBuf,
 }
 
 /// Tenant isolation: who may put what where.
@@ -212,6 +223,13 @@ impl TenancyArgs {
 }
 
 impl RenderArgs {
+    pub fn aws_settings(&self) -> crate::credentials::aws::AwsSettings {
+        crate::credentials::aws::AwsSettings {
+            endpoint_url: self.aws_endpoint_url.clone(),
+            web_identity_token_file: self.aws_web_identity_token_file.clone(),
+        }
+    }
+
     /// The files that hold pullsync's own credentials: never a `file` source.
     pub fn own_credential_files(&self) -> Vec<PathBuf> {
         let v = &self.vault;
@@ -221,6 +239,7 @@ impl RenderArgs {
             v.vault_role_id_file.clone(),
             v.vault_secret_id_file.clone(),
             Some(v.vault_jwt_file.clone()),
+            Some(self.aws_web_identity_token_file.clone()),
         ]
         .into_iter()
         .flatten()

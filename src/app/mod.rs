@@ -251,6 +251,7 @@ async fn check_sources_cmd(dir: &Path, args: &RenderArgs) -> anyhow::Result<Exit
             .transpose()?,
         vault: vault_session(args)?,
         files: args.file_policy(false, []),
+        aws: args.aws_settings(),
         ..SourceContext::default()
     };
     let names: BTreeSet<&str> = catalog.credentials.iter().map(|c| c.name.as_str()).collect();

@@ -6,6 +6,7 @@
 //! token exchanges) produce the same value.
 
 pub mod age_file;
+pub mod aws;
 pub mod cache;
 pub mod file;
 pub mod file_policy;
@@ -82,6 +83,10 @@ pub enum FetchCredentialError {
     BadResponse(String),
     #[error("this source needs Vault: pass --vault-addr and an auth method")]
     NoVault,
+    #[error("{0}")]
+    Aws(String),
+    #[error("identity credential `{0}` is not available (it failed, or is missing)")]
+    Identity(String),
     #[error("{what}: {source}")]
     Vault {
         what: String,
@@ -108,6 +113,8 @@ pub struct SourceContext {
     pub files: file_policy::FilePolicy,
     /// Credential → the session of the tenant that owns it (its own Vault role).
     pub tenant_vault: BTreeMap<String, vault::VaultSession>,
+    /// AWS endpoint and web-identity token (operator settings).
+    pub aws: aws::AwsSettings,
 }
 
 /// The outcome of fetching every needed credential once.
@@ -117,11 +124,37 @@ pub struct Values {
     pub failed: BTreeMap<String, FetchCredentialError>,
 }
 
-/// Fetch each named credential exactly once.
+/// The credentials another one is exchanged from (an ECR identity's keys).
+pub fn dependencies(spec: &crate::spec::model::CredentialSpec) -> Option<&str> {
+    spec.ecr.as_ref().and_then(|e| e.identity.credential.as_deref())
+}
+
+/// `names` and the credentials they are exchanged from.
+pub fn with_dependencies<'a>(catalog: &'a Catalog, names: &BTreeSet<&'a str>) -> BTreeSet<&'a str> {
+    let mut out = names.clone();
+    for name in names {
+        if let Some(dep) = catalog.credential(name).and_then(|c| dependencies(&c.spec)) {
+            out.insert(dep);
+        }
+    }
+    out
+}
+
+/// Fetch each named credential exactly once; those exchanged from another come after it.
 pub async fn fetch_all(catalog: &Catalog, names: &BTreeSet<&str>, context: &SourceContext) -> Values {
     use tracing::Instrument;
     let mut values = Values::default();
-    for name in names {
+    let derived = |name: &&&str| {
+        catalog
+            .credential(name)
+            .is_some_and(|c| dependencies(&c.spec).is_some())
+    };
+    let ordered: Vec<&&str> = names
+        .iter()
+        .filter(|n| !derived(n))
+        .chain(names.iter().filter(|n| derived(n)))
+        .collect();
+    for name in ordered {
         let Some(object) = catalog.credential(name) else {
             continue;
         };
@@ -149,7 +182,10 @@ pub async fn fetch_all(catalog: &Catalog, names: &BTreeSet<&str>, context: &Sour
                 continue;
             }
         }
-        match fetch(catalog, object, context).instrument(span.clone()).await {
+        match fetch(catalog, object, context, &values.ok)
+            .instrument(span.clone())
+            .await
+        {
             Ok(value) => {
                 let _guard = span.enter();
                 tracing::debug!(version = %value.version, origin = %value.origin, fields = value.fields.len(), "credential fetched");
@@ -188,8 +224,30 @@ async fn fetch(
     catalog: &Catalog,
     object: &Object<CredentialSpec>,
     context: &SourceContext,
+    done: &BTreeMap<String, CredentialValue>,
 ) -> Result<CredentialValue, FetchCredentialError> {
     let spec = &object.spec;
+    if let Some(source) = &spec.ecr {
+        let keys = match (&source.identity.credential, &source.identity.web_identity) {
+            (Some(name), _) => {
+                let value = done
+                    .get(name)
+                    .ok_or_else(|| FetchCredentialError::Identity(name.clone()))?;
+                let mapping = catalog.credential(name).map(|c| &c.spec.fields);
+                aws_keys(value, mapping).map_err(FetchCredentialError::Aws)?
+            }
+            (None, Some(web)) => {
+                aws::sts::assume_role_with_web_identity(&context.aws, &source.region, &web.role_arn)
+                    .await
+                    .map_err(FetchCredentialError::Aws)?
+                    .0
+            }
+            (None, None) => return Err(FetchCredentialError::NoSource),
+        };
+        return aws::ecr::fetch(source, &keys, &context.aws)
+            .await
+            .map_err(FetchCredentialError::Aws);
+    }
     if let Some(source) = &spec.service_account_token {
         let kube = context.kube.as_ref().ok_or(FetchCredentialError::NoCluster)?;
         return service_account_token::fetch(kube, source).await;
@@ -267,4 +325,26 @@ pub struct MissingField {
     pub field: String,
     pub key: String,
     pub available: Vec<String>,
+}
+
+/// AWS keys from an identity credential's value: `access_key_id`, `secret_access_key`,
+/// `session_token` (optional), each through that credential's `fields` mapping.
+fn aws_keys(
+    value: &CredentialValue,
+    mapping: Option<&BTreeMap<String, String>>,
+) -> Result<aws::sigv4::AwsKeys, String> {
+    let get = |logical: &str| {
+        let key = mapping
+            .and_then(|m| m.get(logical))
+            .map_or(logical, String::as_str);
+        value.fields.get(key).map(|v| v.expose().to_string())
+    };
+    let access_key_id = get("access_key_id").ok_or("the identity credential has no `access_key_id` field")?;
+    let secret =
+        get("secret_access_key").ok_or("the identity credential has no `secret_access_key` field")?;
+    Ok(aws::sigv4::AwsKeys {
+        access_key_id: access_key_id.trim().to_string(),
+        secret_access_key: secret.trim().to_string().into(),
+        session_token: get("session_token").map(|t| t.trim().to_string().into()),
+    })
 }

@@ -186,6 +186,7 @@ pub async fn pipeline(
         kube: cluster.kube.clone(),
         own_namespace: cluster.own_namespace.clone(),
         tenant_vault: tenant_sessions(vault.as_ref(), &tenancy, cluster)?,
+        aws: args.aws_settings(),
         vault,
         leases: std::sync::Arc::new(tokio::sync::Mutex::new(cluster.leases.clone())),
         read_only: cluster.read_only,
@@ -193,6 +194,7 @@ pub async fn pipeline(
         files: args.file_policy(cluster.kube.is_some(), cluster.own_files.iter().cloned()),
     };
     let needed: BTreeSet<&str> = desired.secrets.values().flat_map(|s| s.credentials()).collect();
+    let needed = credentials::with_dependencies(catalog, &needed);
     let mut users: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
     for intent in desired.secrets.values() {
         for credential in intent.credentials() {

@@ -63,6 +63,10 @@ pub struct CredentialSpec {
     /// Keys of an existing Secret in pullsync's own namespace (bootstrap credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes_secret: Option<KubernetesSecretSource>,
+    /// AWS ECR (private or public): a 12-hour registry token exchanged for an AWS identity.
+    /// Gives `username` (`AWS`), `password` (the token) and `registry` (the account's host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecr: Option<EcrSource>,
     /// A literal, non-secret registry username (e.g. `AWS`). Conflicts with `usernamePreset`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
@@ -167,6 +171,44 @@ pub enum DynamicMethod {
 }
 
 /// A Secret in pullsync's own namespace, read key by key.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EcrSource {
+    /// AWS region of the registry, e.g. `us-east-1` (ECR Public: always `us-east-1`).
+    pub region: String,
+    /// ECR Public (`public.ecr.aws`) instead of a private registry.
+    #[serde(default)]
+    pub public: bool,
+    /// The registry's account id (12 digits); its host is `<id>.dkr.ecr.<region>.amazonaws.com`.
+    /// Default: the account of the identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Who asks for the token.
+    pub identity: AwsIdentity,
+}
+
+/// Exactly one of `credential` or `webIdentity`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AwsIdentity {
+    /// Another Credential with fields `access_key_id`, `secret_access_key` and, for temporary
+    /// (STS) credentials, `session_token` (map other names with that Credential's `fields`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    /// `AssumeRoleWithWebIdentity` with the pod's projected service-account token (IRSA, EKS
+    /// Pod Identity's web-identity mode); the token file is the daemon's
+    /// `--aws-web-identity-token-file`, never a spec's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_identity: Option<WebIdentity>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WebIdentity {
+    /// e.g. `arn:aws:iam::123456789012:role/pullsync-ecr`.
+    pub role_arn: String,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesSecretSource {

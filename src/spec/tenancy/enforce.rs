@@ -54,6 +54,8 @@ enum Reach {
 /// Who owns what, for one revision and one view of the namespaces.
 struct Scope<'a> {
     policy: &'a Policy,
+    /// The specs being judged (for rules that follow a reference to another credential).
+    catalog: Option<&'a Catalog>,
     namespaces: &'a Namespaces,
     /// Namespace → the tenants claiming it (by name, or by live labels).
     claims: BTreeMap<String, Vec<&'a str>>,
@@ -78,6 +80,7 @@ impl<'a> Scope<'a> {
         }
         Scope {
             policy,
+            catalog: None,
             namespaces,
             claims,
         }
@@ -102,6 +105,12 @@ impl<'a> Scope<'a> {
             }
             None => Owner::Nobody,
         }
+    }
+
+    fn owner_of_credential(&self, name: &str) -> Option<Owner<'a>> {
+        self.catalog
+            .and_then(|c| c.credential(name))
+            .map(|c| self.owner(&c.origin.file))
     }
 
     fn reach(&self, tenant: &Object<TenantSpec>, ns: &str) -> Reach {
@@ -488,6 +497,31 @@ fn credential_rules(
                 format!("age file `{}` is outside the tenant's paths", age.path),
                 "keep the tenant's encrypted files under its own folder",
             ));
+        }
+    }
+    if let Some(ecr) = &spec.ecr {
+        if ecr.identity.web_identity.is_some() {
+            out.push(fail(
+                "sources",
+                "spec.ecr.identity.webIdentity",
+                "a web identity assumes a role with pullsync's own pod identity and is for platform credentials".into(),
+                "ask the platform to grant a shared ECR credential in the Tenant's spec.credentials",
+            ));
+        }
+        if let Some(keys) = &ecr.identity.credential {
+            let owned = match scope.owner_of_credential(keys) {
+                Some(Owner::Tenant(t)) => t.name == tenant.name,
+                Some(Owner::Platform) => tenant.spec.credentials.iter().any(|c| c == keys),
+                _ => false,
+            };
+            if !owned {
+                out.push(fail(
+                    "credentials",
+                    "spec.ecr.identity.credential",
+                    format!("identity credential `{keys}` is neither the tenant's nor granted to it"),
+                    "use AWS keys defined under the tenant's own paths, or a platform credential granted by name",
+                ));
+            }
         }
     }
     if let Some(vault) = &spec.vault {

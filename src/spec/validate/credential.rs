@@ -19,21 +19,25 @@ impl Validator<'_> {
             spec.service_account_token.is_some(),
             spec.kubernetes_secret.is_some(),
             spec.vault.is_some(),
+            spec.ecr.is_some(),
         ]
         .iter()
         .filter(|s| **s)
         .count();
         if sources != 1 {
             let message = if sources == 0 {
-                "no source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret, vault"
+                "no source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret, vault, ecr"
             } else {
-                "more than one source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret, vault"
+                "more than one source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret, vault, ecr"
             };
             self.error(&id, origin.key_at("spec"), message,
                 "keep one source, e.g. `ageFile: {path: ngc.age}`; make a second Credential for a second source");
         }
         if let Some(age) = &spec.age_file {
             self.age_path(&id, origin, &age.path);
+        }
+        if let Some(ecr) = &spec.ecr {
+            self.ecr(&id, origin, &object.name, ecr);
         }
         if let Some(file) = &spec.file {
             let path = Path::new(&file.path);
@@ -251,6 +255,76 @@ impl Validator<'_> {
                 format!("ageFile `{}` does not exist", resolved.display()),
                 "create it with `pullsync encrypt --recipient AGE_PUBLIC_KEY --output FILE < values.yaml`, or fix the path (relative to this spec file)"),
             Some(_) => {}
+        }
+    }
+}
+
+impl Validator<'_> {
+    fn ecr(&mut self, id: &str, origin: &Origin, name: &str, ecr: &super::super::model::EcrSource) {
+        let region_ok = ecr.region.split('-').count() >= 3
+            && ecr
+                .region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !region_ok {
+            self.error(
+                id,
+                origin.at("spec.ecr.region"),
+                format!("region `{}` is not an AWS region", ecr.region),
+                "write a region such as `us-east-1` or `eu-west-1`",
+            );
+        }
+        if ecr.public && ecr.region != "us-east-1" {
+            self.error(
+                id,
+                origin.at("spec.ecr.region"),
+                "ECR Public hands out tokens in us-east-1 only",
+                "write `region: us-east-1`",
+            );
+        }
+        if let Some(account) = &ecr.account
+            && (account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()))
+        {
+            self.error(
+                id,
+                origin.at("spec.ecr.account"),
+                format!("account `{account}` is not a 12-digit AWS account id"),
+                "write the account id, e.g. `123456789012` (quote it so YAML keeps leading zeros)",
+            );
+        }
+        let identity = &ecr.identity;
+        match (&identity.credential, &identity.web_identity) {
+            (Some(_), Some(_)) | (None, None) => self.error(
+                id,
+                origin.key_at("spec.ecr.identity"),
+                "an ECR identity needs exactly one of `credential` or `webIdentity`",
+                "`credential: aws-keys` (a Credential with access_key_id, secret_access_key[, session_token]) or `webIdentity: {roleArn: …}`",
+            ),
+            (Some(other), None) => {
+                let path = "spec.ecr.identity.credential";
+                if other == name {
+                    self.error(id, origin.at(path), "an ECR credential cannot be its own identity", "name the Credential that holds the AWS keys");
+                } else if self.credential_ref(id, origin, path, other)
+                    && self.catalog.credential(other).is_some_and(|c| c.spec.ecr.is_some())
+                {
+                    self.error(
+                        id,
+                        origin.at(path),
+                        format!("`{other}` is an ECR credential, not AWS keys"),
+                        "name a Credential holding access_key_id and secret_access_key (Vault, age, file)",
+                    );
+                }
+            }
+            (None, Some(web)) => {
+                if !web.role_arn.starts_with("arn:aws") || !web.role_arn.contains(":role/") {
+                    self.error(
+                        id,
+                        origin.at("spec.ecr.identity.webIdentity.roleArn"),
+                        format!("`{}` is not an IAM role ARN", web.role_arn),
+                        "write `arn:aws:iam::123456789012:role/NAME`",
+                    );
+                }
+            }
         }
     }
 }

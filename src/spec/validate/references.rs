@@ -91,6 +91,32 @@ impl Validator<'_> {
                 );
             }
             let path = format!("{base}.credential");
+            if let Some(ecr) = self
+                .catalog
+                .credential(&entry.credential)
+                .and_then(|c| c.spec.ecr.as_ref())
+                && check_server_key(&entry.server).is_ok()
+                && !crate::credentials::aws::ecr::server_matches(ecr, &entry.server)
+            {
+                let want = if ecr.public {
+                    "public.ecr.aws".to_string()
+                } else {
+                    crate::credentials::aws::ecr::registry_host(
+                        ecr.account.as_deref().unwrap_or("<12-digit account id>"),
+                        &ecr.region,
+                    )
+                };
+                // The NVCF troubleshooting cases: a repository path in the host, another region.
+                self.error(
+                    &id,
+                    origin.at(&format!("{base}.server")),
+                    format!(
+                        "registry `{}` is not what ECR credential `{}` logs in to (registry not found)",
+                        entry.server, entry.credential
+                    ),
+                    format!("write the registry host only, `{want}`; repositories go in image names"),
+                );
+            }
             if self.credential_ref(&id, origin, &path, &entry.credential) {
                 for field in ["username", "password"] {
                     self.field_resolves(&id, origin, &path, &entry.credential, field);

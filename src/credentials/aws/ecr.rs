@@ -1,0 +1,210 @@
+//! ECR `GetAuthorizationToken` (effect): a registry password valid for 12 hours, for the
+//! account (private registries) or for `public.ecr.aws`. Registry hosts follow the ECR
+//! user guide ("Private registry concepts"): `<account>.dkr.ecr.<region>.amazonaws.com`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::sigv4::{self, AwsKeys};
+use super::{AwsSettings, client, endpoint, errors};
+use crate::credentials::CredentialValue;
+use crate::secret::SecretValue;
+use crate::spec::model::EcrSource;
+
+/// The registry host a private ECR registry of `account` in `region` has.
+pub fn registry_host(account: &str, region: &str) -> String {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("{account}.dkr.ecr.{region}.{suffix}")
+}
+
+/// Whether `server` (a PullSecret's registry key) is what an ECR credential can log in to.
+pub fn server_matches(source: &EcrSource, server: &str) -> bool {
+    if source.public {
+        return server == "public.ecr.aws";
+    }
+    let account = server.split('.').next().unwrap_or_default();
+    account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && server == registry_host(account, &source.region)
+        && source.account.as_ref().is_none_or(|a| a == account)
+}
+
+pub async fn fetch(
+    source: &EcrSource,
+    keys: &AwsKeys,
+    settings: &AwsSettings,
+) -> Result<CredentialValue, String> {
+    let (default_host, service, target, region) = if source.public {
+        (
+            "api.ecr-public.us-east-1.amazonaws.com".to_string(),
+            "ecr-public",
+            "SpencerFrontendService.GetAuthorizationToken",
+            "us-east-1",
+        )
+    } else {
+        (
+            format!("api.ecr.{}.amazonaws.com", source.region),
+            "ecr",
+            "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken",
+            source.region.as_str(),
+        )
+    };
+    let (url, host) = endpoint(settings, &default_host);
+    let body = match (&source.account, source.public) {
+        (Some(account), false) => json!({"registryIds": [account]}),
+        _ => json!({}),
+    }
+    .to_string();
+    let headers = [
+        ("content-type", "application/x-amz-json-1.1".to_string()),
+        ("x-amz-target", target.to_string()),
+    ];
+    let amz_date = sigv4::amz_date(SystemTime::now());
+    let request = sigv4::Request {
+        method: "POST",
+        host: &host,
+        path: "/",
+        query: &[],
+        headers: &headers,
+        body: body.as_bytes(),
+        region,
+        service,
+        amz_date: &amz_date,
+    };
+    let mut call = client()?.post(url).body(body.clone());
+    for (name, value) in sigv4::sign(&request, keys) {
+        if name != "host" {
+            call = call.header(name, value);
+        }
+    }
+    let response = call
+        .send()
+        .await
+        .map_err(|e| format!("ECR: {}", e.without_url()))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| format!("ECR: {}", e.without_url()))?;
+    let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if !status.is_success() {
+        // `__type` may carry a namespace prefix: `com.amazon.coral.service#UnrecognizedClientException`.
+        // Signature and identity errors may come as XML (the front end answers before ECR).
+        let code = answer["__type"]
+            .as_str()
+            .map(|t| t.rsplit('#').next().unwrap_or_default())
+            .or_else(|| super::sts::tag(&text, "Code"))
+            .unwrap_or("Unknown");
+        let message = answer["message"]
+            .as_str()
+            .or(answer["Message"].as_str())
+            .or_else(|| super::sts::tag(&text, "Message"))
+            .unwrap_or("");
+        let message = if code == "Unknown" && message.is_empty() {
+            format!("HTTP {status}")
+        } else {
+            message.to_string()
+        };
+        return Err(format!(
+            "GetAuthorizationToken: {}",
+            errors::explain(code, &message, &keys.access_key_id, keys.session_token.is_some())
+        ));
+    }
+    let data = if source.public {
+        answer["authorizationData"].clone()
+    } else {
+        answer["authorizationData"][0].clone()
+    };
+    let token = data["authorizationToken"]
+        .as_str()
+        .ok_or("GetAuthorizationToken answered without a token")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or("the ECR token is not base64 of `user:password`")?;
+    let (username, password) = decoded
+        .split_once(':')
+        .ok_or("the ECR token is not base64 of `user:password`")?;
+    let expires_at = data["expiresAt"]
+        .as_f64()
+        .map(|secs| UNIX_EPOCH + Duration::from_secs_f64(secs.max(0.0)));
+    let registry = if source.public {
+        "public.ecr.aws".to_string()
+    } else {
+        data["proxyEndpoint"]
+            .as_str()
+            .map(|e| e.trim_start_matches("https://").trim_end_matches('/').to_string())
+            .unwrap_or_default()
+    };
+    let mut fields = BTreeMap::new();
+    fields.insert("username".to_string(), SecretValue::new(username.to_string()));
+    fields.insert("password".to_string(), SecretValue::new(password.to_string()));
+    fields.insert("registry".to_string(), SecretValue::new(registry.clone()));
+    Ok(CredentialValue {
+        fields,
+        // Each token has its own expiry; the time says which token without digesting it.
+        version: expires_at
+            .map(|t| format!("expires-{}", crate::time::format(t)))
+            .unwrap_or_else(|| format!("fetched-{}", crate::time::format(SystemTime::now()))),
+        expires_at,
+        origin: format!(
+            "ecr{} {}",
+            if source.public { "-public" } else { "" },
+            if registry.is_empty() {
+                source.region.clone()
+            } else {
+                registry
+            }
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(account: Option<&str>, public: bool) -> EcrSource {
+        EcrSource {
+            region: "eu-west-1".into(),
+            public,
+            account: account.map(String::from),
+            identity: Default::default(),
+        }
+    }
+
+    #[test]
+    fn servers_an_ecr_credential_can_log_in_to() {
+        let any = source(None, false);
+        assert!(server_matches(
+            &any,
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+        ));
+        assert!(
+            !server_matches(&any, "123456789012.dkr.ecr.us-east-1.amazonaws.com"),
+            "another region"
+        );
+        assert!(
+            !server_matches(&any, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team"),
+            "a path"
+        );
+        assert!(!server_matches(&any, "nvcr.io"));
+        let one = source(Some("123456789012"), false);
+        assert!(
+            !server_matches(&one, "210987654321.dkr.ecr.eu-west-1.amazonaws.com"),
+            "another account"
+        );
+        assert!(server_matches(&source(None, true), "public.ecr.aws"));
+        assert_eq!(
+            registry_host("1", "cn-north-1"),
+            "1.dkr.ecr.cn-north-1.amazonaws.com.cn"
+        );
+    }
+}
