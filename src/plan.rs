@@ -62,6 +62,14 @@ pub enum Action {
         name: String,
         wanted: BTreeSet<String>,
     },
+    /// Restart a workload whose Secret's data changed (only once that write succeeded).
+    RolloutRestart {
+        namespace: String,
+        name: String,
+        kind: crate::spec::model::WorkloadKind,
+        /// The Secret whose change this follows.
+        secret: String,
+    },
 }
 
 impl Action {
@@ -70,7 +78,8 @@ impl Action {
             Action::Create { namespace, name, .. }
             | Action::Update { namespace, name, .. }
             | Action::Prune { namespace, name, .. }
-            | Action::PatchServiceAccount { namespace, name, .. } => (namespace, name),
+            | Action::PatchServiceAccount { namespace, name, .. }
+            | Action::RolloutRestart { namespace, name, .. } => (namespace, name),
         }
     }
 }
@@ -126,6 +135,7 @@ pub fn plan(outcome: &RenderOutcome, observed: &Observed, options: &PlanOptions)
     let mut plan = Plan::default();
     let mut desired: BTreeSet<(String, String)> = BTreeSet::new();
     let mut accounts: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut restarts: Vec<Action> = Vec::new();
     for (index, r) in outcome.rendered.iter().enumerate() {
         let key = (r.namespace.clone(), r.name.clone());
         desired.insert(key.clone());
@@ -149,6 +159,15 @@ pub fn plan(outcome: &RenderOutcome, observed: &Observed, options: &PlanOptions)
                 if changes.is_empty() {
                     plan.unchanged.push(key);
                 } else {
+                    // Data that changed reaches env-var consumers only through a restart.
+                    if changes.iter().any(|c| c == "data") {
+                        restarts.extend(r.rollout_restart.iter().map(|t| Action::RolloutRestart {
+                            namespace: key.0.clone(),
+                            name: t.name.clone(),
+                            kind: t.kind,
+                            secret: key.1.clone(),
+                        }));
+                    }
                     plan.actions.push(Action::Update {
                         namespace: key.0,
                         name: key.1,
@@ -228,6 +247,7 @@ pub fn plan(outcome: &RenderOutcome, observed: &Observed, options: &PlanOptions)
             });
         }
     }
+    plan.actions.extend(restarts);
     plan
 }
 
@@ -238,6 +258,7 @@ mod tests {
 
     fn rendered(ns: &str, name: &str, hash: &str) -> Rendered {
         Rendered {
+            rollout_restart: vec![],
             namespace: ns.into(),
             name: name.into(),
             secret_type: "Opaque".into(),

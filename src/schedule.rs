@@ -76,16 +76,17 @@ pub fn due(rotation: &Rotation, fetched_at: SystemTime, expires_at: Option<Syste
     let floor = fetched_at + MIN_REFRESH;
     if at < floor {
         at = floor;
-        clamp.get_or_insert_with(|| {
-            format!(
+        clamp.get_or_insert_with(|| match expires_at {
+            Some(expires) => format!(
                 "the source issued a lifetime of {}; refreshing no sooner than {} after each fetch",
-                human(
-                    expires_at
-                        .and_then(|e| e.duration_since(fetched_at).ok())
-                        .unwrap_or_default()
-                ),
+                human(expires.duration_since(fetched_at).unwrap_or_default()),
                 human(MIN_REFRESH)
-            )
+            ),
+            None => format!(
+                "refreshInterval {} is below the floor; refreshing no sooner than {} after each fetch",
+                human(refresh),
+                human(MIN_REFRESH)
+            ),
         });
     }
     Due { at, clamp }

@@ -26,9 +26,13 @@ fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 /// Everything pullsync can do to a cluster: a TokenRequest credential, a PullSecret added to
 /// a ServiceAccount, an Opaque Secret, and a Secret whose name someone else already uses.
 fn specs(with_extra: bool) -> String {
+    let release = if with_extra { "one" } else { "two" };
     let mut text = format!(
-        "{HEADER}kind: Credential\nmetadata: {{name: internal}}\nspec:\n  serviceAccountToken: {{namespace: team-a, serviceAccount: puller, expirationSeconds: 3600}}\n  usernamePreset: openshiftToken\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: internal-registry}}\nspec:\n  namespaces: [team-a]\n  registries: [{{server: \"image-registry.openshift-image-registry.svc:5000\", credential: internal}}]\n  serviceAccounts: [default]\n---\n{HEADER}kind: Secret\nmetadata: {{name: taken}}\nspec:\n  namespaces: [team-a]\n  data: {{x: {{value: \"1\"}}}}\n"
+        "{HEADER}kind: Secret\nmetadata: {{name: env}}\nspec:\n  namespaces: [team-a]\n  data: {{RELEASE: {{value: {release}}}}}\n  rolloutRestart: [{{kind: Deployment, name: web}}, {{kind: StatefulSet, name: db}}, {{kind: DaemonSet, name: agent}}]\n---\n"
     );
+    text.push_str(&format!(
+        "{HEADER}kind: Credential\nmetadata: {{name: internal}}\nspec:\n  serviceAccountToken: {{namespace: team-a, serviceAccount: puller, expirationSeconds: 3600}}\n  usernamePreset: openshiftToken\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: internal-registry}}\nspec:\n  namespaces: [team-a]\n  registries: [{{server: \"image-registry.openshift-image-registry.svc:5000\", credential: internal}}]\n  serviceAccounts: [default]\n---\n{HEADER}kind: Secret\nmetadata: {{name: taken}}\nspec:\n  namespaces: [team-a]\n  data: {{x: {{value: \"1\"}}}}\n"
+    ));
     if with_extra {
         text.push_str(&format!(
             "---\n{HEADER}kind: Secret\nmetadata: {{name: extra}}\nspec:\n  namespaces: [team-a]\n  data: {{x: {{value: \"1\"}}}}\n"
@@ -46,6 +50,13 @@ fn cluster() -> ApiServer {
             "team-a",
             json!({"metadata": {"name": sa, "namespace": "team-a"}}),
         );
+    }
+    for (resource, name) in [
+        ("deployments", "web"),
+        ("statefulsets", "db"),
+        ("daemonsets", "agent"),
+    ] {
+        server.create(resource, "team-a", json!({"metadata": {"name": name, "namespace": "team-a"}, "spec": {"template": {"metadata": {}}}}));
     }
     // Someone else's Secret of the same name: pullsync reads its labels and leaves it alone.
     server.create(

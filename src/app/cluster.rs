@@ -162,6 +162,11 @@ async fn probe(kube: &Kube, plan: &Plan, pipeline: &Pipeline, instance: &str) ->
             }
             Action::Update { changes, .. } => lines.push(line("update", target, &changes.join(", "))),
             Action::Prune { .. } => lines.push(line("prune", target, "no spec asks for it")),
+            Action::RolloutRestart { kind, secret, .. } => lines.push(line(
+                "restart",
+                target,
+                &format!("{kind:?}, after Secret {secret} changes"),
+            )),
             Action::PatchServiceAccount { wanted, .. } => {
                 let request = kube::core::request::Request::new(format!(
                     "/api/v1/namespaces/{}/serviceaccounts",

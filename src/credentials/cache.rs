@@ -81,7 +81,14 @@ impl CredentialCache {
             last_error: None,
         };
         let due = crate::schedule::due_of(&cached);
-        if let Some(clamp) = &due.clamp {
+        // Said when it starts or changes, not at every fetch (local sources are read each sync).
+        let before = self
+            .entries
+            .get(name)
+            .and_then(|c| crate::schedule::due_of(c).clamp);
+        if let Some(clamp) = &due.clamp
+            && before.as_ref() != Some(clamp)
+        {
             tracing::warn!(credential = %name, %clamp, "renewal time adjusted");
         }
         self.entries.insert(name.to_string(), cached);

@@ -7,6 +7,7 @@ pub mod digest_key;
 pub mod events;
 pub mod lease_state;
 pub mod observe;
+pub mod rollout;
 pub mod service_accounts;
 
 pub use client::{CallError, Kube, KubeSettings, OnConflict};

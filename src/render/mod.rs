@@ -57,6 +57,8 @@ pub struct Rendered {
     pub service_accounts: Vec<String>,
     /// Take over an existing unmanaged Secret of the same name.
     pub adopt: bool,
+    /// Workloads to restart when the data changes.
+    pub rollout_restart: Vec<crate::spec::model::RolloutTarget>,
 }
 
 /// A secret that could not be rendered this time; whatever exists for it must be kept.
@@ -223,6 +225,7 @@ fn render_one(
         spec_ref: intent.spec_ref.clone(),
         registries,
         service_accounts: intent.service_accounts.clone(),
+        rollout_restart: intent.rollout_restart.clone(),
         adopt: intent.adopt,
     })
 }

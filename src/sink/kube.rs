@@ -31,6 +31,7 @@ pub enum Status {
     Adopted,
     Pruned,
     Patched,
+    Restarted,
     Unchanged,
     Kept,
     Conflict,
@@ -138,6 +139,11 @@ fn secrets_path(namespace: &str) -> Request {
 fn kind_of(action: &Action) -> &'static str {
     match action {
         Action::PatchServiceAccount { .. } => "ServiceAccount",
+        Action::RolloutRestart { kind, .. } => match kind {
+            crate::spec::model::WorkloadKind::Deployment => "Deployment",
+            crate::spec::model::WorkloadKind::StatefulSet => "StatefulSet",
+            crate::spec::model::WorkloadKind::DaemonSet => "DaemonSet",
+        },
         _ => "Secret",
     }
 }
@@ -170,11 +176,18 @@ impl KubeSink<'_> {
                 detail: reason.clone(),
             });
         }
-        // Secrets first, then ServiceAccounts, so an account never names a Secret that is not there yet.
-        let (secrets, accounts): (Vec<&Action>, Vec<&Action>) = plan
-            .actions
-            .iter()
-            .partition(|a| !matches!(a, Action::PatchServiceAccount { .. }));
+        // Secrets first, then ServiceAccounts, so an account never names a Secret that is not
+        // there yet; restarts last, and only after their Secret's new data was written.
+        let batch =
+            |pick: fn(&Action) -> bool| plan.actions.iter().filter(move |a| pick(a)).collect::<Vec<_>>();
+        let secrets = batch(|a| {
+            !matches!(
+                a,
+                Action::PatchServiceAccount { .. } | Action::RolloutRestart { .. }
+            )
+        });
+        let accounts = batch(|a| matches!(a, Action::PatchServiceAccount { .. }));
+        let restarts = batch(|a| matches!(a, Action::RolloutRestart { .. }));
         for batch in [secrets, accounts] {
             let results: Vec<Outcome> = futures::stream::iter(batch)
                 .map(|action| self.one(action, outcome))
@@ -183,6 +196,22 @@ impl KubeSink<'_> {
                 .await;
             report.outcomes.extend(results);
         }
+        let written: std::collections::BTreeSet<(&str, &str)> = report
+            .outcomes
+            .iter()
+            .filter(|o| o.kind == "Secret" && o.result == Status::Updated)
+            .map(|o| (o.namespace.as_str(), o.name.as_str()))
+            .collect();
+        let restarts: Vec<&Action> = restarts
+            .into_iter()
+            .filter(|a| matches!(a, Action::RolloutRestart { namespace, secret, .. } if written.contains(&(namespace.as_str(), secret.as_str()))))
+            .collect();
+        let results: Vec<Outcome> = futures::stream::iter(restarts)
+            .map(|action| self.one(action, outcome))
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
+        report.outcomes.extend(results);
         report.written_versions =
             std::mem::take(&mut *self.versions.lock().unwrap_or_else(|e| e.into_inner()));
         report
@@ -219,6 +248,16 @@ impl KubeSink<'_> {
                 .map(|_| (Status::Updated, format!("changed: {}", changes.join(", ")))),
             Action::Prune { resource_version, .. } => self.prune(namespace, name, resource_version).await,
             Action::PatchServiceAccount { wanted, .. } => self.service_account(namespace, name, wanted).await,
+            Action::RolloutRestart { kind, secret, .. } => {
+                match crate::k8s::rollout::restart(self.kube, namespace, *kind, name).await {
+                    Ok(()) => Ok((Status::Restarted, format!("Secret {secret} changed"))),
+                    // Nothing to restart is not a failure of the sync: said, and left.
+                    Err(e) if e.is_not_found() => {
+                        Ok((Status::Skipped, format!("no {kind:?} {name} to restart")))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
         };
         let kind = kind_of(action);
         let (result, detail) = result.unwrap_or_else(|e| (Status::Failed, e.to_string()));

@@ -340,6 +340,11 @@ pub struct SecretSpec {
     pub namespace_selector: Option<LabelSelector>,
     /// Secret key → where its value comes from.
     pub data: BTreeMap<String, DataSource>,
+    /// Workloads (in each target namespace) to restart when this Secret's data changes —
+    /// what consumes it as environment variables reads it only at pod start. The same
+    /// template annotation `kubectl rollout restart` sets; never on a sync that changed nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollout_restart: Vec<RolloutTarget>,
     /// Secret type; default `Opaque`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub secret_type: Option<String>,
@@ -353,6 +358,32 @@ pub struct SecretSpec {
     pub rotation: Option<Rotation>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argocd_ignore_extraneous: Option<bool>,
+}
+
+/// A workload to restart.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutTarget {
+    pub kind: WorkloadKind,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+}
+
+impl WorkloadKind {
+    /// The apps/v1 resource.
+    pub fn resource(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "deployments",
+            WorkloadKind::StatefulSet => "statefulsets",
+            WorkloadKind::DaemonSet => "daemonsets",
+        }
+    }
 }
 
 /// Either a credential field, or a literal non-secret value (e.g. an S3 endpoint).

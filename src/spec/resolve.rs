@@ -74,6 +74,8 @@ pub struct SecretIntent {
     pub rotation: BTreeMap<String, Layered>,
     pub adopt: bool,
     pub service_accounts: Vec<String>,
+    /// Workloads to restart in this namespace when the data changes.
+    pub rollout_restart: Vec<super::model::RolloutTarget>,
 }
 
 impl SecretIntent {
@@ -153,6 +155,7 @@ pub fn resolve_unsettled(catalog: &Catalog, namespaces: &Namespaces) -> Desired 
             argocd: spec.argocd_ignore_extraneous,
             adopt: spec.adopt,
             service_accounts: &spec.service_accounts,
+            rollout_restart: &[],
         };
         add(
             &mut desired,
@@ -193,6 +196,7 @@ pub fn resolve_unsettled(catalog: &Catalog, namespaces: &Namespaces) -> Desired 
             argocd: spec.argocd_ignore_extraneous,
             adopt: spec.adopt,
             service_accounts: &[],
+            rollout_restart: &spec.rollout_restart,
         };
         add(
             &mut desired,
@@ -234,6 +238,7 @@ struct Common<'a> {
     argocd: Option<bool>,
     adopt: bool,
     service_accounts: &'a [String],
+    rollout_restart: &'a [super::model::RolloutTarget],
 }
 
 fn add<S>(
@@ -347,6 +352,7 @@ fn add<S>(
             rotation,
             adopt: common.adopt,
             service_accounts: common.service_accounts.to_vec(),
+            rollout_restart: common.rollout_restart.to_vec(),
         };
         if let Some(first) = desired.secrets.get(&key) {
             let diagnostic = Diagnostic::error(

@@ -84,6 +84,9 @@ pub fn kind_of(resource: &str) -> &'static str {
         "events" => "Event",
         "leases" => "Lease",
         "tokenreviews" => "TokenReview",
+        "deployments" => "Deployment",
+        "statefulsets" => "StatefulSet",
+        "daemonsets" => "DaemonSet",
         _ => "Unknown",
     }
 }
@@ -91,6 +94,7 @@ pub fn kind_of(resource: &str) -> &'static str {
 pub fn api_version_of(resource: &str) -> &'static str {
     match resource {
         "leases" => "coordination.k8s.io/v1",
+        "deployments" | "statefulsets" | "daemonsets" => "apps/v1",
         _ => "v1",
     }
 }
