@@ -267,6 +267,14 @@ pub struct ClusterArgs {
     /// kubeconfig context's namespace, or the pod's namespace in a cluster.
     #[arg(long, env = "PULLSYNC_OWN_NAMESPACE")]
     pub own_namespace: Option<String>,
+    /// Registry hosts `verify: true` reaches over plain HTTP (like containerd's insecure
+    /// registries; repeatable). Everything else is HTTPS.
+    #[arg(
+        long = "registry-plain-http",
+        env = "PULLSYNC_REGISTRY_PLAIN_HTTP",
+        value_delimiter = ','
+    )]
+    pub registry_plain_http: Vec<String>,
     /// Work in these namespaces only (repeatable; env: comma-separated), with namespaced RBAC
     /// (deploy/namespaced/rbac.yaml): no cluster-wide list or watch, and no Namespace objects
     /// read, so namespaceSelectors match nothing. Default: the whole cluster.

@@ -259,6 +259,7 @@ mod tests {
     fn rendered(ns: &str, name: &str, hash: &str) -> Rendered {
         Rendered {
             rollout_restart: vec![],
+            verify: false,
             namespace: ns.into(),
             name: name.into(),
             secret_type: "Opaque".into(),

@@ -55,7 +55,8 @@ pub async fn sync(
     };
     save_leases_early(&kube, args, render, &pipeline).await?;
     let plan = plan::plan(&pipeline.outcome, &observed, &plan_options(args));
-    let sink = KubeSink::new(&kube, &render.instance, args.concurrency);
+    let mut sink = KubeSink::new(&kube, &render.instance, args.concurrency);
+    sink.plain_http = args.registry_plain_http.clone();
     let mut report = sink.execute(&plan, &pipeline.outcome).await;
     report.tenancy_rejected = pipeline.tenancy_rejected();
     finish_leases(&kube, args, render, &pipeline, &report).await?;

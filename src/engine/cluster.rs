@@ -174,6 +174,7 @@ pub async fn sync(
     let plan = plan::plan(&pipeline.outcome, &observed, &plan_options(args));
     let mut sink = KubeSink::new(&engine.kube, &render.instance, args.concurrency);
     sink.leader = engine.leader.clone();
+    sink.plain_http = args.registry_plain_http.clone();
     let before_execute = started.elapsed();
     let mut report = sink.execute(&plan, &pipeline.outcome).await;
     report.tenancy_rejected = pipeline.tenancy_rejected();

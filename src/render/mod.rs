@@ -57,6 +57,8 @@ pub struct Rendered {
     pub service_accounts: Vec<String>,
     /// Take over an existing unmanaged Secret of the same name.
     pub adopt: bool,
+    /// Prove the registries accept the credential before writing changed data.
+    pub verify: bool,
     /// Workloads to restart when the data changes.
     pub rollout_restart: Vec<crate::spec::model::RolloutTarget>,
 }
@@ -226,6 +228,7 @@ fn render_one(
         registries,
         service_accounts: intent.service_accounts.clone(),
         rollout_restart: intent.rollout_restart.clone(),
+        verify: intent.verify,
         adopt: intent.adopt,
     })
 }

@@ -105,6 +105,11 @@ pub struct KubeSink<'a> {
     pub versions: std::sync::Mutex<std::collections::BTreeMap<(String, String), String>>,
     /// With leader election: no write starts once leadership has run out.
     pub leader: Option<crate::daemon::leader::LeaderGuard>,
+    /// Registry hosts `verify` reaches over plain HTTP.
+    pub plain_http: Vec<String>,
+    /// One login check per (registry, credential) per sync, however many namespaces share
+    /// it; keyed by an in-memory digest of the login, never kept or shown.
+    verified: tokio::sync::Mutex<std::collections::HashMap<(String, [u8; 32]), Result<(), String>>>,
 }
 
 impl<'a> KubeSink<'a> {
@@ -115,6 +120,8 @@ impl<'a> KubeSink<'a> {
             concurrency,
             versions: Default::default(),
             leader: None,
+            plain_http: Vec::new(),
+            verified: Default::default(),
         }
     }
 
@@ -240,6 +247,27 @@ impl KubeSink<'_> {
                 detail: "not written: this replica is no longer the leader".into(),
             };
         }
+        let data_changes = match action {
+            Action::Create { index, .. } => Some(*index),
+            Action::Update { index, changes, .. } if changes.iter().any(|c| c == "data") => Some(*index),
+            _ => None,
+        };
+        if let Some(index) = data_changes
+            && outcome.rendered[index].verify
+            && let Err(reason) = self.verify(&outcome.rendered[index]).await
+        {
+            let detail = format!("not written: {reason}; the previous Secret stays");
+            tracing::error!(kind = kind_of(action), %detail, "verification failed");
+            self.record(kind_of(action), namespace, name, &Status::Failed, &detail)
+                .await;
+            return Outcome {
+                kind: kind_of(action),
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                result: Status::Failed,
+                detail,
+            };
+        }
         let result = match action {
             Action::Create { index, .. } => self.create(&outcome.rendered[*index]).await,
             Action::Update { index, changes, .. } => self
@@ -292,6 +320,31 @@ impl KubeSink<'_> {
             message: detail,
         };
         emit(self.kube, self.instance, &note).await;
+    }
+
+    /// Every registry of a pull secret accepts its login (memoized per sync).
+    async fn verify(&self, rendered: &Rendered) -> Result<(), String> {
+        use sha2::Digest;
+        let Some(config) = rendered.data.get(".dockerconfigjson") else {
+            return Ok(());
+        };
+        for (server, user, password) in crate::image::login::logins(config.expose()) {
+            let digest: [u8; 32] = sha2::Sha256::digest(format!("{user}\0{password}").as_bytes()).into();
+            let key = (server.clone(), digest);
+            let known = self.verified.lock().await.get(&key).cloned();
+            let result = match known {
+                Some(result) => result,
+                None => {
+                    let result = crate::image::login::verify(&server, &user, &password, &self.plain_http)
+                        .await
+                        .map_err(|e| format!("the credential does not log in: {e}"));
+                    self.verified.lock().await.insert(key, result.clone());
+                    result
+                }
+            };
+            result?;
+        }
+        Ok(())
     }
 
     async fn create(&self, rendered: &Rendered) -> Result<(Status, String), CallError> {

@@ -311,6 +311,10 @@ pub struct PullSecretSpec {
     /// Take over an existing Secret of the same name that pullsync did not create.
     #[serde(default)]
     pub adopt: bool,
+    /// Before writing changed data, prove each registry accepts the credential (`GET /v2/`,
+    /// basic or token auth); a credential that fails keeps the old Secret and is reported.
+    #[serde(default)]
+    pub verify: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<Rotation>,
     /// Add `argocd.argoproj.io/compare-options: IgnoreExtraneous` (default true).

@@ -73,6 +73,8 @@ pub struct SecretIntent {
     pub annotations: BTreeMap<String, Layered>,
     pub rotation: BTreeMap<String, Layered>,
     pub adopt: bool,
+    /// Prove the registries accept the credential before writing changed data.
+    pub verify: bool,
     pub service_accounts: Vec<String>,
     /// Workloads to restart in this namespace when the data changes.
     pub rollout_restart: Vec<super::model::RolloutTarget>,
@@ -154,6 +156,7 @@ pub fn resolve_unsettled(catalog: &Catalog, namespaces: &Namespaces) -> Desired 
             rotation: spec.rotation.as_ref(),
             argocd: spec.argocd_ignore_extraneous,
             adopt: spec.adopt,
+            verify: spec.verify,
             service_accounts: &spec.service_accounts,
             rollout_restart: &[],
         };
@@ -195,6 +198,7 @@ pub fn resolve_unsettled(catalog: &Catalog, namespaces: &Namespaces) -> Desired 
             rotation: spec.rotation.as_ref(),
             argocd: spec.argocd_ignore_extraneous,
             adopt: spec.adopt,
+            verify: false,
             service_accounts: &[],
             rollout_restart: &spec.rollout_restart,
         };
@@ -237,6 +241,7 @@ struct Common<'a> {
     rotation: Option<&'a Rotation>,
     argocd: Option<bool>,
     adopt: bool,
+    verify: bool,
     service_accounts: &'a [String],
     rollout_restart: &'a [super::model::RolloutTarget],
 }
@@ -351,6 +356,7 @@ fn add<S>(
             annotations,
             rotation,
             adopt: common.adopt,
+            verify: common.verify,
             service_accounts: common.service_accounts.to_vec(),
             rollout_restart: common.rollout_restart.to_vec(),
         };

@@ -12,12 +12,18 @@ pub struct Registry {
     child: Child,
     pub host: String,
     _dir: tempfile::TempDir,
+    /// The token server of a token-auth registry.
+    token_server: Option<Child>,
 }
 
 impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(child) = self.token_server.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -67,6 +73,57 @@ impl Registry {
             child,
             host,
             _dir: dir,
+            token_server: None,
+        }
+    }
+
+    /// A registry with token authentication: a token server (`registry_token.py`) checks the
+    /// one user's basic credentials and signs tokens the registry trusts.
+    pub fn start_token(user: &str, password: &str) -> Registry {
+        super::require("docker-registry");
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, port_file) = (dir.path().join("token.pem"), dir.path().join("token.port"));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/registry_token.py");
+        let token_server = Command::new("python3")
+            .arg(&script)
+            .arg(&cert)
+            .args([user, password])
+            .arg(&port_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !port_file.exists() {
+            assert!(Instant::now() < deadline, "the token server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let token_port = std::fs::read_to_string(&port_file).unwrap();
+        let port = free_port();
+        let config = format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: pullsync-test\n    issuer: pullsync-test-issuer\n    rootcertbundle: {}\n",
+            dir.path().join("data").display(),
+            cert.display()
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let host = format!("127.0.0.1:{port}");
+        while TcpStream::connect(&host).is_err() {
+            assert!(Instant::now() < deadline, "registry did not start on {host}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            host,
+            _dir: dir,
+            token_server: Some(token_server),
         }
     }
 
