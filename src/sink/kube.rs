@@ -97,6 +97,9 @@ impl SyncReport {
     }
 }
 
+/// A registry and an in-memory digest of a login to it.
+type LoginKey = (String, [u8; 32]);
+
 pub struct KubeSink<'a> {
     pub kube: &'a Kube,
     pub instance: &'a str,
@@ -109,7 +112,7 @@ pub struct KubeSink<'a> {
     pub plain_http: Vec<String>,
     /// One login check per (registry, credential) per sync, however many namespaces share
     /// it; keyed by an in-memory digest of the login, never kept or shown.
-    verified: tokio::sync::Mutex<std::collections::HashMap<(String, [u8; 32]), Result<(), String>>>,
+    verified: tokio::sync::Mutex<std::collections::HashMap<LoginKey, Result<(), String>>>,
 }
 
 impl<'a> KubeSink<'a> {
