@@ -175,6 +175,13 @@ pub struct RenderArgs {
     /// emulator. Never taken from a spec.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     pub aws_endpoint_url: Option<String>,
+    /// Entra ID authority for `acrToken` (sovereign clouds, tests).
+    #[arg(
+        long,
+        env = "AZURE_AUTHORITY_HOST",
+        default_value = "https://login.microsoftonline.com"
+    )]
+    pub azure_authority_host: String,
     /// The projected service-account token for `ecr.identity.webIdentity` (IRSA's variable).
     #[arg(
         long,

@@ -252,6 +252,7 @@ async fn check_sources_cmd(dir: &Path, args: &RenderArgs) -> anyhow::Result<Exit
         vault: vault_session(args)?,
         files: args.file_policy(false, []),
         aws: args.aws_settings(),
+        azure_authority: args.azure_authority_host.clone(),
         ..SourceContext::default()
     };
     let names: BTreeSet<&str> = catalog.credentials.iter().map(|c| c.name.as_str()).collect();

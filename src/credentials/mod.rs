@@ -11,6 +11,7 @@ pub mod cache;
 pub mod file;
 pub mod file_policy;
 pub mod kubernetes_secret;
+pub mod oauth;
 pub mod service_account_token;
 pub mod value_map;
 pub mod vault;
@@ -115,6 +116,10 @@ pub struct SourceContext {
     pub tenant_vault: BTreeMap<String, vault::VaultSession>,
     /// AWS endpoint and web-identity token (operator settings).
     pub aws: aws::AwsSettings,
+    /// Entra ID's authority host (`AZURE_AUTHORITY_HOST`; default the public cloud's).
+    pub azure_authority: String,
+    /// Registry hosts reached over plain HTTP (the operator's list; tests).
+    pub plain_http: Vec<String>,
 }
 
 /// The outcome of fetching every needed credential once.
@@ -126,7 +131,14 @@ pub struct Values {
 
 /// The credentials another one is exchanged from (an ECR identity's keys).
 pub fn dependencies(spec: &crate::spec::model::CredentialSpec) -> Option<&str> {
-    spec.ecr.as_ref().and_then(|e| e.identity.credential.as_deref())
+    spec.ecr
+        .as_ref()
+        .and_then(|e| e.identity.credential.as_deref())
+        .or(spec
+            .gcp_access_token
+            .as_ref()
+            .map(|g| g.service_account_key.as_str()))
+        .or(spec.acr_token.as_ref().map(|a| a.service_principal.as_str()))
 }
 
 /// `names` and the credentials they are exchanged from.
@@ -248,6 +260,27 @@ async fn fetch(
             .await
             .map_err(FetchCredentialError::Aws);
     }
+    if let Some(gcp) = &spec.gcp_access_token {
+        let field = gcp.field.as_deref().unwrap_or("key.json");
+        let key = dependency_field(catalog, done, &gcp.service_account_key, field)?;
+        return oauth::gcp_access_token(&key)
+            .await
+            .map_err(FetchCredentialError::Aws);
+    }
+    if let Some(acr) = &spec.acr_token {
+        let get = |f: &str| dependency_field(catalog, done, &acr.service_principal, f);
+        let plain = context.plain_http.iter().any(|h| h == &acr.registry);
+        return oauth::acr_refresh_token(
+            &acr.registry,
+            &get("client_id")?,
+            &get("client_secret")?,
+            &get("tenant_id")?,
+            &context.azure_authority,
+            plain,
+        )
+        .await
+        .map_err(FetchCredentialError::Aws);
+    }
     if let Some(source) = &spec.service_account_token {
         let kube = context.kube.as_ref().ok_or(FetchCredentialError::NoCluster)?;
         return service_account_token::fetch(kube, source).await;
@@ -347,4 +380,25 @@ fn aws_keys(
         secret_access_key: secret.trim().to_string().into(),
         session_token: get("session_token").map(|t| t.trim().to_string().into()),
     })
+}
+
+/// A field of an already fetched credential, through that credential's `fields` mapping.
+fn dependency_field(
+    catalog: &Catalog,
+    done: &BTreeMap<String, CredentialValue>,
+    name: &str,
+    logical: &str,
+) -> Result<String, FetchCredentialError> {
+    let value = done
+        .get(name)
+        .ok_or_else(|| FetchCredentialError::Identity(name.to_string()))?;
+    let key = catalog
+        .credential(name)
+        .and_then(|c| c.spec.fields.get(logical))
+        .map_or(logical, String::as_str);
+    value
+        .fields
+        .get(key)
+        .map(|v| v.expose().to_string())
+        .ok_or_else(|| FetchCredentialError::Aws(format!("credential `{name}` has no field `{key}`")))
 }

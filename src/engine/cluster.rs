@@ -111,6 +111,7 @@ pub async fn prepare(
         digest_key,
         own_files: engine.own_files.clone(),
         tenant_vault: engine.tenant_vault.clone(),
+        plain_http: args.registry_plain_http.clone(),
     };
     let before_pipeline = started.elapsed();
     let result = pipeline(repo, render, &view).await?;

@@ -106,6 +106,8 @@ pub struct ClusterView {
     pub digest_key: Option<render::digest::DigestKey>,
     /// Credential files of pullsync beyond the render flags' (kubeconfig, git token, webhook).
     pub own_files: Vec<std::path::PathBuf>,
+    /// Registry hosts reached over plain HTTP (`--registry-plain-http`).
+    pub plain_http: Vec<String>,
     /// A long-running process keeps each tenant role's Vault session (its token) too.
     pub tenant_vault: std::sync::Arc<
         std::sync::Mutex<std::collections::BTreeMap<String, credentials::vault::VaultSession>>,
@@ -187,6 +189,8 @@ pub async fn pipeline(
         own_namespace: cluster.own_namespace.clone(),
         tenant_vault: tenant_sessions(vault.as_ref(), &tenancy, cluster)?,
         aws: args.aws_settings(),
+        azure_authority: args.azure_authority_host.clone(),
+        plain_http: cluster.plain_http.clone(),
         vault,
         leases: std::sync::Arc::new(tokio::sync::Mutex::new(cluster.leases.clone())),
         read_only: cluster.read_only,

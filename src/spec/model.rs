@@ -67,6 +67,17 @@ pub struct CredentialSpec {
     /// Gives `username` (`AWS`), `password` (the token) and `registry` (the account's host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecr: Option<EcrSource>,
+    /// GCP Artifact Registry / GCR: an OAuth access token (1 hour) from a service-account
+    /// JSON key held by another Credential. Gives `username` (`oauth2accesstoken`) and
+    /// `password`. (For the static `_json_key` login, use the key's Credential directly with
+    /// `username: _json_key`.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp_access_token: Option<GcpAccessToken>,
+    /// Azure Container Registry: a refresh token exchanged (`/oauth2/exchange`) for an Entra ID
+    /// token of a service principal held by another Credential. Gives `username`
+    /// (`00000000-0000-0000-0000-000000000000`) and `password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr_token: Option<AcrToken>,
     /// A literal, non-secret registry username (e.g. `AWS`). Conflicts with `usernamePreset`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
@@ -185,6 +196,26 @@ pub struct EcrSource {
     pub account: Option<String>,
     /// Who asks for the token.
     pub identity: AwsIdentity,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GcpAccessToken {
+    /// The Credential holding the JSON key.
+    pub service_account_key: String,
+    /// Its field with the JSON key; default `key.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AcrToken {
+    /// The registry, e.g. `myregistry.azurecr.io`.
+    pub registry: String,
+    /// The Credential with `client_id`, `client_secret` and `tenant_id` of a service principal
+    /// allowed to pull (AcrPull).
+    pub service_principal: String,
 }
 
 /// Exactly one of `credential` or `webIdentity`.

@@ -499,29 +499,34 @@ fn credential_rules(
             ));
         }
     }
-    if let Some(ecr) = &spec.ecr {
-        if ecr.identity.web_identity.is_some() {
+    if spec
+        .ecr
+        .as_ref()
+        .is_some_and(|e| e.identity.web_identity.is_some())
+    {
+        out.push(fail(
+            "sources",
+            "spec.ecr.identity.webIdentity",
+            "a web identity assumes a role with pullsync's own pod identity and is for platform credentials"
+                .into(),
+            "ask the platform to grant a shared ECR credential in the Tenant's spec.credentials",
+        ));
+    }
+    // Exchanged from another credential (AWS keys, a GCP key, a service principal): that one
+    // must be the tenant's own or granted to it.
+    if let Some(keys) = crate::credentials::dependencies(spec) {
+        let owned = match scope.owner_of_credential(keys) {
+            Some(Owner::Tenant(t)) => t.name == tenant.name,
+            Some(Owner::Platform) => tenant.spec.credentials.iter().any(|c| c == keys),
+            _ => false,
+        };
+        if !owned {
             out.push(fail(
-                "sources",
-                "spec.ecr.identity.webIdentity",
-                "a web identity assumes a role with pullsync's own pod identity and is for platform credentials".into(),
-                "ask the platform to grant a shared ECR credential in the Tenant's spec.credentials",
+                "credentials",
+                "spec",
+                format!("credential `{keys}` it is exchanged from is neither the tenant's nor granted to it"),
+                "use a credential defined under the tenant's own paths, or a platform credential granted by name",
             ));
-        }
-        if let Some(keys) = &ecr.identity.credential {
-            let owned = match scope.owner_of_credential(keys) {
-                Some(Owner::Tenant(t)) => t.name == tenant.name,
-                Some(Owner::Platform) => tenant.spec.credentials.iter().any(|c| c == keys),
-                _ => false,
-            };
-            if !owned {
-                out.push(fail(
-                    "credentials",
-                    "spec.ecr.identity.credential",
-                    format!("identity credential `{keys}` is neither the tenant's nor granted to it"),
-                    "use AWS keys defined under the tenant's own paths, or a platform credential granted by name",
-                ));
-            }
         }
     }
     if let Some(vault) = &spec.vault {

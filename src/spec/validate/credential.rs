@@ -20,15 +20,17 @@ impl Validator<'_> {
             spec.kubernetes_secret.is_some(),
             spec.vault.is_some(),
             spec.ecr.is_some(),
+            spec.gcp_access_token.is_some(),
+            spec.acr_token.is_some(),
         ]
         .iter()
         .filter(|s| **s)
         .count();
         if sources != 1 {
             let message = if sources == 0 {
-                "no source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret, vault, ecr"
+                "no source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret, vault, ecr, gcpAccessToken, acrToken"
             } else {
-                "more than one source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret, vault, ecr"
+                "more than one source: a Credential needs exactly one of ageFile, file, serviceAccountToken, kubernetesSecret, vault, ecr, gcpAccessToken, acrToken"
             };
             self.error(&id, origin.key_at("spec"), message,
                 "keep one source, e.g. `ageFile: {path: ngc.age}`; make a second Credential for a second source");
@@ -38,6 +40,22 @@ impl Validator<'_> {
         }
         if let Some(ecr) = &spec.ecr {
             self.ecr(&id, origin, &object.name, ecr);
+        }
+        if let Some(gcp) = &spec.gcp_access_token {
+            self.credential_ref(
+                &id,
+                origin,
+                "spec.gcpAccessToken.serviceAccountKey",
+                &gcp.service_account_key,
+            );
+        }
+        if let Some(acr) = &spec.acr_token {
+            self.credential_ref(
+                &id,
+                origin,
+                "spec.acrToken.servicePrincipal",
+                &acr.service_principal,
+            );
         }
         if let Some(file) = &spec.file {
             let path = Path::new(&file.path);
