@@ -117,36 +117,10 @@ pub async fn fetch(
             errors::explain(code, &message, &keys.access_key_id, keys.session_token.is_some())
         ));
     }
-    let data = if source.public {
-        answer["authorizationData"].clone()
-    } else {
-        answer["authorizationData"][0].clone()
-    };
-    let token = data["authorizationToken"]
-        .as_str()
-        .ok_or("GetAuthorizationToken answered without a token")?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or("the ECR token is not base64 of `user:password`")?;
-    let (username, password) = decoded
-        .split_once(':')
-        .ok_or("the ECR token is not base64 of `user:password`")?;
-    let expires_at = data["expiresAt"]
-        .as_f64()
-        .map(|secs| UNIX_EPOCH + Duration::from_secs_f64(secs.max(0.0)));
-    let registry = if source.public {
-        "public.ecr.aws".to_string()
-    } else {
-        data["proxyEndpoint"]
-            .as_str()
-            .map(|e| e.trim_start_matches("https://").trim_end_matches('/').to_string())
-            .unwrap_or_default()
-    };
+    let (username, password, expires_at, registry) = parse_answer(&answer, source.public)?;
     let mut fields = BTreeMap::new();
-    fields.insert("username".to_string(), SecretValue::new(username.to_string()));
-    fields.insert("password".to_string(), SecretValue::new(password.to_string()));
+    fields.insert("username".to_string(), SecretValue::new(username));
+    fields.insert("password".to_string(), SecretValue::new(password));
     fields.insert("registry".to_string(), SecretValue::new(registry.clone()));
     Ok(CredentialValue {
         fields,
@@ -167,8 +141,58 @@ pub async fn fetch(
     })
 }
 
+/// (username, password, expiry, registry host) from a `GetAuthorizationToken` answer: a list
+/// of `authorizationData` for ECR, one object for ECR Public.
+fn parse_answer(
+    answer: &Value,
+    public: bool,
+) -> Result<(String, String, Option<SystemTime>, String), String> {
+    let data = if public {
+        &answer["authorizationData"]
+    } else {
+        &answer["authorizationData"][0]
+    };
+    let token = data["authorizationToken"]
+        .as_str()
+        .ok_or("GetAuthorizationToken answered without a token")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or("the ECR token is not base64 of `user:password`")?;
+    let (username, password) = decoded
+        .split_once(':')
+        .ok_or("the ECR token is not base64 of `user:password`")?;
+    let expires_at = data["expiresAt"]
+        .as_f64()
+        .map(|secs| UNIX_EPOCH + Duration::from_secs_f64(secs.max(0.0)));
+    let registry = if public {
+        "public.ecr.aws".to_string()
+    } else {
+        data["proxyEndpoint"]
+            .as_str()
+            .map(|e| e.trim_start_matches("https://").trim_end_matches('/').to_string())
+            .unwrap_or_default()
+    };
+    Ok((username.to_string(), password.to_string(), expires_at, registry))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn private_and_public_answers() {
+        // Shapes of the ECR and ECR Public API references (values made up for the test).
+        let private = serde_json::json!({"authorizationData": [{"authorizationToken": "QVdTOnRva2VuLWE=", "expiresAt": 1.7e9, "proxyEndpoint": "https://123456789012.dkr.ecr.us-east-1.amazonaws.com"}]});
+        let (user, pass, expires, registry) = super::parse_answer(&private, false).unwrap();
+        assert_eq!((user.as_str(), pass.as_str()), ("AWS", "token-a"));
+        assert_eq!(registry, "123456789012.dkr.ecr.us-east-1.amazonaws.com");
+        assert!(expires.is_some());
+        let public = serde_json::json!({"authorizationData": {"authorizationToken": "QVdTOnRva2VuLWI=", "expiresAt": 1.7e9}});
+        let (_, pass, _, registry) = super::parse_answer(&public, true).unwrap();
+        assert_eq!((pass.as_str(), registry.as_str()), ("token-b", "public.ecr.aws"));
+        assert!(super::parse_answer(&serde_json::json!({}), false).is_err());
+    }
+
     use super::*;
 
     fn source(account: Option<&str>, public: bool) -> EcrSource {

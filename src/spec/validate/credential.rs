@@ -191,6 +191,9 @@ impl Validator<'_> {
                 "keep one: usernamePreset names a convention, username is a literal",
             );
         }
+        if let Some((message, help)) = spec.username.as_deref().and_then(mangled_username) {
+            self.warning(&id, origin.at("spec.username"), message, help);
+        }
         let literal_username = spec.username.is_some() || spec.username_preset.is_some();
         for (logical, source_key) in &spec.fields {
             let at = origin.at(&format!("spec.fields.{logical}"));
@@ -344,5 +347,46 @@ impl Validator<'_> {
                 }
             }
         }
+    }
+}
+
+/// A literal username that looks like a registry convention after a shell ate its `$` (the
+/// seeds' NGC `$oauthtoken`, Harbor's `robot$project+name`) or changed its case (ECR `AWS`).
+pub(super) fn mangled_username(username: &str) -> Option<(String, &'static str)> {
+    match username {
+        "" => Some((
+            "the username is empty: `$oauthtoken` typed through a shell becomes empty".into(),
+            "for NGC write `usernamePreset: ngc`",
+        )),
+        "oauthtoken" => Some((
+            "username `oauthtoken` is NGC's `$oauthtoken` without its `$`".into(),
+            "write `usernamePreset: ngc` (no quoting to get wrong)",
+        )),
+        "aws" => Some((
+            "ECR's username is `AWS`, in capitals".into(),
+            "use an `ecr` source (it gives `AWS`), or `usernamePreset: ecr`",
+        )),
+        u if u == "robot" || (u.starts_with("robot+") || u.starts_with("robot_")) => Some((
+            format!("username `{u}` looks like a Harbor robot account that lost `$project` to a shell"),
+            "write Harbor robot names in full and single-quoted in YAML, e.g. `username: 'robot$ml+ci'`",
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mangled_username;
+
+    #[test]
+    fn usernames_a_shell_mangled() {
+        assert!(mangled_username("oauthtoken").is_some());
+        assert!(mangled_username("").is_some());
+        assert!(mangled_username("robot+ci").is_some());
+        assert!(mangled_username("aws").is_some());
+        assert!(mangled_username("robot$ml+ci").is_none());
+        assert!(mangled_username("$oauthtoken").is_none());
+        assert!(mangled_username("AWS").is_none());
+        assert!(mangled_username("robotics-ci").is_none());
     }
 }
