@@ -171,6 +171,18 @@ pub struct RenderArgs {
     pub vault: VaultArgs,
     #[command(flatten)]
     pub tenancy: TenancyArgs,
+    /// This cluster's name in a fleet: specs with `clusters: {names: [...]}` apply here when
+    /// they list it.
+    #[arg(long, env = "PULLSYNC_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
+    /// This cluster's labels (KEY=VALUE, repeatable; env: comma-separated), matched by
+    /// `clusters: {selector: ...}`.
+    #[arg(
+        long = "cluster-label",
+        env = "PULLSYNC_CLUSTER_LABELS",
+        value_delimiter = ','
+    )]
+    pub cluster_labels: Vec<String>,
     /// One endpoint for every AWS service pullsync calls (ECR, STS): a VPC endpoint or a local
     /// emulator. Never taken from a spec.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
@@ -230,6 +242,10 @@ impl TenancyArgs {
 }
 
 impl RenderArgs {
+    pub fn cluster_identity(&self) -> Result<crate::spec::fleet::ClusterIdentity, String> {
+        crate::spec::fleet::ClusterIdentity::parse(self.cluster_name.as_deref(), &self.cluster_labels)
+    }
+
     pub fn aws_settings(&self) -> crate::credentials::aws::AwsSettings {
         crate::credentials::aws::AwsSettings {
             endpoint_url: self.aws_endpoint_url.clone(),

@@ -59,6 +59,7 @@ pub async fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow
                 dir,
                 &crate::spec::resolve::Namespaces::default(),
                 &crate::spec::tenancy::TenancySettings::default(),
+                &crate::spec::fleet::ClusterIdentity::default(),
             )? {
                 Ok(resolved) => resolved,
                 Err(diagnostics) => {

@@ -35,7 +35,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             render,
         } => {
             let tenancy = render.tenancy.settings().map_err(|e| anyhow::anyhow!(e))?;
-            let code = validate(&dir, output, &tenancy)?;
+            let identity = render.cluster_identity().map_err(|e| anyhow::anyhow!(e))?;
+            let code = validate(&dir, output, &tenancy, &identity)?;
             if check_sources && code == ExitCode::SUCCESS {
                 return check_sources_cmd(&dir, &render).await;
             }
@@ -177,8 +178,13 @@ fn print_diagnostics(diagnostics: &[Diagnostic]) {
     }
 }
 
-fn validate(dir: &Path, output: Output, tenancy: &TenancySettings) -> anyhow::Result<ExitCode> {
-    let (diagnostics, objects) = match check_and_resolve(dir, &Namespaces::default(), tenancy)? {
+fn validate(
+    dir: &Path,
+    output: Output,
+    tenancy: &TenancySettings,
+    identity: &crate::spec::fleet::ClusterIdentity,
+) -> anyhow::Result<ExitCode> {
+    let (diagnostics, objects) = match check_and_resolve(dir, &Namespaces::default(), tenancy, identity)? {
         Ok(Resolved {
             checked,
             desired,

@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::cli::RenderArgs;
 use crate::credentials::{self, SourceContext, age_file};
 use crate::render::{self, RenderContext, RenderOutcome};
+use crate::spec::fleet::ClusterIdentity;
 use crate::spec::resolve::{self, Desired, Namespaces};
 use crate::spec::tenancy::enforce::{self, Verdict};
 use crate::spec::tenancy::{self, LoadTenantsError, TenancySettings};
@@ -30,6 +31,7 @@ pub fn check_and_resolve(
     dir: &Path,
     namespaces: &Namespaces,
     tenancy: &TenancySettings,
+    cluster: &ClusterIdentity,
 ) -> anyhow::Result<Result<Resolved, Vec<Diagnostic>>> {
     let policy = match tenancy::load(tenancy, dir) {
         Ok(policy) => policy,
@@ -42,6 +44,8 @@ pub fn check_and_resolve(
         Err(CheckSpecsError::Invalid(diagnostics)) => return Ok(Err(diagnostics)),
         Err(other) => return Err(other.into()),
     };
+    // Fleets: what is for other clusters is not this one's business (not even its tenancy).
+    cluster.retain(&mut checked.catalog);
     let mut verdict = enforce::before_resolve(policy.as_ref(), &mut checked.catalog, namespaces);
     let mut desired = resolve::resolve_unsettled(&checked.catalog, namespaces);
     if let Some(policy) = &policy {
@@ -165,7 +169,12 @@ pub async fn pipeline(
         desired,
         diagnostics,
         tenancy,
-    } = match check_and_resolve(dir, &cluster.namespaces, &tenancy_settings)? {
+    } = match check_and_resolve(
+        dir,
+        &cluster.namespaces,
+        &tenancy_settings,
+        &args.cluster_identity().map_err(|e| anyhow::anyhow!(e))?,
+    )? {
         Ok(ok) => ok,
         Err(diagnostics) => return Ok(Err(diagnostics)),
     };

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod cron;
 pub mod diag;
 pub mod duration;
+pub mod fleet;
 pub mod load;
 pub mod locate;
 pub mod model;

@@ -351,6 +351,10 @@ pub struct PullSecretSpec {
     /// Add `argocd.argoproj.io/compare-options: IgnoreExtraneous` (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argocd_ignore_extraneous: Option<bool>,
+    /// Fleets: the clusters this applies to (by `--cluster-name`, or `--cluster-label`s);
+    /// absent: every cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clusters: Option<Clusters>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -393,6 +397,20 @@ pub struct SecretSpec {
     pub rotation: Option<Rotation>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argocd_ignore_extraneous: Option<bool>,
+    /// Fleets: the clusters this applies to (by `--cluster-name`, or `--cluster-label`s);
+    /// absent: every cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clusters: Option<Clusters>,
+}
+
+/// Which clusters of a fleet an object applies to: one of the names, or labels matching.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Clusters {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
 }
 
 /// A workload to restart.
@@ -445,6 +463,10 @@ pub struct DefaultsSpec {
     pub rotation: Option<Rotation>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argocd_ignore_extraneous: Option<bool>,
+    /// Fleets: the clusters this applies to (by `--cluster-name`, or `--cluster-label`s);
+    /// absent: every cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clusters: Option<Clusters>,
 }
 
 /// What a tenant may do. Read only from the platform's tenants folder (`--tenants`), never
