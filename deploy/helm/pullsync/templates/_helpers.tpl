@@ -1,0 +1,21 @@
+{{- define "pullsync.name" -}}pullsync{{- end -}}
+
+{{- define "pullsync.fullname" -}}
+{{- if contains "pullsync" .Release.Name -}}{{ .Release.Name | trunc 63 | trimSuffix "-" }}{{- else -}}{{ printf "%s-pullsync" .Release.Name | trunc 63 | trimSuffix "-" }}{{- end -}}
+{{- end -}}
+
+{{- define "pullsync.selectorLabels" -}}
+app.kubernetes.io/name: pullsync
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "pullsync.labels" -}}
+{{ include "pullsync.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "pullsync.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}{{ default (include "pullsync.fullname" .) .Values.serviceAccount.name }}{{- else -}}{{ default "default" .Values.serviceAccount.name }}{{- end -}}
+{{- end -}}
