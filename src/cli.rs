@@ -299,7 +299,7 @@ pub struct ClusterArgs {
     )]
     pub registry_plain_http: Vec<String>,
     /// Work in these namespaces only (repeatable; env: comma-separated), with namespaced RBAC
-    /// (deploy/namespaced/rbac.yaml): no cluster-wide list or watch, and no Namespace objects
+    /// (deploy/overlays/namespaced/rbac.yaml): no cluster-wide list or watch, and no Namespace objects
     /// read, so namespaceSelectors match nothing. Default: the whole cluster.
     #[arg(long = "namespaces", env = "PULLSYNC_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,

@@ -158,7 +158,7 @@ fn namespaced_rbac_reaches_the_listed_namespaces_only() {
     server.create_namespace("team-b", &[]);
     server.create_namespace("team-c", &[]);
     server.set_rbac(Some(&[Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("deploy/namespaced/rbac.yaml")
+        .join("deploy/overlays/namespaced/rbac.yaml")
         .as_path()]));
     // A bootstrap credential in pullsync's own namespace (read with the Role there).
     server.create(
@@ -214,6 +214,6 @@ fn namespaced_rbac_reaches_the_listed_namespaces_only() {
         // Written only with dynamic Vault credentials (tests/vault.rs covers it under the
         // cluster-wide RBAC, where the same verb is granted cluster-wide).
         vec!["Role pullsync-self: patch secrets".to_string()],
-        "every other permission of deploy/namespaced/rbac.yaml was needed"
+        "every other permission of deploy/overlays/namespaced/rbac.yaml was needed"
     );
 }

@@ -95,6 +95,7 @@ pub fn secret_data(manifest: &Path, key: &str) -> Vec<u8> {
 
 pub mod daemon;
 pub mod git_http;
+pub mod manifests;
 pub mod moto;
 pub mod openbao;
 pub mod postgres;
