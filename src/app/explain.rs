@@ -82,7 +82,17 @@ pub async fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow
                 .values()
                 .filter(|s| &s.namespace == namespace)
                 .collect();
-            let needed: BTreeSet<&str> = intents.iter().flat_map(|s| s.credentials()).collect();
+            // Only age files are read here (with --age-identity): explaining an image must not
+            // call Vault or a cloud, and usernames known from the spec need no fetch at all.
+            let needed: BTreeSet<&str> = intents
+                .iter()
+                .flat_map(|s| s.credentials())
+                .filter(|c| {
+                    catalog
+                        .credential(c)
+                        .is_some_and(|o| o.spec.age_file.is_some() && known_username(&o.spec).is_none())
+                })
+                .collect();
             let values = credentials::fetch_all(catalog, &needed, &context).await;
             for intent in &intents {
                 let Payload::Pull(registries) = &intent.payload else {
@@ -93,13 +103,17 @@ pub async fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow
                         .credential(&r.credential)
                         .and_then(|spec| {
                             let fetched = values.ok.get(&r.credential);
-                            let literal = spec.spec.username.clone().or(spec.spec.username_preset.map(|p| p.username().to_string()));
+                            let literal = known_username(&spec.spec);
                             literal.or_else(|| fetched.and_then(|v| credentials::field(&spec.spec, v, "username").ok()).map(|s| s.expose().to_string()))
                         })
                         .unwrap_or_default();
                     if username.is_empty() {
+                        let how = match catalog.credential(&r.credential) {
+                            Some(c) if c.spec.age_file.is_some() => "pass --age-identity",
+                            _ => "explain reads only ageFile sources",
+                        };
                         warnings.push(format!(
-                            "{namespace}/{}: the username of credential `{}` is unknown without fetching it (pass --age-identity)",
+                            "{namespace}/{}: the username of credential `{}` is unknown without fetching it ({how})",
                             intent.name, r.credential
                         ));
                     }
@@ -286,4 +300,15 @@ fn username_of(entry: &Value) -> Result<String, String> {
             Err("`auth` does not decode to username:password; the kubelet rejects the whole secret".into())
         }
     }
+}
+
+/// A username the spec alone decides: a literal, a preset, or a token exchange's convention.
+fn known_username(spec: &crate::spec::model::CredentialSpec) -> Option<String> {
+    use crate::credentials::oauth::{ACR_USERNAME, GCP_USERNAME};
+    spec.username
+        .clone()
+        .or(spec.username_preset.map(|p| p.username().to_string()))
+        .or(spec.ecr.as_ref().map(|_| "AWS".to_string()))
+        .or(spec.gcp_access_token.as_ref().map(|_| GCP_USERNAME.to_string()))
+        .or(spec.acr_token.as_ref().map(|_| ACR_USERNAME.to_string()))
 }
