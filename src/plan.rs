@@ -202,11 +202,15 @@ pub fn plan(outcome: &RenderOutcome, observed: &Observed, options: &PlanOptions)
         if desired.contains(key) {
             continue;
         }
-        if let Some(reason) = live
-            .annotations
-            .get(ANNOTATION_SPEC)
-            .and_then(|s| outcome.held.get(s))
-        {
+        // The object itself, or its whole file (`file#`) when the file could not be read.
+        let held = live.annotations.get(ANNOTATION_SPEC).and_then(|s| {
+            let file = s.split_once('#').map(|(f, _)| format!("{f}#"));
+            outcome
+                .held
+                .get(s)
+                .or_else(|| file.and_then(|f| outcome.held.get(&f)))
+        });
+        if let Some(reason) = held {
             desired.insert(key.clone());
             plan.kept.push((key.0.clone(), key.1.clone(), reason.clone()));
         }

@@ -604,3 +604,85 @@ fn the_multi_tenant_example_is_accepted() {
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.all().contains("platform/shared/ngc.yaml:"), "{}", run.all());
 }
+
+#[test]
+fn one_teams_broken_file_does_not_stop_the_others() {
+    let work = tempfile::tempdir().unwrap();
+    let (repo_dir, tenants_dir) = (work.path().join("repo"), work.path().join("tenants"));
+    write(&tenants_dir, "tenants.yaml", docs(TENANTS));
+    let secret = |name: &str, ns: &str| {
+        docs(&format!(
+            "kind: Secret\nmetadata: {{name: {name}}}\nspec:\n  namespaces: [{ns}]\n  data: {{x: {{value: \"1\"}}}}\n"
+        ))
+    };
+    write(&repo_dir, "teams/a/specs.yaml", secret("a-one", "a-prod"));
+    write(&repo_dir, "teams/c/specs.yaml", secret("c-one", "c-prod"));
+    let server = apiserver::ApiServer::start();
+    server.create_namespace("a-prod", &[("tenant", "a")]);
+    server.create_namespace("c-prod", &[]);
+    let kubeconfig = server.kubeconfig();
+    let sync = || {
+        pullsync(
+            &[
+                "sync",
+                "--once",
+                "--repo",
+                repo_dir.to_str().unwrap(),
+                "--kubeconfig",
+                kubeconfig.to_str().unwrap(),
+                "--tenants",
+                tenants_dir.to_str().unwrap(),
+                "--allow-mass-prune",
+            ],
+            None,
+            None,
+        )
+    };
+    let run = sync();
+    assert_eq!(run.code, 0, "{}", run.all());
+
+    // Team C commits a YAML error and team A a new Secret, in the same commit.
+    write(
+        &repo_dir,
+        "teams/c/specs.yaml",
+        "apiVersion: pullsync.dev/v1alpha1\nkind: Secret\nmetadata: {name: c-one\nspec: [\n",
+    );
+    write(
+        &repo_dir,
+        "teams/a/specs.yaml",
+        format!("{}---\n{}", secret("a-one", "a-prod"), secret("a-two", "a-prod")),
+    );
+    server.clear_log();
+    let run = sync();
+    assert_eq!(run.code, 1, "the rejection is reported: {}", run.all());
+    assert!(
+        run.all().contains("tenant `team-c`, rule `schema`"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        server.get("secrets", "a-prod", "a-two").is_some(),
+        "team A's commit applied"
+    );
+    assert!(
+        server.get("secrets", "c-prod", "c-one").is_some(),
+        "team C's Secret kept, not pruned"
+    );
+    assert!(!server.log().iter().any(|l| l.method == "DELETE"));
+
+    // A broken file outside every tenant (the platform's) still stops everything.
+    write(&repo_dir, "platform/broken.yaml", "kind: [\n");
+    let run = pullsync(
+        &[
+            "validate",
+            repo_dir.to_str().unwrap(),
+            "--tenants",
+            tenants_dir.to_str().unwrap(),
+            "--allow-platform-specs",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.all().contains("platform/broken.yaml"), "{}", run.all());
+}

@@ -39,19 +39,40 @@ pub fn check_and_resolve(
         Err(other) => return Err(other.into()),
     };
     let except = tenancy.source.as_ref().and_then(|s| s.inside(dir));
-    let mut checked = match spec::check_except(dir, except.as_deref()) {
-        Ok(checked) => checked,
-        Err(CheckSpecsError::Invalid(diagnostics)) => return Ok(Err(diagnostics)),
-        Err(other) => return Err(other.into()),
+    let mut verdict = Verdict::default();
+    let mut checked = match &policy {
+        None => match spec::check_except(dir, except.as_deref()) {
+            Ok(checked) => checked,
+            Err(CheckSpecsError::Invalid(diagnostics)) => return Ok(Err(diagnostics)),
+            Err(other) => return Err(other.into()),
+        },
+        // Under tenancy one team's broken file is that team's problem only.
+        Some(policy) => {
+            let (mut catalog, mut diagnostics) = spec::load::load_except(dir, except.as_deref())?;
+            diagnostics.extend(spec::validate::validate(&catalog));
+            spec::diag::sort(&mut diagnostics);
+            enforce::isolate_broken_files(policy, &mut catalog, &mut diagnostics, &mut verdict);
+            if diagnostics.iter().any(Diagnostic::is_error) {
+                diagnostics.extend(verdict.diagnostics);
+                spec::diag::sort(&mut diagnostics);
+                return Ok(Err(diagnostics));
+            }
+            Checked {
+                catalog,
+                warnings: diagnostics,
+            }
+        }
     };
     // Fleets: what is for other clusters is not this one's business (not even its tenancy).
     cluster.retain(&mut checked.catalog);
-    let mut verdict = enforce::before_resolve(policy.as_ref(), &mut checked.catalog, namespaces);
+    let before = enforce::before_resolve(policy.as_ref(), &mut checked.catalog, namespaces);
+    verdict.diagnostics.extend(before.diagnostics);
     let mut desired = resolve::resolve_unsettled(&checked.catalog, namespaces);
     if let Some(policy) = &policy {
         enforce::after_resolve(policy, &checked.catalog, &mut desired, namespaces, &mut verdict);
     }
     let rejected: std::collections::BTreeSet<&str> = verdict.held.keys().map(String::as_str).collect();
+    // (file-level holds, `file#`, name no intent: their files' objects were never resolved)
     resolve::settle_collisions(&mut desired, &rejected);
     let mut diagnostics = checked.warnings.clone();
     diagnostics.extend(desired.diagnostics.iter().cloned());
