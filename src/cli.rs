@@ -421,7 +421,8 @@ pub enum Command {
         /// Full resync at least this often (Go duration).
         #[arg(long, env = "PULLSYNC_RESYNC_INTERVAL", default_value = "5m")]
         resync_interval: String,
-        /// How often to look for a new revision of the spec folder.
+        /// How often to fetch the Git remote; for a local folder (watched with inotify), how
+        /// often to look anyway, as a fallback.
         #[arg(long, env = "PULLSYNC_POLL_INTERVAL", default_value = "10s")]
         poll_interval: String,
         /// Elect one writer among replicas with a coordination.k8s.io Lease.

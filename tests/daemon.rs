@@ -895,3 +895,55 @@ fn an_edit_made_before_the_daemon_started_is_repaired() {
         password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
     });
 }
+
+#[test]
+fn a_local_folder_is_watched_not_only_polled() {
+    let server = ApiServer::start();
+    server.create_namespace("team-a", &[("gpu", "true")]);
+    let work = tempfile::tempdir().unwrap();
+    // git-sync's layout: `current` is a link to one checkout, swapped for the next.
+    let first = setup(&work.path().join("rev1"), "p1");
+    let link = work.path().join("current");
+    std::os::unix::fs::symlink(&first, &link).unwrap();
+    // An hour between polls and between resyncs: only the watcher can notice changes within
+    // the test (once the syncs our own first writes trigger through the cluster watch are over).
+    let _daemon = Daemon::start_with(
+        &server.kubeconfig(),
+        &link,
+        &["--poll-interval", "1h", "--resync-interval", "1h"],
+    );
+    eventually("the first revision", || {
+        password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    // An edit inside the checkout (a label on the PullSecret).
+    let specs = first.join("specs.yaml");
+    let text = std::fs::read_to_string(&specs).unwrap();
+    std::fs::write(
+        &specs,
+        text.replace("registries:", "labels: {edited: \"yes\"}\n  registries:"),
+    )
+    .unwrap();
+    eventually("the edit, seen by the watcher", || {
+        server.get("secrets", "team-a", "ngc-pull").unwrap()["metadata"]["labels"]["edited"] == "yes"
+    });
+    // The link swapped to a new checkout, atomically (rename over it), as git-sync does.
+    let second = setup(&work.path().join("rev2"), "p2");
+    let tmp = work.path().join("current.tmp");
+    std::os::unix::fs::symlink(&second, &tmp).unwrap();
+    std::fs::rename(&tmp, &link).unwrap();
+    eventually("the swapped checkout", || {
+        password(&server, "team-a", "ngc-pull").as_deref() == Some("p2")
+    });
+    // And an edit in the new checkout is seen too (the watch moved with the link).
+    let specs = second.join("specs.yaml");
+    let text = std::fs::read_to_string(&specs).unwrap();
+    std::fs::write(
+        &specs,
+        text.replace("registries:", "labels: {again: \"yes\"}\n  registries:"),
+    )
+    .unwrap();
+    eventually("an edit in the new checkout", || {
+        server.get("secrets", "team-a", "ngc-pull").unwrap()["metadata"]["labels"]["again"] == "yes"
+    });
+}

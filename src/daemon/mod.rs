@@ -3,6 +3,7 @@
 //! due, the periodic resync) leads to one sync of the whole desired state — cheap when nothing
 //! changed — written only while this replica holds the leader lease.
 
+mod folder_watch;
 pub mod http;
 pub mod leader;
 pub mod status;
@@ -165,18 +166,7 @@ pub async fn run(
         });
     } else {
         drop(fetch_rx);
-        let (tx, repo, poll) = (tx.clone(), options.repo.clone(), options.poll);
-        tokio::spawn(async move {
-            let mut last = fingerprint(&repo);
-            loop {
-                tokio::time::sleep(poll).await;
-                let now = fingerprint(&repo);
-                if now != last {
-                    last = now;
-                    let _ = tx.try_send(Trigger::Specs);
-                }
-            }
-        });
+        folder_watch::spawn(options.repo.clone(), options.poll, tx.clone());
     }
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
