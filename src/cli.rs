@@ -226,6 +226,23 @@ pub struct TenancyArgs {
     pub strict_tenancy: bool,
 }
 
+impl ClusterArgs {
+    pub fn config(&self) -> crate::engine::config::ClusterConfig {
+        crate::engine::config::ClusterConfig {
+            kubeconfig: self.kubeconfig.clone(),
+            own_namespace: self.own_namespace.clone(),
+            registry_plain_http: self.registry_plain_http.clone(),
+            namespaces: self.namespaces.clone(),
+            max_prune_ratio: self.max_prune_ratio,
+            allow_mass_prune: self.allow_mass_prune,
+            qps: self.qps,
+            burst: self.burst,
+            concurrency: self.concurrency,
+            max_attempts: self.max_attempts,
+        }
+    }
+}
+
 impl TenancyArgs {
     pub fn settings(&self) -> Result<crate::spec::tenancy::TenancySettings, String> {
         Ok(crate::spec::tenancy::TenancySettings {
@@ -242,6 +259,22 @@ impl TenancyArgs {
 }
 
 impl RenderArgs {
+    /// The engine's view of these flags, checked once.
+    pub fn config(&self) -> anyhow::Result<crate::engine::config::RenderConfig> {
+        Ok(crate::engine::config::RenderConfig {
+            age_identity: self.age_identity.clone(),
+            revision: self.revision.clone(),
+            instance: self.instance.clone(),
+            vault: self.vault.settings(),
+            tenancy: self.tenancy.settings().map_err(|e| anyhow::anyhow!(e))?,
+            cluster: self.cluster_identity().map_err(|e| anyhow::anyhow!(e))?,
+            aws: self.aws_settings(),
+            azure_authority: self.azure_authority_host.clone(),
+            file_source_roots: self.file_source_roots.clone(),
+            own_files: self.own_credential_files(),
+        })
+    }
+
     pub fn cluster_identity(&self) -> Result<crate::spec::fleet::ClusterIdentity, String> {
         crate::spec::fleet::ClusterIdentity::parse(self.cluster_name.as_deref(), &self.cluster_labels)
     }
@@ -267,16 +300,6 @@ impl RenderArgs {
         .into_iter()
         .flatten()
         .collect()
-    }
-
-    /// Where `file` sources may read; `cluster`: roots are required.
-    pub fn file_policy(
-        &self,
-        cluster: bool,
-        more: impl IntoIterator<Item = PathBuf>,
-    ) -> crate::credentials::file_policy::FilePolicy {
-        let own = self.own_credential_files().into_iter().chain(more);
-        crate::credentials::file_policy::FilePolicy::new(&self.file_source_roots, cluster, own)
     }
 }
 

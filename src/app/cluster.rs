@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 
 use super::print_diagnostics;
-use crate::cli::{ClusterArgs, Output, RenderArgs};
+use crate::cli::Output;
 use crate::engine::cluster::{Engine, finish_leases, plan_options, record_sync, save_leases_early};
+use crate::engine::config::{ClusterConfig, RenderConfig};
 use crate::engine::pipeline::Pipeline;
 use crate::k8s::observe::Observed;
 use crate::k8s::service_accounts;
@@ -22,8 +23,8 @@ const EXIT_CHANGES: u8 = 2;
 
 async fn prepare(
     repo: &Path,
-    render: &RenderArgs,
-    args: &ClusterArgs,
+    render: &RenderConfig,
+    args: &ClusterConfig,
     read_only: bool,
 ) -> anyhow::Result<Option<(Kube, Observed, Pipeline)>> {
     let engine = Engine::connect(args).await?;
@@ -43,8 +44,8 @@ async fn prepare(
 pub async fn sync(
     once: bool,
     repo: &Path,
-    render: &RenderArgs,
-    args: &ClusterArgs,
+    render: &RenderConfig,
+    args: &ClusterConfig,
     output: Output,
 ) -> anyhow::Result<ExitCode> {
     if !once {
@@ -211,8 +212,8 @@ async fn probe(kube: &Kube, plan: &Plan, pipeline: &Pipeline, instance: &str) ->
 
 pub async fn plan(
     repo: &Path,
-    render: &RenderArgs,
-    args: &ClusterArgs,
+    render: &RenderConfig,
+    args: &ClusterConfig,
     output: Output,
 ) -> anyhow::Result<ExitCode> {
     let Some((kube, observed, pipeline)) = prepare(repo, render, args, true).await? else {

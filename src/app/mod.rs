@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::json;
 
-use crate::cli::{Cli, Command, Output, RenderArgs, RenderOutput};
+use crate::cli::{Cli, Command, Output, RenderOutput};
 use crate::credentials::{self, SourceContext, age_file};
+use crate::engine::config::RenderConfig;
 use crate::render::manifest;
 use crate::sink::dir::{self, DirOptions};
 use crate::spec::resolve::{Layer, Namespaces};
@@ -34,9 +35,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             check_sources,
             render,
         } => {
-            let tenancy = render.tenancy.settings().map_err(|e| anyhow::anyhow!(e))?;
-            let identity = render.cluster_identity().map_err(|e| anyhow::anyhow!(e))?;
-            let code = validate(&dir, output, &tenancy, &identity)?;
+            let render = render.config()?;
+            let code = validate(&dir, output, &render.tenancy, &render.cluster)?;
             if check_sources && code == ExitCode::SUCCESS {
                 return check_sources_cmd(&dir, &render).await;
             }
@@ -47,7 +47,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             show_secrets,
             render,
-        } => render_cmd(&dir, output, show_secrets, &render).await,
+        } => render_cmd(&dir, output, show_secrets, &render.config()?).await,
         Command::Sync {
             once,
             repo,
@@ -57,15 +57,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cluster,
             output,
         } => match out {
-            Some(out) => sync(once, &repo, &out, auth_json, &render).await,
-            None => cluster::sync(once, &repo, &render, &cluster, output).await,
+            Some(out) => sync(once, &repo, &out, auth_json, &render.config()?).await,
+            None => cluster::sync(once, &repo, &render.config()?, &cluster.config(), output).await,
         },
         Command::Plan {
             repo,
             render,
             cluster,
             output,
-        } => cluster::plan(&repo, &render, &cluster, output).await,
+        } => cluster::plan(&repo, &render.config()?, &cluster.config(), output).await,
         Command::Schema { kind } => schema(kind.as_deref()),
         Command::Run {
             repo,
@@ -130,7 +130,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .unwrap_or_else(|_| format!("pullsync-{}", std::process::id()))
                 }),
             };
-            crate::daemon::run(options, render, cluster).await
+            crate::daemon::run(options, render.config()?, cluster.config()).await
         }
         Command::Wait {
             revision,
@@ -246,7 +246,7 @@ fn validate(
 }
 
 /// `validate --check-sources`: fetch every credential once; report which cannot be read.
-async fn check_sources_cmd(dir: &Path, args: &RenderArgs) -> anyhow::Result<ExitCode> {
+async fn check_sources_cmd(dir: &Path, args: &RenderConfig) -> anyhow::Result<ExitCode> {
     let checked = spec::check(dir)?;
     let catalog = &checked.catalog;
     let context = SourceContext {
@@ -257,8 +257,8 @@ async fn check_sources_cmd(dir: &Path, args: &RenderArgs) -> anyhow::Result<Exit
             .transpose()?,
         vault: vault_session(args)?,
         files: args.file_policy(false, []),
-        aws: args.aws_settings(),
-        azure_authority: args.azure_authority_host.clone(),
+        aws: args.aws.clone(),
+        azure_authority: args.azure_authority.clone(),
         ..SourceContext::default()
     };
     let names: BTreeSet<&str> = catalog.credentials.iter().map(|c| c.name.as_str()).collect();
@@ -294,7 +294,7 @@ async fn render_cmd(
     dir: &Path,
     output: RenderOutput,
     show_secrets: bool,
-    args: &RenderArgs,
+    args: &RenderConfig,
 ) -> anyhow::Result<ExitCode> {
     let pipeline = match pipeline(dir, args, &ClusterView::default()).await? {
         Ok(p) => p,
@@ -355,7 +355,7 @@ async fn sync(
     repo: &Path,
     out: &Path,
     auth_json: bool,
-    args: &RenderArgs,
+    args: &RenderConfig,
 ) -> anyhow::Result<ExitCode> {
     if !once {
         anyhow::bail!("only `sync --once` exists so far; the long-running daemon is not built yet");

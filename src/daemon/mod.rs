@@ -18,8 +18,8 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use tokio::sync::{Mutex, RwLock, mpsc};
 
-use crate::cli::{ClusterArgs, RenderArgs};
 use crate::credentials::cache::CredentialCache;
+use crate::engine::config::{ClusterConfig, RenderConfig};
 use crate::engine::{Engine, sync as sync_with};
 use crate::k8s::observe::ownership_selector;
 use crate::repo::Snapshot;
@@ -59,8 +59,8 @@ fn fingerprint(repo: &std::path::Path) -> Option<String> {
 
 pub async fn run(
     options: RunOptions,
-    render: RenderArgs,
-    cluster: ClusterArgs,
+    render: RenderConfig,
+    cluster: ClusterConfig,
 ) -> anyhow::Result<std::process::ExitCode> {
     // Configuration is checked before anything connects: a bad flag fails at once.
     let webhook_key = match &options.webhook_secret {
@@ -75,9 +75,8 @@ pub async fn run(
             .own_files
             .extend(git.auth.token_file.iter().chain(&git.auth.ssh_key).cloned());
     }
-    if let Some(settings) = render.vault.settings().map_err(|e| anyhow::anyhow!(e))? {
-        engine.vault = Some(crate::credentials::vault::VaultSession::new(settings)?);
-    }
+    // The daemon checks its Vault flags at start.
+    engine.vault = crate::engine::pipeline::vault_session(&render)?;
     let own_namespace = crate::engine::cluster::own_namespace(&engine.kube, &cluster);
     engine.digest_key = crate::k8s::digest_key::load(&engine.kube, &own_namespace, &render.instance, true)
         .await
@@ -354,8 +353,8 @@ struct Which {
 async fn one_sync(
     engine: &Engine,
     repo: &std::path::Path,
-    render: &RenderArgs,
-    cluster: &ClusterArgs,
+    render: &RenderConfig,
+    cluster: &ClusterConfig,
     status: &http::Shared,
     cache: &Arc<Mutex<CredentialCache>>,
     which: Which,

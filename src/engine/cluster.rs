@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::pipeline::{ClusterView, Pipeline, pipeline};
-use crate::cli::{ClusterArgs, RenderArgs};
+use crate::engine::config::{ClusterConfig, RenderConfig};
 use crate::k8s::lease_state;
 use crate::k8s::observe::{self, Observed};
 use crate::k8s::{Kube, KubeSettings};
@@ -15,7 +15,7 @@ use crate::plan::{self, PlanOptions};
 use crate::sink::kube::{KubeSink, Status, SyncReport};
 use crate::spec::resolve::Namespaces;
 
-async fn connect(args: &ClusterArgs, identity: Option<String>) -> anyhow::Result<Kube> {
+async fn connect(args: &ClusterConfig, identity: Option<String>) -> anyhow::Result<Kube> {
     let settings = KubeSettings {
         kubeconfig: args.kubeconfig.clone(),
         qps: args.qps,
@@ -51,12 +51,12 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub async fn connect(args: &ClusterArgs) -> anyhow::Result<Engine> {
+    pub async fn connect(args: &ClusterConfig) -> anyhow::Result<Engine> {
         Self::connect_as(args, None).await
     }
 
     /// `identity` (a replica's name in leader election) goes into the User-Agent.
-    pub async fn connect_as(args: &ClusterArgs, identity: Option<String>) -> anyhow::Result<Engine> {
+    pub async fn connect_as(args: &ClusterConfig, identity: Option<String>) -> anyhow::Result<Engine> {
         Ok(Engine {
             leader: None,
             kube: connect(args, identity).await?,
@@ -75,8 +75,8 @@ impl Engine {
 pub async fn prepare(
     engine: &Engine,
     repo: &Path,
-    render: &RenderArgs,
-    args: &ClusterArgs,
+    render: &RenderConfig,
+    args: &ClusterConfig,
     read_only: bool,
 ) -> anyhow::Result<Result<(Observed, Pipeline), Vec<crate::spec::Diagnostic>>> {
     let kube = &engine.kube;
@@ -128,8 +128,8 @@ pub async fn prepare(
 pub async fn sync(
     engine: &Engine,
     repo: &Path,
-    render: &RenderArgs,
-    args: &ClusterArgs,
+    render: &RenderConfig,
+    args: &ClusterConfig,
 ) -> anyhow::Result<Result<(String, SyncReport, Vec<crate::spec::Diagnostic>), Vec<crate::spec::Diagnostic>>>
 {
     let started = std::time::Instant::now();
@@ -220,7 +220,7 @@ pub async fn sync(
     )))
 }
 
-pub fn own_namespace(kube: &Kube, args: &ClusterArgs) -> String {
+pub fn own_namespace(kube: &Kube, args: &ClusterConfig) -> String {
     args.own_namespace
         .clone()
         .unwrap_or_else(|| kube.default_namespace.clone())
@@ -230,7 +230,7 @@ pub fn own_namespace(kube: &Kube, args: &ClusterArgs) -> String {
 /// when prunes were refused (`warn_prune`: the daemon says so once per refusal, not per sync).
 pub async fn record_sync(
     kube: &Kube,
-    args: &ClusterArgs,
+    args: &ClusterConfig,
     instance: &str,
     revision: &str,
     report: &SyncReport,
@@ -268,7 +268,7 @@ pub async fn record_sync(
     }
 }
 
-pub fn plan_options(args: &ClusterArgs) -> PlanOptions {
+pub fn plan_options(args: &ClusterConfig) -> PlanOptions {
     PlanOptions {
         max_prune_ratio: args.max_prune_ratio,
         allow_mass_prune: args.allow_mass_prune,
@@ -278,8 +278,8 @@ pub fn plan_options(args: &ClusterArgs) -> PlanOptions {
 /// Write the lease book if it differs from the copy last loaded or written, and remember it.
 async fn persist_leases(
     kube: &Kube,
-    args: &ClusterArgs,
-    render: &RenderArgs,
+    args: &ClusterConfig,
+    render: &RenderConfig,
     pipeline: &Pipeline,
     book: &crate::credentials::vault::dynamic::LeaseBook,
 ) -> anyhow::Result<()> {
@@ -297,8 +297,8 @@ async fn persist_leases(
 /// next run issue a still-valid dynamic credential a second time.
 pub async fn save_leases_early(
     kube: &Kube,
-    args: &ClusterArgs,
-    render: &RenderArgs,
+    args: &ClusterConfig,
+    render: &RenderConfig,
     pipeline: &Pipeline,
 ) -> anyhow::Result<()> {
     let book = pipeline.context.leases.lock().await;
@@ -308,8 +308,8 @@ pub async fn save_leases_early(
 /// Revoke replaced leases whose secrets were all rewritten, then persist the lease book.
 pub async fn finish_leases(
     kube: &Kube,
-    args: &ClusterArgs,
-    render: &RenderArgs,
+    args: &ClusterConfig,
+    render: &RenderConfig,
     pipeline: &Pipeline,
     report: &SyncReport,
 ) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@
 //! `app/` is command glue around it; the daemon calls it and never imports `app`.
 
 pub mod cluster;
+pub mod config;
 pub mod pipeline;
 
 pub use cluster::{Engine, sync};

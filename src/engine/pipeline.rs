@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::cli::RenderArgs;
 use crate::credentials::{self, SourceContext, age_file};
+use crate::engine::config::RenderConfig;
 use crate::render::{self, RenderContext, RenderOutcome};
 use crate::spec::fleet::ClusterIdentity;
 use crate::spec::resolve::{self, Desired, Namespaces};
@@ -107,10 +107,11 @@ pub struct Pipeline {
 }
 
 /// The Vault session the flags ask for, if any.
-pub fn vault_session(args: &RenderArgs) -> anyhow::Result<Option<credentials::vault::VaultSession>> {
-    match args.vault.settings().map_err(|e| anyhow::anyhow!(e))? {
-        Some(settings) => Ok(Some(credentials::vault::VaultSession::new(settings)?)),
-        None => Ok(None),
+pub fn vault_session(args: &RenderConfig) -> anyhow::Result<Option<credentials::vault::VaultSession>> {
+    match &args.vault {
+        Ok(Some(settings)) => Ok(Some(credentials::vault::VaultSession::new(settings.clone())?)),
+        Ok(None) => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("{e}")),
     }
 }
 
@@ -181,21 +182,15 @@ fn tenant_sessions(
 
 pub async fn pipeline(
     dir: &Path,
-    args: &RenderArgs,
+    args: &RenderConfig,
     cluster: &ClusterView,
 ) -> anyhow::Result<Result<Pipeline, Vec<Diagnostic>>> {
-    let tenancy_settings = args.tenancy.settings().map_err(|e| anyhow::anyhow!(e))?;
     let Resolved {
         mut checked,
         desired,
         diagnostics,
         tenancy,
-    } = match check_and_resolve(
-        dir,
-        &cluster.namespaces,
-        &tenancy_settings,
-        &args.cluster_identity().map_err(|e| anyhow::anyhow!(e))?,
-    )? {
+    } = match check_and_resolve(dir, &cluster.namespaces, &args.tenancy, &args.cluster)? {
         Ok(ok) => ok,
         Err(diagnostics) => return Ok(Err(diagnostics)),
     };
@@ -218,8 +213,8 @@ pub async fn pipeline(
         kube: cluster.kube.clone(),
         own_namespace: cluster.own_namespace.clone(),
         tenant_vault: tenant_sessions(vault.as_ref(), &tenancy, cluster)?,
-        aws: args.aws_settings(),
-        azure_authority: args.azure_authority_host.clone(),
+        aws: args.aws.clone(),
+        azure_authority: args.azure_authority.clone(),
         plain_http: cluster.plain_http.clone(),
         vault,
         leases: std::sync::Arc::new(tokio::sync::Mutex::new(cluster.leases.clone())),
