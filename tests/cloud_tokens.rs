@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use apiserver::ApiServer;
-use support::{HEADER, Run, pullsync, write};
+use support::{HEADER, Run, write};
 
 struct TokenServer {
     child: Child,
@@ -56,19 +56,9 @@ fn token_server() -> TokenServer {
 }
 
 fn sync(server: &ApiServer, repo: &Path, root: &Path, extra: &[&str]) -> Run {
-    let kubeconfig = server.kubeconfig();
-    let mut args = vec![
-        "sync",
-        "--once",
-        "--repo",
-        repo.to_str().unwrap(),
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--file-source-root",
-        root.to_str().unwrap(),
-    ];
+    let mut args = vec!["--file-source-root", root.to_str().unwrap()];
     args.extend(extra);
-    pullsync(&args, None, None)
+    support::sync_once(repo, &server.kubeconfig(), &args)
 }
 
 fn login(server: &ApiServer, ns: &str, name: &str, host: &str) -> (String, String) {

@@ -8,7 +8,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use apiserver::ApiServer;
 use base64::Engine;
@@ -17,14 +17,7 @@ use serde_json::{Value, json};
 use support::daemon::Daemon;
 use support::{HEADER, write};
 
-/// Wait for `check`, up to 20 s.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use support::eventually;
 
 fn password(server: &ApiServer, ns: &str, name: &str) -> Option<String> {
     let secret = server.get("secrets", ns, name)?;

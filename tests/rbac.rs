@@ -8,20 +8,14 @@ mod apiserver;
 mod support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use apiserver::ApiServer;
 use serde_json::json;
 use support::daemon::Daemon;
 use support::{HEADER, write};
 
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use support::eventually;
 
 /// Everything pullsync can do to a cluster: a TokenRequest credential, a PullSecret added to
 /// a ServiceAccount, an Opaque Secret, and a Secret whose name someone else already uses.

@@ -7,20 +7,14 @@
 mod apiserver;
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use apiserver::ApiServer;
 use serde_json::json;
 use support::daemon::Daemon;
 use support::{HEADER, write};
 
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use support::eventually;
 
 fn specs(credentials: &std::path::Path, label: &str) -> String {
     format!(

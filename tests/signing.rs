@@ -8,20 +8,14 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use apiserver::ApiServer;
 use support::daemon::Daemon;
 use support::git_http::GitServer;
 use support::{HEADER, write};
 
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use support::eventually;
 
 /// A fresh Ed25519 key pair for signing (test-only, in a temporary folder).
 fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {

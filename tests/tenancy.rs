@@ -198,15 +198,10 @@ fn writes(server: &apiserver::ApiServer) -> Vec<(String, String, String)> {
 }
 
 fn sync(server: &apiserver::ApiServer, bao: &OpenBao, repo: &Path, tenants: &Path, jwt: &Path) -> Run {
-    let kubeconfig = server.kubeconfig();
-    pullsync(
+    support::sync_once(
+        repo,
+        &server.kubeconfig(),
         &[
-            "sync",
-            "--once",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
             "--tenants",
             tenants.to_str().unwrap(),
             "--platform-path",
@@ -220,8 +215,6 @@ fn sync(server: &apiserver::ApiServer, bao: &OpenBao, repo: &Path, tenants: &Pat
             "--vault-jwt-file",
             jwt.to_str().unwrap(),
         ],
-        None,
-        None,
     )
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use apiserver::ApiServer;
 use support::registry::Registry;
-use support::{HEADER, Run, pullsync, write};
+use support::{HEADER, Run, write};
 
 fn specs(repo: &Path, credentials: &Path, host: &str) {
     write(
@@ -25,22 +25,11 @@ fn specs(repo: &Path, credentials: &Path, host: &str) {
 }
 
 fn sync(server: &ApiServer, repo: &Path, root: &Path, host: &str) -> Run {
-    let kubeconfig = server.kubeconfig();
-    pullsync(
-        &[
-            "sync",
-            "--once",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--file-source-root",
-            root.to_str().unwrap(),
-            "--registry-plain-http",
-            host,
-        ],
-        None,
-        None,
+    let root = root.to_str().unwrap();
+    support::sync_once(
+        repo,
+        &server.kubeconfig(),
+        &["--file-source-root", root, "--registry-plain-http", host],
     )
 }
 

@@ -74,6 +74,32 @@ pub fn have(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Wait up to 20 s for `check`, polling every 100 ms; the test fails naming `what`.
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `pullsync sync --once --repo REPO --kubeconfig KUBECONFIG EXTRA…`.
+pub fn sync_once(repo: &Path, kubeconfig: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "sync",
+        "--once",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    pullsync(&args, None, None)
+}
+
 /// Fail loudly when a tool the suite needs is missing: `scripts/test.sh` installs it.
 pub fn require(tool: &str) {
     assert!(

@@ -35,6 +35,32 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `docker-registry serve` on a free loopback port with this `auth:` section, storing under
+/// `dir`; returns once it accepts connections.
+fn serve(dir: &Path, auth: &str) -> (Child, String) {
+    let port = free_port();
+    let config = format!(
+        "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n{auth}",
+        dir.join("data").display()
+    );
+    let config_path = dir.join("config.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let host = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while TcpStream::connect(&host).is_err() {
+        assert!(Instant::now() < deadline, "registry did not start on {host}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, host)
+}
+
 impl Registry {
     /// Start a registry that accepts one user.
     pub fn start(user: &str, password: &str) -> Registry {
@@ -48,27 +74,11 @@ impl Registry {
         assert!(htpasswd.status.success());
         let htpasswd_path = dir.path().join("htpasswd");
         std::fs::write(&htpasswd_path, htpasswd.stdout).unwrap();
-        let port = free_port();
-        let config = format!(
-            "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: pullsync-test\n    path: {}\n",
-            dir.path().join("data").display(),
+        let auth = format!(
+            "  htpasswd:\n    realm: pullsync-test\n    path: {}\n",
             htpasswd_path.display()
         );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let host = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(&host).is_err() {
-            assert!(Instant::now() < deadline, "registry did not start on {host}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (child, host) = serve(dir.path(), &auth);
         Registry {
             child,
             host,
@@ -99,26 +109,11 @@ impl Registry {
             std::thread::sleep(Duration::from_millis(50));
         }
         let token_port = std::fs::read_to_string(&port_file).unwrap();
-        let port = free_port();
-        let config = format!(
-            "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: pullsync-test\n    issuer: pullsync-test-issuer\n    rootcertbundle: {}\n",
-            dir.path().join("data").display(),
+        let auth = format!(
+            "  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: pullsync-test\n    issuer: pullsync-test-issuer\n    rootcertbundle: {}\n",
             cert.display()
         );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let host = format!("127.0.0.1:{port}");
-        while TcpStream::connect(&host).is_err() {
-            assert!(Instant::now() < deadline, "registry did not start on {host}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (child, host) = serve(dir.path(), &auth);
         Registry {
             child,
             host,
