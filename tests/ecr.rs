@@ -218,3 +218,24 @@ fn a_token_that_expired_before_it_arrived_is_refreshed_at_a_bounded_rate() {
         "{writes} Secret writes: a new token only when it changed"
     );
 }
+
+#[test]
+fn an_identity_must_hold_keys_not_be_exchanged_itself() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    write(
+        &repo,
+        "specs.yaml",
+        format!(
+            "{HEADER}kind: Credential\nmetadata: {{name: gcp-key}}\nspec:\n  file: {{path: /run/gcp}}\n---\n{HEADER}kind: Credential\nmetadata: {{name: gar}}\nspec:\n  gcpAccessToken: {{serviceAccountKey: gcp-key}}\n---\n{HEADER}kind: Credential\nmetadata: {{name: ecr}}\nspec:\n  ecr: {{region: us-east-1, identity: {{credential: gar}}}}\n"
+        ),
+    );
+    let run = pullsync(&["validate", repo.to_str().unwrap()], None, None);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.all()
+            .contains("`gar` is itself exchanged from another credential"),
+        "{}",
+        run.all()
+    );
+}

@@ -10,6 +10,7 @@ pub mod aws;
 pub mod cache;
 pub mod file;
 pub mod file_policy;
+pub mod http;
 pub mod kubernetes_secret;
 pub mod oauth;
 pub mod service_account_token;
@@ -242,11 +243,12 @@ async fn fetch(
     if let Some(source) = &spec.ecr {
         let keys = match (&source.identity.credential, &source.identity.web_identity) {
             (Some(name), _) => {
-                let value = done
-                    .get(name)
-                    .ok_or_else(|| FetchCredentialError::Identity(name.clone()))?;
-                let mapping = catalog.credential(name).map(|c| &c.spec.fields);
-                aws_keys(value, mapping).map_err(FetchCredentialError::Aws)?
+                let get = |logical: &str| dependency_field(catalog, done, name, logical);
+                aws::sigv4::AwsKeys {
+                    access_key_id: get("access_key_id")?.trim().to_string(),
+                    secret_access_key: get("secret_access_key")?.trim().to_string().into(),
+                    session_token: get("session_token").ok().map(|t| t.trim().to_string().into()),
+                }
             }
             (None, Some(web)) => {
                 aws::sts::assume_role_with_web_identity(&context.aws, &source.region, &web.role_arn)
@@ -358,28 +360,6 @@ pub struct MissingField {
     pub field: String,
     pub key: String,
     pub available: Vec<String>,
-}
-
-/// AWS keys from an identity credential's value: `access_key_id`, `secret_access_key`,
-/// `session_token` (optional), each through that credential's `fields` mapping.
-fn aws_keys(
-    value: &CredentialValue,
-    mapping: Option<&BTreeMap<String, String>>,
-) -> Result<aws::sigv4::AwsKeys, String> {
-    let get = |logical: &str| {
-        let key = mapping
-            .and_then(|m| m.get(logical))
-            .map_or(logical, String::as_str);
-        value.fields.get(key).map(|v| v.expose().to_string())
-    };
-    let access_key_id = get("access_key_id").ok_or("the identity credential has no `access_key_id` field")?;
-    let secret =
-        get("secret_access_key").ok_or("the identity credential has no `secret_access_key` field")?;
-    Ok(aws::sigv4::AwsKeys {
-        access_key_id: access_key_id.trim().to_string(),
-        secret_access_key: secret.trim().to_string().into(),
-        session_token: get("session_token").map(|t| t.trim().to_string().into()),
-    })
 }
 
 /// A field of an already fetched credential, through that credential's `fields` mapping.

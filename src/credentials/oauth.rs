@@ -16,20 +16,12 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 use super::CredentialValue;
-use super::aws::sts::encode;
+use super::http::{client, encode};
 use crate::secret::SecretValue;
 
 pub const GCP_USERNAME: &str = "oauth2accesstoken";
 pub const ACR_USERNAME: &str = "00000000-0000-0000-0000-000000000000";
 const GCP_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
-
-fn client() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| e.to_string())
-}
 
 /// POST a form; the JSON answer, or an error naming the endpoint's `error`/`error_description`
 /// (never the form, which holds the secret).

@@ -117,7 +117,7 @@ pub async fn verify(
             })?;
             let query: Vec<String> = [("service", param("service")), ("scope", param("scope"))]
                 .into_iter()
-                .filter_map(|(k, v)| Some(format!("{k}={}", crate::credentials::aws::sts::encode(&v?))))
+                .filter_map(|(k, v)| Some(format!("{k}={}", crate::credentials::http::encode(&v?))))
                 .collect();
             let separator = if realm.contains('?') { '&' } else { '?' };
             let token_url = format!("{realm}{separator}{}", query.join("&"));

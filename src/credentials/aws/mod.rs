@@ -33,15 +33,7 @@ impl Default for AwsSettings {
 /// Where EKS's pod identity webhook mounts the projected token (IRSA).
 pub const DEFAULT_WEB_IDENTITY_TOKEN_FILE: &str = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token";
 
-/// An HTTP client for AWS calls: bounded in time, no redirects (a signed request is never
-/// replayed elsewhere).
-pub fn client() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| e.to_string())
-}
+pub use super::http::client;
 
 /// The URL and `host` header for `service` in `region`, honouring the endpoint override.
 pub fn endpoint(settings: &AwsSettings, default_host: &str) -> (String, String) {

@@ -4,23 +4,13 @@
 
 use super::sigv4::AwsKeys;
 use super::{AwsSettings, client, endpoint};
+use crate::credentials::http::encode;
 
 /// The text of `<tag>…</tag>` in a small, trusted XML answer.
 pub(super) fn tag<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let start = xml.find(&format!("<{name}>"))? + name.len() + 2;
     let end = xml[start..].find(&format!("</{name}>"))? + start;
     Some(&xml[start..end])
-}
-
-/// Form-encode one value (RFC 3986 unreserved characters pass).
-pub fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 pub async fn assume_role_with_web_identity(

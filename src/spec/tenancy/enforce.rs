@@ -87,23 +87,17 @@ impl<'a> Scope<'a> {
     }
 
     fn owner(&self, file: &Path) -> Owner<'a> {
-        let mut found: Option<&'a Object<TenantSpec>> = None;
-        for tenant in &self.policy.tenants {
-            if tenant.spec.paths.iter().any(|p| path_matches(p, file)) {
-                if let Some(first) = found {
-                    return Owner::Ambiguous(&first.name, &tenant.name);
-                }
-                found = Some(tenant);
-            }
-        }
-        match found {
-            Some(tenant) => Owner::Tenant(tenant),
-            None if self.policy.allow_platform_specs
-                || self.policy.platform_paths.iter().any(|p| path_matches(p, file)) =>
+        let mut owners = tenants_of(self.policy, file);
+        match (owners.next(), owners.next()) {
+            (Some(a), Some(b)) => Owner::Ambiguous(&a.name, &b.name),
+            (Some(tenant), None) => Owner::Tenant(tenant),
+            (None, _)
+                if self.policy.allow_platform_specs
+                    || self.policy.platform_paths.iter().any(|p| path_matches(p, file)) =>
             {
                 Owner::Platform
             }
-            None => Owner::Nobody,
+            (None, _) => Owner::Nobody,
         }
     }
 
@@ -139,16 +133,21 @@ impl<'a> Scope<'a> {
     }
 }
 
-/// The tenant owning `file`, if exactly one does.
-pub fn tenant_of<'a>(policy: &'a Policy, file: &Path) -> Option<&'a str> {
-    let owners: Vec<&str> = policy
+/// The tenants whose `paths` hold `file` (more than one is a configuration error).
+fn tenants_of<'a>(policy: &'a Policy, file: &Path) -> std::vec::IntoIter<&'a Object<TenantSpec>> {
+    let owners: Vec<&'a Object<TenantSpec>> = policy
         .tenants
         .iter()
         .filter(|t| t.spec.paths.iter().any(|p| path_matches(p, file)))
-        .map(|t| t.name.as_str())
         .collect();
-    match owners.as_slice() {
-        [one] => Some(one),
+    owners.into_iter()
+}
+
+/// The tenant owning `file`, if exactly one does.
+pub fn tenant_of<'a>(policy: &'a Policy, file: &Path) -> Option<&'a str> {
+    let mut owners = tenants_of(policy, file);
+    match (owners.next(), owners.next()) {
+        (Some(one), None) => Some(&one.name),
         _ => None,
     }
 }

@@ -39,23 +39,36 @@ impl Validator<'_> {
             self.age_path(&id, origin, &age.path);
         }
         if let Some(ecr) = &spec.ecr {
-            self.ecr(&id, origin, &object.name, ecr);
+            self.ecr(&id, origin, ecr);
         }
-        if let Some(gcp) = &spec.gcp_access_token {
-            self.credential_ref(
-                &id,
-                origin,
-                "spec.gcpAccessToken.serviceAccountKey",
-                &gcp.service_account_key,
-            );
-        }
-        if let Some(acr) = &spec.acr_token {
-            self.credential_ref(
-                &id,
-                origin,
-                "spec.acrToken.servicePrincipal",
-                &acr.service_principal,
-            );
+        // Exchanged from another credential: that one must exist and hold material itself
+        // (fetching orders a credential after the one it is exchanged from, one level deep).
+        if let Some(other) = crate::credentials::dependencies(spec) {
+            let path = match (&spec.ecr, &spec.gcp_access_token) {
+                (Some(_), _) => "spec.ecr.identity.credential",
+                (_, Some(_)) => "spec.gcpAccessToken.serviceAccountKey",
+                _ => "spec.acrToken.servicePrincipal",
+            };
+            if other == object.name {
+                self.error(
+                    &id,
+                    origin.at(path),
+                    "a credential cannot be exchanged from itself",
+                    "name the Credential that holds the keys",
+                );
+            } else if self.credential_ref(&id, origin, path, other)
+                && self
+                    .catalog
+                    .credential(other)
+                    .is_some_and(|c| crate::credentials::dependencies(&c.spec).is_some())
+            {
+                self.error(
+                    &id,
+                    origin.at(path),
+                    format!("`{other}` is itself exchanged from another credential, not keys"),
+                    "name the Credential that holds the keys (Vault, age, file)",
+                );
+            }
         }
         if let Some(file) = &spec.file {
             let path = Path::new(&file.path);
@@ -281,7 +294,7 @@ impl Validator<'_> {
 }
 
 impl Validator<'_> {
-    fn ecr(&mut self, id: &str, origin: &Origin, name: &str, ecr: &super::super::model::EcrSource) {
+    fn ecr(&mut self, id: &str, origin: &Origin, ecr: &super::super::model::EcrSource) {
         let region_ok = ecr.region.split('-').count() >= 3
             && ecr
                 .region
@@ -321,21 +334,7 @@ impl Validator<'_> {
                 "an ECR identity needs exactly one of `credential` or `webIdentity`",
                 "`credential: aws-keys` (a Credential with access_key_id, secret_access_key[, session_token]) or `webIdentity: {roleArn: …}`",
             ),
-            (Some(other), None) => {
-                let path = "spec.ecr.identity.credential";
-                if other == name {
-                    self.error(id, origin.at(path), "an ECR credential cannot be its own identity", "name the Credential that holds the AWS keys");
-                } else if self.credential_ref(id, origin, path, other)
-                    && self.catalog.credential(other).is_some_and(|c| c.spec.ecr.is_some())
-                {
-                    self.error(
-                        id,
-                        origin.at(path),
-                        format!("`{other}` is an ECR credential, not AWS keys"),
-                        "name a Credential holding access_key_id and secret_access_key (Vault, age, file)",
-                    );
-                }
-            }
+            (Some(_), None) => {}
             (None, Some(web)) => {
                 if !web.role_arn.starts_with("arn:aws") || !web.role_arn.contains(":role/") {
                     self.error(

@@ -1,0 +1,35 @@
+//! The HTTP client and form encoding of the token exchanges (ECR, STS, GCP, Entra ID, ACR):
+//! bounded in time and never following a redirect, so a request carrying a signature or a
+//! client secret goes only where it was addressed.
+
+use std::time::Duration;
+
+pub fn client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Form- and query-encode one value (RFC 3986 unreserved characters pass).
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn encoding() {
+        assert_eq!(
+            super::encode("arn:aws:iam::1:role/x y"),
+            "arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fx%20y"
+        );
+    }
+}
