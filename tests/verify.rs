@@ -46,7 +46,8 @@ fn password_in(server: &ApiServer, ns: &str) -> Option<String> {
         .map(String::from)
 }
 
-fn a_bad_rotation_keeps_the_old_secrets(registry: &Registry) {
+/// Returns the token logins the first sync (two namespaces, one credential) made.
+fn a_bad_rotation_keeps_the_old_secrets(registry: &Registry) -> usize {
     let server = ApiServer::start();
     server.create_namespace("team-a", &[]);
     server.create_namespace("team-b", &[]);
@@ -61,6 +62,7 @@ fn a_bad_rotation_keeps_the_old_secrets(registry: &Registry) {
     let run = sync(&server, &repo, work.path(), &registry.host);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(password_in(&server, "team-b").as_deref(), Some("right-test-pass"));
+    let logins_for_two_namespaces = registry.tokens_issued();
 
     // A rotation to a password the registry does not accept: nothing is written.
     write(
@@ -113,6 +115,7 @@ fn a_bad_rotation_keeps_the_old_secrets(registry: &Registry) {
         sync(&server, &repo, work.path(), &registry.host)
     };
     assert_eq!(run.code, 0, "{}", run.all());
+    logins_for_two_namespaces
 }
 
 #[test]
@@ -124,5 +127,9 @@ fn basic_auth_registry() {
 #[test]
 fn token_auth_registry() {
     let registry = Registry::start_token("robot", "right-test-pass");
-    a_bad_rotation_keeps_the_old_secrets(&registry);
+    let logins = a_bad_rotation_keeps_the_old_secrets(&registry);
+    assert_eq!(
+        logins, 1,
+        "one login for the credential, however many namespaces share it"
+    );
 }

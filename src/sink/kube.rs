@@ -334,17 +334,20 @@ impl KubeSink<'_> {
         for (server, user, password) in crate::image::login::logins(config.expose()) {
             let digest: [u8; 32] = sha2::Sha256::digest(format!("{user}\0{password}").as_bytes()).into();
             let key = (server.clone(), digest);
-            let known = self.verified.lock().await.get(&key).cloned();
-            let result = match known {
-                Some(result) => result,
+            // Held across the check: the writes run concurrently, and 32 Secrets sharing one
+            // credential must make one login, not 32 at once.
+            let mut verified = self.verified.lock().await;
+            let result = match verified.get(&key) {
+                Some(result) => result.clone(),
                 None => {
                     let result = crate::image::login::verify(&server, &user, &password, &self.plain_http)
                         .await
                         .map_err(|e| format!("the credential does not log in: {e}"));
-                    self.verified.lock().await.insert(key, result.clone());
+                    verified.insert(key, result.clone());
                     result
                 }
             };
+            drop(verified);
             result?;
         }
         Ok(())

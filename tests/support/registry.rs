@@ -16,6 +16,15 @@ pub struct Registry {
     token_server: Option<Child>,
 }
 
+impl Registry {
+    /// Tokens the token server has issued (token-auth registries).
+    pub fn tokens_issued(&self) -> usize {
+        std::fs::read_to_string(self._dir.path().join("token.port.issued"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+}
+
 impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
