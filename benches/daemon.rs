@@ -46,7 +46,17 @@ fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> D
 
 fn daemon(server: &ApiServer, bao: &OpenBao, repo: &std::path::Path, token: &std::path::Path) -> Child {
     let kubeconfig = server.kubeconfig();
-    Command::new(env!("CARGO_BIN_EXE_pullsync"))
+    // PULLSYNC_BENCH_WRAP=heaptrack (or any wrapper taking the program as its argument) runs
+    // the daemon under it, to see where its memory goes.
+    let mut command = match std::env::var("PULLSYNC_BENCH_WRAP") {
+        Ok(wrapper) => {
+            let mut c = Command::new(wrapper);
+            c.arg(env!("CARGO_BIN_EXE_pullsync"));
+            c
+        }
+        Err(_) => Command::new(env!("CARGO_BIN_EXE_pullsync")),
+    };
+    command
         .args([
             "run",
             "--repo",
@@ -113,6 +123,20 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) the process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second here).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn count_secrets(server: &ApiServer, password: &str) -> usize {
     server
         .list("secrets")
@@ -129,9 +153,26 @@ fn count_secrets(server: &ApiServer, password: &str) -> usize {
         .count()
 }
 
-/// N creates through a plain loop of kube calls with the same concurrency: the baseline.
+/// N creates through a plain loop of kube calls with the same concurrency: the baseline. Each
+/// writes the very Secret pullsync wrote into `team-0` (same labels, annotations and data,
+/// renamed), so both sides pay the server the same per write.
 fn plain_loop(server: &ApiServer, n: usize) -> Duration {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut template = server
+        .get("secrets", "team-0", "ngc-pull")
+        .expect("pullsync's Secret");
+    let meta = template["metadata"].as_object_mut().unwrap();
+    for server_set in [
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "managedFields",
+        "namespace",
+    ] {
+        meta.remove(server_set);
+    }
+    meta.insert("name".into(), json!("baseline"));
+    let template: k8s_openapi::api::core::v1::Secret = serde_json::from_value(template).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let client = kube::Client::try_from(kube::Config::new(server.url.parse().unwrap())).unwrap();
@@ -140,11 +181,8 @@ fn plain_loop(server: &ApiServer, n: usize) -> Duration {
             .map(|i| {
                 let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
                     kube::Api::namespaced(client.clone(), &format!("team-{i}"));
+                let secret = template.clone();
                 async move {
-                    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(
-                        json!({"metadata": {"name": "baseline"}, "type": "Opaque", "data": {"k": "dg=="}}),
-                    )
-                    .unwrap();
                     api.create(&Default::default(), &secret).await.unwrap();
                 }
             })
@@ -169,6 +207,8 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
     {
+        // PULLSYNC_BENCH_N=0: only the memory and validate figures.
+        Some(0) => vec![],
         Some(n) => vec![n],
         None => vec![100, 1000, 10_000],
     };
@@ -193,6 +233,7 @@ fn main() {
         let first = wait_until("first sync", Duration::from_secs(600), || {
             logged_writes(&server, "POST", "secrets") > n
         });
+        let first_cpu = cpu_seconds(child.id());
         assert_eq!(count_secrets(&server, "one"), n);
         std::thread::sleep(Duration::from_millis(500));
         let first_writes = writes(&server);
@@ -234,6 +275,10 @@ fn main() {
         let _ = child.kill();
         let _ = child.wait();
         let baseline = plain_loop(&server, n);
+        println!(
+            "daemon CPU for the first sync (start-up included): {first_cpu:.2} s = {:.0} µs per Secret written",
+            first_cpu * 1e6 / n as f64
+        );
         println!(
             "| {n} | {first_writes} / {:.2} s | {unchanged_writes} | {noop_writes} | {one_secret} / {one_all} | {rotation_reads} / {rotation_writes} / {:.2} s | {:.2} s | {:.2}× |",
             first.as_secs_f64(),

@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use store::{ApiError, Store, api_version_of, kind_of};
+use store::{ApiError, Key, Store, api_version_of, kind_of};
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
@@ -667,30 +667,34 @@ fn list(
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .filter(|l| *l > 0);
-    let start = query
+    // The continue token names the last key served (as the real server's encodes the last
+    // key read): each page starts where the previous one ended, scanning only this resource.
+    let after: Option<Key> = query
         .get("continue")
-        .and_then(|c| c.parse::<usize>().ok())
-        .unwrap_or(0);
-    // Clone only the page asked for (one more to know whether there is a next page): cloning
-    // every object for every page made a paginated list of N objects cost N²/limit clones.
-    let matching = store.objects.iter().filter(|(k, v)| {
-        k.0 == t.resource
-            && (t.namespace.is_empty() || k.1 == t.namespace)
-            && labels.matches(v)
-            && fields.matches(v)
-    });
-    let mut items: Vec<Value> = matching
-        .skip(start)
+        .and_then(|c| serde_json::from_str::<(String, String, String)>(c).ok());
+    let from = match &after {
+        Some(key) => std::ops::Bound::Excluded(key.clone()),
+        None => std::ops::Bound::Included((t.resource.clone(), t.namespace.clone(), String::new())),
+    };
+    let matching = store
+        .objects
+        .range((from, std::ops::Bound::Unbounded))
+        .take_while(|(k, _)| k.0 == t.resource && (t.namespace.is_empty() || k.1 == t.namespace))
+        .filter(|(_, v)| labels.matches(v) && fields.matches(v));
+    // Clone only the page asked for (one more to know whether there is a next page).
+    let mut items: Vec<(&Key, Value)> = matching
         .take(limit.map_or(usize::MAX, |l| l + 1))
-        .map(|(_, v)| v.clone())
+        .map(|(k, v)| (k, v.clone()))
         .collect();
     let mut continue_token = Value::Null;
     if let Some(limit) = limit
         && items.len() > limit
     {
         items.truncate(limit);
-        continue_token = json!((start + limit).to_string());
+        let last = items[limit - 1].0;
+        continue_token = json!(serde_json::to_string(last).unwrap());
     }
+    let items: Vec<Value> = items.into_iter().map(|(_, v)| v).collect();
     let metadata_only = accept.contains("as=PartialObjectMetadataList");
     let (kind, api_version) = if metadata_only {
         ("PartialObjectMetadataList".to_string(), "meta.k8s.io/v1")
