@@ -2,6 +2,7 @@
 //! environment variable.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -442,25 +443,25 @@ pub enum Command {
         #[arg(long, env = "PULLSYNC_LISTEN", default_value = "0.0.0.0:8080")]
         listen: std::net::SocketAddr,
         /// Full resync at least this often (Go duration).
-        #[arg(long, env = "PULLSYNC_RESYNC_INTERVAL", default_value = "5m")]
-        resync_interval: String,
+        #[arg(long, env = "PULLSYNC_RESYNC_INTERVAL", default_value = "5m", value_parser = duration)]
+        resync_interval: Duration,
         /// How often to fetch the Git remote; for a local folder (watched with inotify), how
         /// often to look anyway, as a fallback.
-        #[arg(long, env = "PULLSYNC_POLL_INTERVAL", default_value = "10s")]
-        poll_interval: String,
+        #[arg(long, env = "PULLSYNC_POLL_INTERVAL", default_value = "10s", value_parser = duration)]
+        poll_interval: Duration,
         /// Elect one writer among replicas with a coordination.k8s.io Lease.
         #[arg(long, env = "PULLSYNC_LEADER_ELECTION")]
         leader_election: bool,
         /// Lease duration; a new leader takes over within it.
-        #[arg(long, env = "PULLSYNC_LEASE_DURATION", default_value = "15s")]
-        lease_duration: String,
+        #[arg(long, env = "PULLSYNC_LEASE_DURATION", default_value = "15s", value_parser = duration)]
+        lease_duration: Duration,
         /// The leader stops writing when it has not renewed for this long (shorter than the
         /// lease duration); default: two thirds of it.
-        #[arg(long, env = "PULLSYNC_RENEW_DEADLINE")]
-        renew_deadline: Option<String>,
+        #[arg(long, env = "PULLSYNC_RENEW_DEADLINE", value_parser = duration)]
+        renew_deadline: Option<Duration>,
         /// How often to try to renew or acquire the lease; default: 2/15 of the lease duration.
-        #[arg(long, env = "PULLSYNC_RETRY_PERIOD")]
-        retry_period: Option<String>,
+        #[arg(long, env = "PULLSYNC_RETRY_PERIOD", value_parser = duration)]
+        retry_period: Option<Duration>,
         /// This replica's identity in the Lease; default: the host name.
         #[arg(long, env = "PULLSYNC_IDENTITY")]
         identity: Option<String>,
@@ -522,8 +523,8 @@ pub enum Command {
             default_value = "http://pullsync.pullsync-system.svc:8080/status"
         )]
         status_url: String,
-        #[arg(long, env = "PULLSYNC_WAIT_TIMEOUT", default_value = "5m")]
-        timeout: String,
+        #[arg(long, env = "PULLSYNC_WAIT_TIMEOUT", default_value = "5m", value_parser = duration)]
+        timeout: Duration,
     },
     /// Print the JSON Schema of the spec kinds, for editors.
     Schema {
@@ -556,6 +557,12 @@ pub enum Command {
     Version,
 }
 
+/// Go-style durations (`90s`, `20m`, `1h30m`) for flags, parsed by clap so a bad value is
+/// refused with the flag's name before anything starts.
+fn duration(text: &str) -> Result<Duration, String> {
+    crate::spec::duration::parse(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -564,5 +571,20 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_are_parsed_and_refused_by_clap_with_the_flag_named() {
+        let error = Cli::try_parse_from(["pullsync", "wait", "--revision", "abc", "--timeout", "5 minutes"])
+            .expect_err("a bad duration is refused");
+        let text = error.to_string();
+        assert!(text.contains("--timeout"), "{text}");
+        assert!(text.contains("is not a duration"), "{text}");
+        let parsed =
+            Cli::try_parse_from(["pullsync", "wait", "--revision", "abc", "--timeout", "1m30s"]).unwrap();
+        match parsed.command {
+            Command::Wait { timeout, .. } => assert_eq!(timeout, Duration::from_secs(90)),
+            _ => panic!("not wait"),
+        }
     }
 }

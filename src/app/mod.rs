@@ -102,28 +102,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 verify: verify_commits.zip(allowed_signers),
             });
-            let duration =
-                |s: &str, flag: &str| spec::duration::parse(s).map_err(|e| anyhow::anyhow!("--{flag}: {e}"));
             let options = crate::daemon::RunOptions {
                 repo: repo.unwrap_or_default(),
                 git,
                 webhook_secret: webhook_secret_file,
                 listen,
-                resync: duration(&resync_interval, "resync-interval")?,
-                poll: duration(&poll_interval, "poll-interval")?,
+                resync: resync_interval,
+                poll: poll_interval,
                 leader_election,
-                lease: crate::daemon::leader::LeaseTiming::new(
-                    duration(&lease_duration, "lease-duration")?,
-                    renew_deadline
-                        .as_deref()
-                        .map(|d| duration(d, "renew-deadline"))
-                        .transpose()?,
-                    retry_period
-                        .as_deref()
-                        .map(|d| duration(d, "retry-period"))
-                        .transpose()?,
-                )
-                .map_err(|e| anyhow::anyhow!(e))?,
+                lease: crate::daemon::leader::LeaseTiming::new(lease_duration, renew_deadline, retry_period)
+                    .map_err(|e| anyhow::anyhow!(e))?,
                 identity: identity.unwrap_or_else(|| {
                     std::fs::read_to_string("/etc/hostname")
                         .map(|h| h.trim().to_string())
@@ -137,10 +125,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             namespaces,
             status_url,
             timeout,
-        } => {
-            let timeout = spec::duration::parse(&timeout).map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
-            wait::run(&revision, &namespaces, &status_url, timeout).await
-        }
+        } => wait::run(&revision, &namespaces, &status_url, timeout).await,
         Command::Explain {
             image,
             dockerconfig,
