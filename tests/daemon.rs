@@ -940,3 +940,69 @@ fn a_local_folder_is_watched_not_only_polled() {
         server.get("secrets", "team-a", "ngc-pull").unwrap()["metadata"]["labels"]["again"] == "yes"
     });
 }
+
+/// A list of every managed Secret or namespace (not a watch, not one object).
+fn is_list(l: &apiserver::Logged) -> bool {
+    l.method == "GET"
+        && !l.query.contains("watch=")
+        && (l.path.ends_with("/secrets") || l.path == "/api/v1/namespaces")
+}
+
+#[test]
+fn resyncs_read_the_watched_copy_and_still_repair_drift() {
+    let server = ApiServer::start();
+    for i in 0..30 {
+        server.create_namespace(&format!("team-{i}"), &[("gpu", "true")]);
+    }
+    let work = tempfile::tempdir().unwrap();
+    let repo = setup(work.path(), "p1");
+    let daemon = Daemon::start(&server.kubeconfig(), &repo, &[]);
+    eventually("the first sync", || {
+        (0..30).all(|i| password(&server, &format!("team-{i}"), "ngc-pull").as_deref() == Some("p1"))
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let log_file = std::env::temp_dir().join(format!("pullsync-daemon-{}.log", daemon.port));
+    let syncs = || {
+        std::fs::read_to_string(&log_file)
+            .unwrap_or_default()
+            .matches("sync phases")
+            .count()
+    };
+    server.clear_log();
+    let before = syncs();
+    std::thread::sleep(Duration::from_secs(6));
+    let resyncs = syncs() - before;
+    let log = server.log();
+    let lists = log.iter().filter(|l| is_list(l)).count();
+    let writes = log.iter().filter(|l| l.is_write()).count();
+    // --resync-interval 1s: about six syncs, none of which lists or writes.
+    assert!(resyncs >= 3, "{resyncs} resyncs in 6 s");
+    assert_eq!(lists, 0, "resyncs list nothing: {lists} lists");
+    assert_eq!(writes, 0, "and write nothing: {writes} writes");
+
+    // Drift is still seen through the watch: a hand edit and a deletion are repaired, and
+    // the repair does not start a loop of rewrites against a copy that lags behind.
+    server.update(
+        "secrets",
+        "team-3",
+        "ngc-pull",
+        |s| s["data"][".dockerconfigjson"] = json!(STANDARD.encode(r#"{"auths":{}}"#)),
+        "kubectl-edit",
+    );
+    server.delete("secrets", "team-7", "ngc-pull");
+    eventually("repaired", || {
+        password(&server, "team-3", "ngc-pull").as_deref() == Some("p1")
+            && password(&server, "team-7", "ngc-pull").as_deref() == Some("p1")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    server.clear_log();
+    std::thread::sleep(Duration::from_secs(4));
+    let log = server.log();
+    let writes: Vec<String> = log
+        .iter()
+        .filter(|l| l.is_write())
+        .map(|l| format!("{} {}", l.method, l.path))
+        .collect();
+    assert!(writes.is_empty(), "quiet after the repair: {writes:?}");
+    assert_eq!(log.iter().filter(|l| is_list(l)).count(), 0);
+}

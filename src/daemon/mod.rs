@@ -15,13 +15,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use futures::StreamExt;
 use tokio::sync::{Mutex, RwLock, mpsc};
 
 use crate::credentials::cache::CredentialCache;
 use crate::engine::config::{ClusterConfig, RenderConfig};
 use crate::engine::{Engine, sync as sync_with};
-use crate::k8s::observe::ownership_selector;
 use crate::repo::Snapshot;
 use crate::sink::kube::Status as Outcome;
 use status::{AppliedRevision, CredentialStatus, Status};
@@ -122,7 +120,19 @@ pub async fn run(
     engine.leader = Some(guard.clone());
 
     let (tx, mut rx) = mpsc::channel::<Trigger>(TRIGGER_QUEUE);
-    spawn_watches(&engine, &render.instance, &cluster.namespaces, tx.clone());
+    // The watches keep the cluster copy a sync plans against, and any change pullsync did not
+    // make itself — drift, a deletion by hand, a new or relabelled namespace — triggers a sync.
+    engine.informer = Some(crate::k8s::informer::Informer::start(
+        &engine.kube,
+        &render.instance,
+        &cluster.namespaces,
+        Arc::new({
+            let tx = tx.clone();
+            move || {
+                let _ = tx.try_send(Trigger::Cluster);
+            }
+        }),
+    ));
     // The newest snapshot of the Git remote; each sync takes its own reference to one.
     let current: Arc<std::sync::Mutex<Option<Arc<Snapshot>>>> = Default::default();
     if let Some(source) = options.git.clone() {
@@ -277,58 +287,6 @@ fn webhook_secret(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
         );
     }
     Ok(secret.as_bytes().to_vec())
-}
-
-/// Label-filtered watch of managed Secrets (metadata only) and a watch of namespaces: any
-/// change — drift, a deletion by hand, a new or relabelled namespace — triggers a sync. A
-/// failing watch is retried with kube-rs's default backoff (exponential, jittered, capped),
-/// and each error is logged, not dropped.
-fn spawn_watches(engine: &Engine, instance: &str, scope: &[String], tx: mpsc::Sender<Trigger>) {
-    use k8s_openapi::api::core::v1::{Namespace, Secret};
-    use kube::runtime::{WatchStreamExt, watcher};
-    async fn forward<K>(
-        what: &'static str,
-        stream: impl futures::Stream<Item = watcher::Result<watcher::Event<K>>>,
-        tx: mpsc::Sender<Trigger>,
-    ) {
-        let mut stream = std::pin::pin!(stream);
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(watcher::Event::Apply(_)) | Ok(watcher::Event::Delete(_)) => {
-                    let _ = tx.try_send(Trigger::Cluster);
-                }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(watch = what, %error, "watch failed; retrying with backoff"),
-            }
-        }
-    }
-    let client = engine.kube.client();
-    let config = watcher::Config::default().labels(&ownership_selector(instance));
-    if !scope.is_empty() {
-        // Namespaced RBAC: one Secret watch per namespace, and no Namespace watch.
-        for ns in scope {
-            let secrets: kube::Api<kube::core::PartialObjectMeta<Secret>> =
-                kube::Api::namespaced(client.clone(), ns);
-            tokio::spawn(forward(
-                "secrets",
-                watcher(secrets, config.clone()).default_backoff(),
-                tx.clone(),
-            ));
-        }
-        return;
-    }
-    let secrets: kube::Api<kube::core::PartialObjectMeta<Secret>> = kube::Api::all(client.clone());
-    tokio::spawn(forward(
-        "secrets",
-        watcher(secrets, config).default_backoff(),
-        tx.clone(),
-    ));
-    let namespaces: kube::Api<Namespace> = kube::Api::all(client);
-    tokio::spawn(forward(
-        "namespaces",
-        watcher(namespaces, watcher::Config::default()).default_backoff(),
-        tx,
-    ));
 }
 
 /// What one sync learnt about the specs it read.

@@ -15,6 +15,10 @@ use crate::plan::{self, PlanOptions};
 use crate::sink::kube::{KubeSink, Status, SyncReport};
 use crate::spec::resolve::Namespaces;
 
+/// How long a sync waits for the watch-fed copy to show the previous sync's writes before
+/// it lists instead.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn connect(args: &ClusterConfig, identity: Option<String>) -> anyhow::Result<Kube> {
     let settings = KubeSettings {
         kubeconfig: args.kubeconfig.clone(),
@@ -45,6 +49,9 @@ pub struct Engine {
     pub own_files: Vec<std::path::PathBuf>,
     /// With leader election: asked before every write.
     pub leader: Option<crate::daemon::leader::LeaderGuard>,
+    /// A long-running process's watch-fed copy of the cluster: a sync reads it instead of
+    /// listing.
+    pub informer: Option<crate::k8s::informer::Informer>,
     /// Tenant role → its Vault session, kept between syncs.
     pub tenant_vault:
         std::sync::Arc<std::sync::Mutex<BTreeMap<String, crate::credentials::vault::VaultSession>>>,
@@ -65,6 +72,7 @@ impl Engine {
             written: None,
             digest_key: None,
             own_files: args.kubeconfig.iter().cloned().collect(),
+            informer: None,
             tenant_vault: Default::default(),
         })
     }
@@ -81,7 +89,16 @@ pub async fn prepare(
 ) -> anyhow::Result<Result<(Observed, Pipeline), Vec<crate::spec::Diagnostic>>> {
     let kube = &engine.kube;
     let started = std::time::Instant::now();
-    let observed = observe::observe(kube, &render.instance, observe::Scope::of(&args.namespaces)).await?;
+    let scope = observe::Scope::of(&args.namespaces);
+    let cached = match &engine.informer {
+        Some(informer) => informer.observed(CATCH_UP).await,
+        None => None,
+    };
+    let from_cache = cached.is_some();
+    let observed = match cached {
+        Some(observed) => observed,
+        None => observe::observe(kube, &render.instance, scope).await?,
+    };
     let observe_ms = started.elapsed().as_millis() as u64;
     for (name, ns) in &observed.namespaces {
         if ns.terminating {
@@ -116,6 +133,7 @@ pub async fn prepare(
     let before_pipeline = started.elapsed();
     let result = pipeline(repo, render, &view).await?;
     tracing::debug!(
+        from_cache,
         observe_ms,
         state_ms = (before_pipeline.as_millis() as u64).saturating_sub(observe_ms),
         pipeline_ms = (started.elapsed() - before_pipeline).as_millis() as u64,
@@ -175,6 +193,7 @@ pub async fn sync(
     let plan = plan::plan(&pipeline.outcome, &observed, &plan_options(args));
     let mut sink = KubeSink::new(&engine.kube, &render.instance, args.concurrency);
     sink.leader = engine.leader.clone();
+    sink.informer = engine.informer.clone();
     sink.plain_http = args.registry_plain_http.clone();
     let before_execute = started.elapsed();
     let mut report = sink.execute(&plan, &pipeline.outcome).await;

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod digest_key;
 pub mod events;
+pub mod informer;
 pub mod lease_state;
 pub mod observe;
 pub mod rollout;

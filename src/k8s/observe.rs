@@ -14,7 +14,7 @@ use crate::render::{LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 /// Page size for lists.
 const PAGE: u32 = 500;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NamespaceInfo {
     pub labels: BTreeMap<String, String>,
     pub terminating: bool,
@@ -34,11 +34,26 @@ pub struct ManagedSecret {
 /// The metadata keys owned by pullsync's Apply entry in `managedFields` (FieldsV1 format:
 /// `{"f:metadata":{"f:labels":{"f:KEY":{}}}}`, Kubernetes API concepts: field management).
 fn applied_keys(meta: &Value) -> std::collections::BTreeSet<String> {
-    let mut keys = std::collections::BTreeSet::new();
     let entries = meta["managedFields"].as_array().into_iter().flatten();
-    for entry in entries.filter(|e| e["manager"] == super::FIELD_MANAGER && e["operation"] == "Apply") {
+    applied_keys_of(entries.map(|e| {
+        (
+            e["manager"].as_str().unwrap_or_default(),
+            e["operation"].as_str().unwrap_or_default(),
+            &e["fieldsV1"],
+        )
+    }))
+}
+
+/// [`applied_keys`] from (manager, operation, fieldsV1) entries, however they were decoded.
+pub fn applied_keys_of<'a>(
+    entries: impl Iterator<Item = (&'a str, &'a str, &'a Value)>,
+) -> std::collections::BTreeSet<String> {
+    let mut keys = std::collections::BTreeSet::new();
+    for (_, _, fields) in
+        entries.filter(|(manager, operation, _)| *manager == super::FIELD_MANAGER && *operation == "Apply")
+    {
         for (field, prefix) in [("f:labels", "labels"), ("f:annotations", "annotations")] {
-            if let Some(map) = entry["fieldsV1"]["f:metadata"][field].as_object() {
+            if let Some(map) = fields["f:metadata"][field].as_object() {
                 keys.extend(
                     map.keys()
                         .filter_map(|k| k.strip_prefix("f:"))

@@ -110,6 +110,8 @@ pub struct KubeSink<'a> {
     pub leader: Option<crate::daemon::leader::LeaderGuard>,
     /// Registry hosts `verify` reaches over plain HTTP.
     pub plain_http: Vec<String>,
+    /// The daemon's watch-fed copy, told of each write so the next sync waits for it.
+    pub informer: Option<crate::k8s::informer::Informer>,
     /// One login check per (registry, credential) per sync, however many namespaces share
     /// it; keyed by an in-memory digest of the login, never kept or shown.
     verified: tokio::sync::Mutex<std::collections::HashMap<LoginKey, Result<(), String>>>,
@@ -124,6 +126,7 @@ impl<'a> KubeSink<'a> {
             versions: Default::default(),
             leader: None,
             plain_http: Vec::new(),
+            informer: None,
             verified: Default::default(),
         }
     }
@@ -133,6 +136,9 @@ impl<'a> KubeSink<'a> {
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
         {
+            if let Some(informer) = &self.informer {
+                informer.expect_written(&rendered.namespace, &rendered.name, rv);
+            }
             self.versions.lock().unwrap_or_else(|e| e.into_inner()).insert(
                 (rendered.namespace.clone(), rendered.name.clone()),
                 rv.to_string(),
@@ -446,7 +452,12 @@ impl KubeSink<'_> {
             .call(OnConflict::Return, || request.delete(name, &params))
             .await
         {
-            Ok(_) => Ok((Status::Pruned, String::new())),
+            Ok(_) => {
+                if let Some(informer) = &self.informer {
+                    informer.expect_deleted(namespace, name);
+                }
+                Ok((Status::Pruned, String::new()))
+            }
             Err(e) if e.is_not_found() => Ok((Status::Pruned, "already gone".into())),
             Err(e) if e.code() == Some(409) => Ok((
                 Status::Skipped,

@@ -1,0 +1,549 @@
+//! A watch-fed copy of what a sync observes (effect, informer-style): namespaces with their
+//! labels and phase, and the metadata of this instance's managed Secrets. A long-running
+//! process reads this copy instead of listing every managed Secret and namespace on each
+//! sync; the same watches tell it when something changed that it did not change itself.
+//!
+//! Our own writes race their watch events, and a sync that planned against a copy which has not
+//! yet seen the previous sync's writes would write the same thing again. So every write's answer
+//! is registered as an expectation (the "controller expectations" of kube-controller-manager's
+//! ReplicaSet controller), and [`Informer::observed`] waits, bounded, until the copy has caught up
+//! with all of them. When it does not, the caller lists as a one-shot command does.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::core::PartialObjectMeta;
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::Notify;
+
+use super::Kube;
+use super::observe::{ManagedSecret, NamespaceInfo, Observed, applied_keys_of, ownership_selector};
+
+type Key = (String, String);
+
+/// Called on every change pullsync did not make itself (a hand edit, a deletion, a new or
+/// relabelled namespace, a relist after a broken watch).
+pub type OnChange = Arc<dyn Fn() + Send + Sync>;
+
+/// A write of ours, as the copy should come to show it: this resourceVersion, or gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Expectation {
+    resource_version: Option<String>,
+    /// When it was registered, to know whether a later relist already covers it.
+    seq: u64,
+}
+
+/// A relist in progress: when it started and what it has listed so far.
+struct Relist<T> {
+    started: u64,
+    listed: BTreeMap<String, T>,
+}
+
+#[derive(Default)]
+struct State {
+    namespaces: BTreeMap<String, NamespaceInfo>,
+    managed: BTreeMap<Key, ManagedSecret>,
+    /// Each watch stream (`namespaces`, `secrets`, `secrets/NS`) → whether its first list is
+    /// complete; the copy is usable once all are.
+    synced: BTreeMap<String, bool>,
+    namespace_relist: Option<Relist<NamespaceInfo>>,
+    secret_relists: BTreeMap<String, Relist<ManagedSecret>>,
+    pending: BTreeMap<Key, Expectation>,
+    seq: u64,
+}
+
+/// What a watch stream delivered, decoded (kube-runtime's `watcher::Event`, minus the type).
+#[derive(Debug, Clone)]
+enum Seen<T> {
+    /// A (re)list starts.
+    Init,
+    Listed(String, T),
+    /// The list is complete: what it did not list is gone.
+    Done,
+    Applied(String, T),
+    Deleted(String),
+}
+
+/// `namespace/name` → the (namespace, name) key; a Secret's names hold no `/`.
+fn split(id: &str) -> Key {
+    let (ns, name) = id.split_once('/').unwrap_or(("", id));
+    (ns.to_string(), name.to_string())
+}
+
+impl State {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn ready(&self) -> bool {
+        !self.synced.is_empty() && self.synced.values().all(|s| *s) && self.pending.is_empty()
+    }
+
+    /// A namespace event; whether it is a change worth a sync.
+    fn namespace_seen(&mut self, seen: Seen<NamespaceInfo>) -> bool {
+        match seen {
+            Seen::Init => {
+                let started = self.next_seq();
+                self.namespace_relist = Some(Relist {
+                    started,
+                    listed: BTreeMap::new(),
+                });
+                false
+            }
+            Seen::Listed(name, info) => {
+                if let Some(relist) = &mut self.namespace_relist {
+                    relist.listed.insert(name, info);
+                }
+                false
+            }
+            Seen::Done => {
+                let Some(relist) = self.namespace_relist.take() else {
+                    return false;
+                };
+                self.namespaces = relist.listed;
+                let first = !std::mem::replace(self.synced.entry("namespaces".into()).or_default(), true);
+                !first
+            }
+            Seen::Applied(name, info) => self.namespaces.insert(name, info.clone()).as_ref() != Some(&info),
+            Seen::Deleted(name) => self.namespaces.remove(&name).is_some(),
+        }
+    }
+
+    /// A managed-Secret event of `stream` (covering `scope`: one namespace, or all); whether
+    /// it is a change pullsync did not make.
+    fn secret_seen(&mut self, stream: &str, scope: Option<&str>, seen: Seen<ManagedSecret>) -> bool {
+        match seen {
+            Seen::Init => {
+                let started = self.next_seq();
+                self.secret_relists.insert(
+                    stream.to_string(),
+                    Relist {
+                        started,
+                        listed: BTreeMap::new(),
+                    },
+                );
+                false
+            }
+            Seen::Listed(id, secret) => {
+                if let Some(relist) = self.secret_relists.get_mut(stream) {
+                    relist.listed.insert(id, secret);
+                }
+                false
+            }
+            Seen::Done => {
+                let Some(relist) = self.secret_relists.remove(stream) else {
+                    return false;
+                };
+                let in_scope = |key: &Key| scope.is_none_or(|ns| key.0 == ns);
+                self.managed.retain(|key, _| !in_scope(key));
+                self.managed
+                    .extend(relist.listed.into_iter().map(|(id, s)| (split(&id), s)));
+                // A list that started after a write answered shows that write, or what came
+                // after it: either way the copy is as new as the expectation.
+                let managed = &self.managed;
+                self.pending.retain(|key, expected| {
+                    !in_scope(key) || (expected.seq > relist.started && !Self::met(managed, key, expected))
+                });
+                let first = !std::mem::replace(self.synced.entry(stream.to_string()).or_default(), true);
+                !first
+            }
+            Seen::Applied(id, secret) => {
+                let key = split(&id);
+                let ours = self
+                    .pending
+                    .get(&key)
+                    .is_some_and(|e| e.resource_version.as_deref() == Some(secret.resource_version.as_str()));
+                if ours {
+                    self.pending.remove(&key);
+                }
+                self.managed.insert(key, secret);
+                !ours
+            }
+            Seen::Deleted(id) => {
+                let key = split(&id);
+                self.managed.remove(&key);
+                // Watch events arrive in order: a deletion comes after any write of ours it
+                // follows, so nothing more is to be waited for on this Secret.
+                let ours = self
+                    .pending
+                    .remove(&key)
+                    .is_some_and(|e| e.resource_version.is_none());
+                !ours
+            }
+        }
+    }
+
+    fn met(managed: &BTreeMap<Key, ManagedSecret>, key: &Key, expected: &Expectation) -> bool {
+        managed.get(key).map(|s| &s.resource_version) == expected.resource_version.as_ref()
+    }
+
+    fn expect(&mut self, key: Key, resource_version: Option<String>) {
+        let expected = Expectation {
+            resource_version,
+            seq: self.next_seq(),
+        };
+        if Self::met(&self.managed, &key, &expected) {
+            self.pending.remove(&key);
+        } else {
+            self.pending.insert(key, expected);
+        }
+    }
+
+    fn snapshot(&self) -> Observed {
+        Observed {
+            namespaces: self.namespaces.clone(),
+            managed: self.managed.clone(),
+            drifted: Default::default(),
+        }
+    }
+}
+
+/// The watch-fed copy; cheap to clone (shared).
+#[derive(Clone)]
+pub struct Informer {
+    state: Arc<Mutex<State>>,
+    changed: Arc<Notify>,
+    /// Namespaced mode: the namespaces are the listed ones, as [`super::observe::observe`] takes them.
+    fixed_namespaces: Option<BTreeMap<String, NamespaceInfo>>,
+}
+
+impl std::fmt::Debug for Informer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Informer").finish_non_exhaustive()
+    }
+}
+
+fn managed_secret(meta: &PartialObjectMeta<Secret>) -> (String, ManagedSecret) {
+    let m = &meta.metadata;
+    let id = format!(
+        "{}/{}",
+        m.namespace.as_deref().unwrap_or_default(),
+        m.name.as_deref().unwrap_or_default()
+    );
+    let null = serde_json::Value::Null;
+    let entries = m.managed_fields.iter().flatten().map(|e| {
+        (
+            e.manager.as_deref().unwrap_or_default(),
+            e.operation.as_deref().unwrap_or_default(),
+            e.fields_v1.as_ref().map_or(&null, |f| &f.0),
+        )
+    });
+    let secret = ManagedSecret {
+        labels: m.labels.clone().unwrap_or_default(),
+        annotations: m.annotations.clone().unwrap_or_default(),
+        resource_version: m.resource_version.clone().unwrap_or_default(),
+        applied_keys: applied_keys_of(entries),
+    };
+    (id, secret)
+}
+
+fn namespace_info(ns: &Namespace) -> (String, NamespaceInfo) {
+    let info = NamespaceInfo {
+        labels: ns.metadata.labels.clone().unwrap_or_default(),
+        terminating: ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating"),
+    };
+    (ns.metadata.name.clone().unwrap_or_default(), info)
+}
+
+fn decode<K, T>(event: watcher::Event<K>, convert: impl Fn(&K) -> (String, T)) -> Seen<T> {
+    match event {
+        watcher::Event::Init => Seen::Init,
+        watcher::Event::InitApply(k) => {
+            let (id, t) = convert(&k);
+            Seen::Listed(id, t)
+        }
+        watcher::Event::InitDone => Seen::Done,
+        watcher::Event::Apply(k) => {
+            let (id, t) = convert(&k);
+            Seen::Applied(id, t)
+        }
+        watcher::Event::Delete(k) => Seen::Deleted(convert(&k).0),
+    }
+}
+
+impl Informer {
+    /// Start the watches: managed Secrets by label (metadata only) — cluster-wide, or one per
+    /// namespace of `scope` (namespaced RBAC) — and namespaces (cluster-wide only). A failing
+    /// watch is retried with kube-rs's default backoff (exponential, jittered, capped) and each
+    /// error is logged.
+    pub fn start(kube: &Kube, instance: &str, scope: &[String], on_change: OnChange) -> Informer {
+        let client = kube.client();
+        let config = watcher::Config::default().labels(&ownership_selector(instance));
+        let mut state = State::default();
+        let mut streams: Vec<(String, kube::Api<PartialObjectMeta<Secret>>, Option<String>)> = Vec::new();
+        if scope.is_empty() {
+            streams.push(("secrets".into(), kube::Api::all(client.clone()), None));
+            state.synced.insert("namespaces".into(), false);
+        } else {
+            for ns in scope {
+                streams.push((
+                    format!("secrets/{ns}"),
+                    kube::Api::namespaced(client.clone(), ns),
+                    Some(ns.clone()),
+                ));
+            }
+        }
+        for (name, _, _) in &streams {
+            state.synced.insert(name.clone(), false);
+        }
+        let informer = Informer {
+            state: Arc::new(Mutex::new(state)),
+            changed: Arc::new(Notify::new()),
+            fixed_namespaces: (!scope.is_empty()).then(|| {
+                scope
+                    .iter()
+                    .map(|ns| (ns.clone(), NamespaceInfo::default()))
+                    .collect()
+            }),
+        };
+        for (name, api, ns) in streams {
+            let informer = informer.clone();
+            let on_change = on_change.clone();
+            let stream = watcher(api, config.clone()).default_backoff();
+            tokio::spawn(async move {
+                let mut stream = std::pin::pin!(stream);
+                while let Some(event) = stream.next().await {
+                    match event {
+                        Ok(event) => {
+                            let seen = decode(event, managed_secret);
+                            let changed = informer.update(|s| s.secret_seen(&name, ns.as_deref(), seen));
+                            if changed {
+                                on_change();
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(watch = %name, %error, "watch failed; retrying with backoff")
+                        }
+                    }
+                }
+            });
+        }
+        if scope.is_empty() {
+            let informer = informer.clone();
+            let api: kube::Api<Namespace> = kube::Api::all(client);
+            let stream = watcher(api, watcher::Config::default()).default_backoff();
+            tokio::spawn(async move {
+                let mut stream = std::pin::pin!(stream);
+                while let Some(event) = stream.next().await {
+                    match event {
+                        Ok(event) => {
+                            let seen = decode(event, namespace_info);
+                            if informer.update(|s| s.namespace_seen(seen)) {
+                                on_change();
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(watch = "namespaces", %error, "watch failed; retrying with backoff")
+                        }
+                    }
+                }
+            });
+        }
+        informer
+    }
+
+    fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let out = f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()));
+        self.changed.notify_waiters();
+        out
+    }
+
+    /// One of our writes answered with this resourceVersion.
+    pub fn expect_written(&self, namespace: &str, name: &str, resource_version: &str) {
+        self.update(|s| {
+            s.expect(
+                (namespace.to_string(), name.to_string()),
+                Some(resource_version.to_string()),
+            )
+        });
+    }
+
+    /// One of our deletions succeeded.
+    pub fn expect_deleted(&self, namespace: &str, name: &str) {
+        self.update(|s| s.expect((namespace.to_string(), name.to_string()), None));
+    }
+
+    /// The copy, once every watch has listed and every write of ours has come back through it;
+    /// `None` after `wait` (the caller lists instead, and the expectations are dropped: that
+    /// list is newer than all of them).
+    pub async fn observed(&self, wait: Duration) -> Option<Observed> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.changed.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if state.ready() {
+                    let mut observed = state.snapshot();
+                    if let Some(fixed) = &self.fixed_namespaces {
+                        observed.namespaces = fixed.clone();
+                    }
+                    return Some(observed);
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(
+                        unconfirmed_writes = state.pending.len(),
+                        synced = state.synced.values().all(|s| *s),
+                        "the watch-fed copy did not catch up; listing instead"
+                    );
+                    state.pending.clear();
+                    return None;
+                }
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(rv: &str) -> ManagedSecret {
+        ManagedSecret {
+            resource_version: rv.into(),
+            ..Default::default()
+        }
+    }
+
+    fn synced() -> State {
+        let mut state = State::default();
+        state.synced.insert("secrets".into(), false);
+        assert!(!state.secret_seen("secrets", None, Seen::Init));
+        assert!(!state.secret_seen("secrets", None, Seen::Listed("a/s".into(), secret("1"))));
+        assert!(
+            !state.secret_seen("secrets", None, Seen::Done),
+            "the first list is no change"
+        );
+        state
+    }
+
+    #[test]
+    fn not_ready_until_every_stream_listed() {
+        let mut state = State::default();
+        assert!(!state.ready());
+        state.synced.insert("secrets".into(), false);
+        state.synced.insert("namespaces".into(), false);
+        state.secret_seen("secrets", None, Seen::Init);
+        state.secret_seen("secrets", None, Seen::Done);
+        assert!(!state.ready(), "namespaces not listed yet");
+        state.namespace_seen(Seen::Init);
+        state.namespace_seen(Seen::Done);
+        assert!(state.ready());
+    }
+
+    #[test]
+    fn our_write_is_waited_for_and_is_no_change() {
+        let mut state = synced();
+        state.expect(("a".into(), "s".into()), Some("7".into()));
+        assert!(!state.ready(), "the copy still shows version 1");
+        // An older event still in flight does not satisfy it.
+        assert!(state.secret_seen("secrets", None, Seen::Applied("a/s".into(), secret("5"))));
+        assert!(!state.ready());
+        assert!(!state.secret_seen("secrets", None, Seen::Applied("a/s".into(), secret("7"))));
+        assert!(state.ready());
+        assert_eq!(
+            state.snapshot().managed[&("a".into(), "s".into())].resource_version,
+            "7"
+        );
+    }
+
+    #[test]
+    fn a_write_already_seen_is_not_waited_for() {
+        let mut state = synced();
+        assert!(state.secret_seen("secrets", None, Seen::Applied("a/t".into(), secret("9"))));
+        state.expect(("a".into(), "t".into()), Some("9".into()));
+        assert!(state.ready());
+    }
+
+    #[test]
+    fn a_hand_edit_after_ours_is_a_change() {
+        let mut state = synced();
+        state.expect(("a".into(), "s".into()), Some("7".into()));
+        state.secret_seen("secrets", None, Seen::Applied("a/s".into(), secret("7")));
+        assert!(state.secret_seen("secrets", None, Seen::Applied("a/s".into(), secret("8"))));
+        assert!(state.ready());
+    }
+
+    #[test]
+    fn deletions_ours_and_others() {
+        let mut state = synced();
+        state.expect(("a".into(), "s".into()), None);
+        assert!(!state.ready());
+        assert!(!state.secret_seen("secrets", None, Seen::Deleted("a/s".into())));
+        assert!(state.ready());
+        state.secret_seen("secrets", None, Seen::Applied("a/u".into(), secret("3")));
+        assert!(
+            state.secret_seen("secrets", None, Seen::Deleted("a/u".into())),
+            "deleted by someone else"
+        );
+        assert!(state.snapshot().managed.is_empty());
+    }
+
+    #[test]
+    fn a_relist_replaces_the_copy_and_settles_older_expectations() {
+        let mut state = synced();
+        state.expect(("a".into(), "s".into()), Some("7".into()));
+        // The watch broke; the relist started after our write answered and shows a later edit.
+        state.secret_seen("secrets", None, Seen::Init);
+        state.secret_seen("secrets", None, Seen::Listed("a/s".into(), secret("8")));
+        state.secret_seen("secrets", None, Seen::Listed("b/x".into(), secret("2")));
+        assert!(
+            state.secret_seen("secrets", None, Seen::Done),
+            "a relist may hide changes"
+        );
+        assert!(state.ready());
+        let managed = state.snapshot().managed;
+        assert_eq!(managed.len(), 2);
+        assert_eq!(managed[&("a".into(), "s".into())].resource_version, "8");
+    }
+
+    #[test]
+    fn an_expectation_newer_than_the_relist_still_waits() {
+        let mut state = synced();
+        state.secret_seen("secrets", None, Seen::Init);
+        state.expect(("a".into(), "s".into()), Some("7".into()));
+        state.secret_seen("secrets", None, Seen::Listed("a/s".into(), secret("1")));
+        state.secret_seen("secrets", None, Seen::Done);
+        assert!(!state.ready(), "the list may have been read before the write");
+    }
+
+    #[test]
+    fn a_namespaced_relist_touches_its_namespace_only() {
+        let mut state = State::default();
+        for ns in ["a", "b"] {
+            let stream = format!("secrets/{ns}");
+            state.synced.insert(stream.clone(), false);
+            state.secret_seen(&stream, Some(ns), Seen::Init);
+            state.secret_seen(&stream, Some(ns), Seen::Listed(format!("{ns}/s"), secret("1")));
+            state.secret_seen(&stream, Some(ns), Seen::Done);
+        }
+        state.secret_seen("secrets/a", Some("a"), Seen::Init);
+        state.secret_seen("secrets/a", Some("a"), Seen::Done);
+        let managed = state.snapshot().managed;
+        assert_eq!(
+            managed.keys().collect::<Vec<_>>(),
+            [&("b".to_string(), "s".to_string())]
+        );
+    }
+
+    #[test]
+    fn namespace_changes_trigger_only_when_they_change_something() {
+        let mut state = State::default();
+        state.namespace_seen(Seen::Init);
+        state.namespace_seen(Seen::Listed("a".into(), NamespaceInfo::default()));
+        assert!(!state.namespace_seen(Seen::Done));
+        assert!(!state.namespace_seen(Seen::Applied("a".into(), NamespaceInfo::default())));
+        let labelled = NamespaceInfo {
+            labels: [("gpu".to_string(), "true".to_string())].into(),
+            terminating: false,
+        };
+        assert!(state.namespace_seen(Seen::Applied("a".into(), labelled)));
+        assert!(state.namespace_seen(Seen::Deleted("a".into())));
+    }
+}
