@@ -18,6 +18,7 @@ pub mod credentials;
 pub mod daemon;
 pub mod engine;
 pub mod image;
+pub mod intern;
 pub mod k8s;
 pub mod plan;
 pub mod render;

@@ -190,7 +190,7 @@ pub fn plan(outcome: &RenderOutcome, observed: &Observed, options: &PlanOptions)
         plan.kept.push((key.0, key.1, f.reason.clone()));
     }
     // Accounts a managed secret was added to before: visit them too, so stale entries go.
-    for ((ns, _), live) in &observed.managed {
+    for ((ns, _), live) in observed.managed.iter() {
         if let Some(list) = live.annotations.get(ANNOTATION_SERVICE_ACCOUNTS) {
             for sa in list.split(',').filter(|s| !s.is_empty()) {
                 accounts.entry((ns.clone(), sa.to_string())).or_default();
@@ -198,7 +198,7 @@ pub fn plan(outcome: &RenderOutcome, observed: &Observed, options: &PlanOptions)
         }
     }
     // A Secret whose spec tenancy rejected stays as it is: a rejected spec changes nothing.
-    for (key, live) in &observed.managed {
+    for (key, live) in observed.managed.iter() {
         if desired.contains(key) {
             continue;
         }
@@ -258,47 +258,52 @@ pub fn plan(outcome: &RenderOutcome, observed: &Observed, options: &PlanOptions)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::k8s::observe::NamespaceInfo;
+    use crate::k8s::observe::{NamespaceInfo, SecretMeta};
+    use crate::render::RenderedBody;
+    use std::sync::Arc;
 
     fn rendered(ns: &str, name: &str, hash: &str) -> Rendered {
         Rendered {
-            rollout_restart: vec![],
-            verify: false,
             namespace: ns.into(),
-            name: name.into(),
-            secret_type: "Opaque".into(),
-            data: BTreeMap::new(),
-            labels: [("team".to_string(), "ml".to_string())].into(),
-            annotations: [(ANNOTATION_CONTENT_HASH.to_string(), hash.to_string())].into(),
-            provenance: BTreeMap::new(),
-            spec_ref: "s.yaml#Secret/x".into(),
-            registries: Vec::new(),
-            service_accounts: Vec::new(),
-            adopt: false,
+            body: Arc::new(RenderedBody {
+                rollout_restart: vec![],
+                verify: false,
+                name: name.into(),
+                secret_type: "Opaque".into(),
+                data: BTreeMap::new(),
+                labels: [("team".to_string(), "ml".to_string())].into(),
+                annotations: [(ANNOTATION_CONTENT_HASH.to_string(), hash.to_string())].into(),
+                provenance: BTreeMap::new(),
+                spec_ref: "s.yaml#Secret/x".into(),
+                registries: Vec::new(),
+                service_accounts: Vec::new(),
+                adopt: false,
+            }),
         }
     }
 
     fn managed(hash: &str) -> ManagedSecret {
         ManagedSecret {
-            labels: [
-                ("team".to_string(), "ml".to_string()),
-                ("extra".to_string(), "kept".to_string()),
-            ]
-            .into(),
-            annotations: [(ANNOTATION_CONTENT_HASH.to_string(), hash.to_string())].into(),
             resource_version: "7".into(),
-            applied_keys: Default::default(),
+            meta: Arc::new(SecretMeta {
+                labels: [
+                    ("team".to_string(), "ml".to_string()),
+                    ("extra".to_string(), "kept".to_string()),
+                ]
+                .into(),
+                annotations: [(ANNOTATION_CONTENT_HASH.to_string(), hash.to_string())].into(),
+                applied_keys: Default::default(),
+            }),
         }
     }
 
     fn observed(secrets: &[(&str, &str, &str)]) -> Observed {
         let mut o = Observed::default();
         for ns in ["a", "b"] {
-            o.namespaces.insert(ns.into(), NamespaceInfo::default());
+            Arc::make_mut(&mut o.namespaces).insert(ns.into(), NamespaceInfo::default());
         }
         for (ns, name, hash) in secrets {
-            o.managed
-                .insert((ns.to_string(), name.to_string()), managed(hash));
+            Arc::make_mut(&mut o.managed).insert((ns.to_string(), name.to_string()), managed(hash));
         }
         o
     }
@@ -343,11 +348,12 @@ mod tests {
     #[test]
     fn a_new_revision_alone_is_not_a_change() {
         let mut next = rendered("a", "same", "h2");
-        next.annotations
+        Arc::make_mut(&mut next.body)
+            .annotations
             .insert(ANNOTATION_REVISION.into(), "commit-2".into());
         let mut live = observed(&[("a", "same", "h2")]);
-        let secret = live.managed.values_mut().next().unwrap();
-        secret
+        let secret = Arc::make_mut(&mut live.managed).values_mut().next().unwrap();
+        Arc::make_mut(&mut secret.meta)
             .annotations
             .insert(ANNOTATION_REVISION.into(), "commit-1".into());
         let outcome = RenderOutcome {
@@ -357,7 +363,8 @@ mod tests {
         };
         let quiet = plan(&outcome, &live, &PlanOptions::default());
         assert!(quiet.actions.is_empty(), "{:?}", quiet.actions);
-        next.annotations
+        Arc::make_mut(&mut next.body)
+            .annotations
             .insert(ANNOTATION_CONTENT_HASH.into(), "h3".into());
         let outcome = RenderOutcome {
             held: Default::default(),
@@ -421,9 +428,10 @@ mod tests {
     fn secrets_of_specs_rejected_by_tenancy_are_kept_not_pruned() {
         let mut live = observed(&[("a", "held", "h"), ("a", "gone", "h")]);
         let spec = "teams/a/specs.yaml#Secret/held";
-        live.managed
+        let held = Arc::make_mut(&mut live.managed)
             .get_mut(&("a".to_string(), "held".to_string()))
-            .unwrap()
+            .unwrap();
+        Arc::make_mut(&mut held.meta)
             .annotations
             .insert(ANNOTATION_SPEC.into(), spec.into());
         let outcome = RenderOutcome {
@@ -445,7 +453,10 @@ mod tests {
     #[test]
     fn terminating_namespaces_are_left_alone() {
         let mut live = observed(&[("b", "old", "h")]);
-        live.namespaces.get_mut("b").unwrap().terminating = true;
+        Arc::make_mut(&mut live.namespaces)
+            .get_mut("b")
+            .unwrap()
+            .terminating = true;
         let plan = plan(
             &RenderOutcome::default(),
             &live,

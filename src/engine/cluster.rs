@@ -100,12 +100,12 @@ pub async fn prepare(
         None => observe::observe(kube, &render.instance, scope).await?,
     };
     let observe_ms = started.elapsed().as_millis() as u64;
-    for (name, ns) in &observed.namespaces {
+    for (name, ns) in observed.namespaces.iter() {
         if ns.terminating {
             tracing::debug!(namespace = %name, "namespace is terminating; skipped");
         }
     }
-    let known: BTreeMap<String, BTreeMap<String, String>> = observed
+    let known: BTreeMap<String, crate::intern::SharedMap> = observed
         .namespaces
         .iter()
         .filter(|(_, ns)| !ns.terminating)
@@ -215,10 +215,10 @@ pub async fn sync(
         let mut before = written.lock().await;
         let mut versions: BTreeMap<(String, String), String> = observed
             .managed
-            .into_iter()
+            .iter()
             .map(|(k, v)| {
-                let rv = before.remove(&k).unwrap_or(v.resource_version);
-                (k, rv)
+                let rv = before.remove(k).unwrap_or_else(|| v.resource_version.clone());
+                (k.clone(), rv)
             })
             .collect();
         drop(before);

@@ -20,7 +20,13 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::Notify;
 
 use super::Kube;
-use super::observe::{ManagedSecret, NamespaceInfo, Observed, applied_keys_of, ownership_selector};
+use super::observe::{
+    ManagedSecret, NamespaceInfo, Observed, SecretMeta, applied_keys_of, ownership_selector,
+};
+use crate::intern::Interner;
+
+/// Events between two purges of the interners.
+const PURGE_EVERY: usize = 1024;
 
 type Key = (String, String);
 
@@ -44,8 +50,14 @@ struct Relist<T> {
 
 #[derive(Default)]
 struct State {
-    namespaces: BTreeMap<String, NamespaceInfo>,
-    managed: BTreeMap<Key, ManagedSecret>,
+    /// Shared with the syncs that read them; changed copy-on-write.
+    namespaces: Arc<BTreeMap<String, NamespaceInfo>>,
+    managed: Arc<BTreeMap<Key, ManagedSecret>>,
+    /// One copy of each distinct metadata and label set (a fan-out's Secrets share theirs).
+    metas: Interner<SecretMeta>,
+    labels: Interner<BTreeMap<String, String>>,
+    /// Events since the interners last forgot unused values.
+    since_purge: usize,
     /// Each watch stream (`namespaces`, `secrets`, `secrets/NS`) → whether its first list is
     /// complete; the copy is usable once all are.
     synced: BTreeMap<String, bool>,
@@ -95,6 +107,7 @@ impl State {
                 false
             }
             Seen::Listed(name, info) => {
+                let info = self.intern_namespace(info);
                 if let Some(relist) = &mut self.namespace_relist {
                     relist.listed.insert(name, info);
                 }
@@ -104,12 +117,23 @@ impl State {
                 let Some(relist) = self.namespace_relist.take() else {
                     return false;
                 };
-                self.namespaces = relist.listed;
+                self.namespaces = Arc::new(relist.listed);
+                self.purge();
                 let first = !std::mem::replace(self.synced.entry("namespaces".into()).or_default(), true);
                 !first
             }
-            Seen::Applied(name, info) => self.namespaces.insert(name, info.clone()).as_ref() != Some(&info),
-            Seen::Deleted(name) => self.namespaces.remove(&name).is_some(),
+            Seen::Applied(name, info) => {
+                if self.namespaces.get(&name) == Some(&info) {
+                    return false;
+                }
+                let info = self.intern_namespace(info);
+                Arc::make_mut(&mut self.namespaces).insert(name, info);
+                true
+            }
+            Seen::Deleted(name) => {
+                self.namespaces.contains_key(&name)
+                    && Arc::make_mut(&mut self.namespaces).remove(&name).is_some()
+            }
         }
     }
 
@@ -129,6 +153,7 @@ impl State {
                 false
             }
             Seen::Listed(id, secret) => {
+                let secret = self.intern_secret(secret);
                 if let Some(relist) = self.secret_relists.get_mut(stream) {
                     relist.listed.insert(id, secret);
                 }
@@ -139,9 +164,10 @@ impl State {
                     return false;
                 };
                 let in_scope = |key: &Key| scope.is_none_or(|ns| key.0 == ns);
-                self.managed.retain(|key, _| !in_scope(key));
-                self.managed
-                    .extend(relist.listed.into_iter().map(|(id, s)| (split(&id), s)));
+                let managed = Arc::make_mut(&mut self.managed);
+                managed.retain(|key, _| !in_scope(key));
+                managed.extend(relist.listed.into_iter().map(|(id, s)| (split(&id), s)));
+                self.purge();
                 // A list that started after a write answered shows that write, or what came
                 // after it: either way the copy is as new as the expectation.
                 let managed = &self.managed;
@@ -160,12 +186,17 @@ impl State {
                 if ours {
                     self.pending.remove(&key);
                 }
-                self.managed.insert(key, secret);
+                let secret = self.intern_secret(secret);
+                Arc::make_mut(&mut self.managed).insert(key, secret);
+                self.count_event();
                 !ours
             }
             Seen::Deleted(id) => {
                 let key = split(&id);
-                self.managed.remove(&key);
+                if self.managed.contains_key(&key) {
+                    Arc::make_mut(&mut self.managed).remove(&key);
+                }
+                self.count_event();
                 // Watch events arrive in order: a deletion comes after any write of ours it
                 // follows, so nothing more is to be waited for on this Secret.
                 let ours = self
@@ -175,6 +206,33 @@ impl State {
                 !ours
             }
         }
+    }
+
+    fn intern_secret(&mut self, secret: ManagedSecret) -> ManagedSecret {
+        ManagedSecret {
+            resource_version: secret.resource_version,
+            meta: self.metas.intern(Arc::unwrap_or_clone(secret.meta)),
+        }
+    }
+
+    fn intern_namespace(&mut self, info: NamespaceInfo) -> NamespaceInfo {
+        NamespaceInfo {
+            labels: self.labels.intern(Arc::unwrap_or_clone(info.labels)),
+            terminating: info.terminating,
+        }
+    }
+
+    fn count_event(&mut self) {
+        self.since_purge += 1;
+        if self.since_purge >= PURGE_EVERY {
+            self.purge();
+        }
+    }
+
+    fn purge(&mut self) {
+        self.since_purge = 0;
+        self.metas.purge();
+        self.labels.purge();
     }
 
     fn met(managed: &BTreeMap<Key, ManagedSecret>, key: &Key, expected: &Expectation) -> bool {
@@ -208,7 +266,7 @@ pub struct Informer {
     state: Arc<Mutex<State>>,
     changed: Arc<Notify>,
     /// Namespaced mode: the namespaces are the listed ones, as [`super::observe::observe`] takes them.
-    fixed_namespaces: Option<BTreeMap<String, NamespaceInfo>>,
+    fixed_namespaces: Option<Arc<BTreeMap<String, NamespaceInfo>>>,
 }
 
 impl std::fmt::Debug for Informer {
@@ -233,17 +291,19 @@ fn managed_secret(meta: &PartialObjectMeta<Secret>) -> (String, ManagedSecret) {
         )
     });
     let secret = ManagedSecret {
-        labels: m.labels.clone().unwrap_or_default(),
-        annotations: m.annotations.clone().unwrap_or_default(),
         resource_version: m.resource_version.clone().unwrap_or_default(),
-        applied_keys: applied_keys_of(entries),
+        meta: Arc::new(SecretMeta {
+            labels: m.labels.clone().unwrap_or_default(),
+            annotations: m.annotations.clone().unwrap_or_default(),
+            applied_keys: applied_keys_of(entries),
+        }),
     };
     (id, secret)
 }
 
 fn namespace_info(ns: &Namespace) -> (String, NamespaceInfo) {
     let info = NamespaceInfo {
-        labels: ns.metadata.labels.clone().unwrap_or_default(),
+        labels: Arc::new(ns.metadata.labels.clone().unwrap_or_default()),
         terminating: ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating"),
     };
     (ns.metadata.name.clone().unwrap_or_default(), info)
@@ -297,7 +357,8 @@ impl Informer {
                 scope
                     .iter()
                     .map(|ns| (ns.clone(), NamespaceInfo::default()))
-                    .collect()
+                    .collect::<BTreeMap<_, _>>()
+                    .into()
             }),
         };
         for (name, api, ns) in streams {
@@ -540,7 +601,7 @@ mod tests {
         assert!(!state.namespace_seen(Seen::Done));
         assert!(!state.namespace_seen(Seen::Applied("a".into(), NamespaceInfo::default())));
         let labelled = NamespaceInfo {
-            labels: [("gpu".to_string(), "true".to_string())].into(),
+            labels: Arc::new([("gpu".to_string(), "true".to_string())].into()),
             terminating: false,
         };
         assert!(state.namespace_seen(Seen::Applied("a".into(), labelled)));

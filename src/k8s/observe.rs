@@ -3,12 +3,14 @@
 //! neither memory nor the wire ever carries Secret data pullsync does not need.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use kube::api::ListParams;
 use kube::core::request::Request;
 use serde_json::Value;
 
 use super::client::{CallError, Kube, OnConflict};
+use crate::intern::{Interner, SharedMap};
 use crate::render::{LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 
 /// Page size for lists.
@@ -16,19 +18,34 @@ const PAGE: u32 = 500;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NamespaceInfo {
-    pub labels: BTreeMap<String, String>,
+    pub labels: SharedMap,
     pub terminating: bool,
 }
 
 /// A Secret carrying this instance's ownership label.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ManagedSecret {
+    pub resource_version: String,
+    /// Shared with every other Secret whose metadata is the same (a fan-out's are).
+    pub meta: Arc<SecretMeta>,
+}
+
+/// What a sync compares of a managed Secret, besides its version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct SecretMeta {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
-    pub resource_version: String,
     /// `labels/KEY` and `annotations/KEY` pullsync's server-side apply owns (from
     /// `managedFields`): a key the specs no longer render must be applied away.
     pub applied_keys: std::collections::BTreeSet<String>,
+}
+
+impl std::ops::Deref for ManagedSecret {
+    type Target = SecretMeta;
+
+    fn deref(&self) -> &SecretMeta {
+        &self.meta
+    }
 }
 
 /// The metadata keys owned by pullsync's Apply entry in `managedFields` (FieldsV1 format:
@@ -65,10 +82,11 @@ pub fn applied_keys_of<'a>(
     keys
 }
 
+/// Shared, not copied: the daemon's watch-fed copy hands the same maps to every sync.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
-    pub namespaces: BTreeMap<String, NamespaceInfo>,
-    pub managed: BTreeMap<(String, String), ManagedSecret>,
+    pub namespaces: Arc<BTreeMap<String, NamespaceInfo>>,
+    pub managed: Arc<BTreeMap<(String, String), ManagedSecret>>,
     /// Managed Secrets someone else wrote since pullsync last did (their resourceVersion
     /// moved): applied again even when their content-hash annotation still matches.
     pub drifted: std::collections::BTreeSet<(String, String)>,
@@ -209,17 +227,18 @@ pub async fn edited_before_us(
 }
 
 pub async fn observe(kube: &Kube, instance: &str, scope: Scope<'_>) -> Result<Observed, CallError> {
-    let mut observed = Observed::default();
-    let namespaces = &mut observed.namespaces;
+    let mut namespaces = BTreeMap::new();
+    let mut labels = Interner::default();
     if let Scope::Namespaces(list) = scope {
         // Namespaced RBAC reads no Namespace object: the listed ones are taken as they are,
         // without labels.
         namespaces.extend(list.iter().map(|ns| (ns.clone(), NamespaceInfo::default())));
     } else {
-        observe_namespaces(kube, namespaces).await?;
+        observe_namespaces(kube, &mut namespaces, &mut labels).await?;
     }
     let params = ListParams::default().labels(&ownership_selector(instance));
-    let managed = &mut observed.managed;
+    let mut managed = BTreeMap::new();
+    let mut metas = Interner::default();
     for path in scope.secret_paths() {
         for_each_page(kube, &path, params.clone(), true, |page| {
             for secret in page {
@@ -230,22 +249,29 @@ pub async fn observe(kube: &Kube, instance: &str, scope: Scope<'_>) -> Result<Ob
                 managed.insert(
                     (ns.to_string(), name.to_string()),
                     ManagedSecret {
-                        labels: string_map(&meta["labels"]),
-                        annotations: string_map(&meta["annotations"]),
                         resource_version: meta["resourceVersion"].as_str().unwrap_or_default().to_string(),
-                        applied_keys: applied_keys(meta),
+                        meta: metas.intern(SecretMeta {
+                            labels: string_map(&meta["labels"]),
+                            annotations: string_map(&meta["annotations"]),
+                            applied_keys: applied_keys(meta),
+                        }),
                     },
                 );
             }
         })
         .await?;
     }
-    Ok(observed)
+    Ok(Observed {
+        namespaces: Arc::new(namespaces),
+        managed: Arc::new(managed),
+        drifted: Default::default(),
+    })
 }
 
 async fn observe_namespaces(
     kube: &Kube,
     namespaces: &mut BTreeMap<String, NamespaceInfo>,
+    labels: &mut Interner<BTreeMap<String, String>>,
 ) -> Result<(), CallError> {
     for_each_page(kube, "/api/v1/namespaces", ListParams::default(), false, |page| {
         for ns in page {
@@ -255,7 +281,7 @@ async fn observe_namespaces(
             namespaces.insert(
                 name.to_string(),
                 NamespaceInfo {
-                    labels: string_map(&ns["metadata"]["labels"]),
+                    labels: labels.intern(string_map(&ns["metadata"]["labels"])),
                     terminating: ns.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating"),
                 },
             );

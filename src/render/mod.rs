@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use crate::credentials::{self, Values};
 use crate::secret::SecretValue;
 use crate::spec::Catalog;
-use crate::spec::resolve::{DataIntent, Desired, Layer, Payload, SecretIntent};
+use crate::spec::resolve::{DataIntent, Desired, IntentBody, Layer, Payload};
 
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "pullsync";
@@ -43,6 +43,22 @@ pub struct RenderContext {
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub namespace: String,
+    /// Everything but the namespace, shared by every namespace whose intent shares its body
+    /// (rendered once for all of them).
+    pub body: std::sync::Arc<RenderedBody>,
+}
+
+impl std::ops::Deref for Rendered {
+    type Target = RenderedBody;
+
+    fn deref(&self) -> &RenderedBody {
+        &self.body
+    }
+}
+
+/// What a [`Rendered`] Secret holds, whichever namespace it is in.
+#[derive(Debug, Clone)]
+pub struct RenderedBody {
     pub name: String,
     pub secret_type: String,
     pub data: BTreeMap<String, SecretValue>,
@@ -89,9 +105,22 @@ pub fn render(
     context: &RenderContext,
 ) -> RenderOutcome {
     let mut outcome = RenderOutcome::default();
+    // Intents sharing a body render alike: each body is rendered once (a 10,000-namespace
+    // fan-out formats and digests one Docker config, not 10,000).
+    let mut bodies: std::collections::HashMap<
+        *const IntentBody,
+        Result<std::sync::Arc<RenderedBody>, String>,
+    > = Default::default();
     for intent in desired.secrets.values() {
-        match render_one(intent, catalog, values, context) {
-            Ok(rendered) => outcome.rendered.push(rendered),
+        let body = bodies
+            .entry(std::sync::Arc::as_ptr(&intent.body))
+            .or_insert_with(|| render_body(intent, catalog, values, context).map(std::sync::Arc::new))
+            .clone();
+        match body {
+            Ok(body) => outcome.rendered.push(Rendered {
+                namespace: intent.namespace.clone(),
+                body,
+            }),
             Err(reason) => outcome.failed.push(RenderFailure {
                 namespace: intent.namespace.clone(),
                 name: intent.name.clone(),
@@ -126,12 +155,12 @@ fn credential_field(
     Ok(secret)
 }
 
-fn render_one(
-    intent: &SecretIntent,
+fn render_body(
+    intent: &IntentBody,
     catalog: &Catalog,
     values: &Values,
     context: &RenderContext,
-) -> Result<Rendered, String> {
+) -> Result<RenderedBody, String> {
     let mut data = BTreeMap::new();
     let mut registries = Vec::new();
     let secret_type = match &intent.payload {
@@ -216,8 +245,7 @@ fn render_one(
             provenance.insert(format!("annotations/{key}"), Layer::Builtin);
         }
     }
-    Ok(Rendered {
-        namespace: intent.namespace.clone(),
+    Ok(RenderedBody {
         name: intent.name.clone(),
         secret_type,
         data,

@@ -6,6 +6,7 @@
 //! records the layer it came from, so `render` can show why a label is there.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -64,6 +65,22 @@ pub enum Payload {
 #[derive(Debug, Clone)]
 pub struct SecretIntent {
     pub namespace: String,
+    /// Everything but the namespace, shared by every namespace a spec reaches through the
+    /// same `Defaults` (a fan-out to 10,000 namespaces holds one or two of these, not 10,000).
+    pub body: Arc<IntentBody>,
+}
+
+impl std::ops::Deref for SecretIntent {
+    type Target = IntentBody;
+
+    fn deref(&self) -> &IntentBody {
+        &self.body
+    }
+}
+
+/// What a [`SecretIntent`] asks for, whichever namespace it is in.
+#[derive(Debug, Clone)]
+pub struct IntentBody {
     pub name: String,
     /// `file#Kind/name`.
     pub spec_ref: String,
@@ -80,7 +97,7 @@ pub struct SecretIntent {
     pub rollout_restart: Vec<super::model::RolloutTarget>,
 }
 
-impl SecretIntent {
+impl IntentBody {
     /// Credentials this secret needs, each once.
     pub fn credentials(&self) -> BTreeSet<&str> {
         match &self.payload {
@@ -100,7 +117,7 @@ impl SecretIntent {
 #[derive(Debug, Clone, Default)]
 pub struct Namespaces {
     /// `None`: no cluster to ask; explicit `namespaces` lists are taken as they are.
-    pub known: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    pub known: Option<BTreeMap<String, crate::intern::SharedMap>>,
 }
 
 #[derive(Debug, Default)]
@@ -255,111 +272,22 @@ fn add<S>(
     common: &Common<'_>,
     payload: Payload,
 ) {
+    // Namespaces with the same `Defaults` get the same body: one per distinct layering.
+    let mut bodies: std::collections::HashMap<Option<usize>, Arc<IntentBody>> = Default::default();
     for namespace in targets(object, common, namespaces, &mut desired.diagnostics) {
         let scoped = catalog
             .defaults
             .iter()
-            .find(|d| d.namespace.as_deref() == Some(namespace.as_str()));
-        let mut layers: Vec<LayerInput<'_>> = Vec::new();
-        for (defaults, is_cluster) in [(cluster, true), (scoped, false)] {
-            if let Some(d) = defaults {
-                let (defaults, at) = (d.name.clone(), d.origin.start());
-                layers.push(LayerInput {
-                    layer: if is_cluster {
-                        Layer::Cluster { defaults, at }
-                    } else {
-                        Layer::Namespace { defaults, at }
-                    },
-                    origin: &d.origin,
-                    labels: &d.spec.labels,
-                    annotations: &d.spec.annotations,
-                    rotation: d.spec.rotation.as_ref(),
-                    argocd: d.spec.argocd_ignore_extraneous,
-                });
-            }
-        }
-        layers.push(LayerInput {
-            layer: Layer::Object {
-                at: object.origin.start(),
-            },
-            origin: &object.origin,
-            labels: common.labels,
-            annotations: common.annotations,
-            rotation: common.rotation,
-            argocd: common.argocd,
-        });
-
-        let mut labels = BTreeMap::new();
-        let mut annotations = BTreeMap::new();
-        let mut rotation = BTreeMap::new();
-        let mut argocd = Layered {
-            value: "true".into(),
-            from: Layer::Builtin,
-        };
-        for input in &layers {
-            let (layer, origin) = (&input.layer, input.origin);
-            merge(&mut labels, input.labels, layer, origin, "spec.labels");
-            merge(
-                &mut annotations,
-                input.annotations,
-                layer,
-                origin,
-                "spec.annotations",
-            );
-            if let Some(r) = input.rotation {
-                for (key, value) in [
-                    ("renewBefore", &r.renew_before),
-                    ("refreshInterval", &r.refresh_interval),
-                    ("schedule", &r.schedule),
-                ] {
-                    if let Some(value) = value {
-                        let from = layer.at(origin.at(&format!("spec.rotation.{key}")));
-                        rotation.insert(
-                            key.to_string(),
-                            Layered {
-                                value: value.clone(),
-                                from,
-                            },
-                        );
-                    }
-                }
-            }
-            if let Some(flag) = input.argocd {
-                let from = layer.at(origin.at("spec.argocdIgnoreExtraneous"));
-                argocd = Layered {
-                    value: flag.to_string(),
-                    from,
-                };
-            }
-        }
-        for key in ARGOCD_TRACKING_KEYS {
-            labels.remove(key);
-            annotations.remove(key);
-        }
-        if argocd.value == "true" && !annotations.contains_key(ARGOCD_COMPARE_OPTIONS) {
-            annotations.insert(
-                ARGOCD_COMPARE_OPTIONS.to_string(),
-                Layered {
-                    value: ARGOCD_IGNORE_EXTRANEOUS.into(),
-                    from: argocd.from.clone(),
-                },
-            );
-        }
+            .position(|d| d.namespace.as_deref() == Some(namespace.as_str()));
+        let body = bodies
+            .entry(scoped)
+            .or_insert_with(|| {
+                let scoped = scoped.map(|i| &catalog.defaults[i]);
+                Arc::new(intent_body(cluster, scoped, object, common, &payload))
+            })
+            .clone();
         let key = (namespace.clone(), object.name.clone());
-        let intent = SecretIntent {
-            namespace,
-            name: object.name.clone(),
-            spec_ref: object.origin.annotation(object.kind, &object.name),
-            origin: object.origin.start(),
-            payload: payload.clone(),
-            labels,
-            annotations,
-            rotation,
-            adopt: common.adopt,
-            verify: common.verify,
-            service_accounts: common.service_accounts.to_vec(),
-            rollout_restart: common.rollout_restart.to_vec(),
-        };
+        let intent = SecretIntent { namespace, body };
         if let Some(first) = desired.secrets.get(&key) {
             let diagnostic = Diagnostic::error(
                 object.origin.at("metadata.name"),
@@ -375,6 +303,114 @@ fn add<S>(
             continue;
         }
         desired.secrets.insert(key, intent);
+    }
+}
+
+/// The layered body of one object's Secret for one choice of namespace `Defaults`.
+fn intent_body<S>(
+    cluster: Option<&Object<DefaultsSpec>>,
+    scoped: Option<&Object<DefaultsSpec>>,
+    object: &Object<S>,
+    common: &Common<'_>,
+    payload: &Payload,
+) -> IntentBody {
+    let mut layers: Vec<LayerInput<'_>> = Vec::new();
+    for (defaults, is_cluster) in [(cluster, true), (scoped, false)] {
+        if let Some(d) = defaults {
+            let (defaults, at) = (d.name.clone(), d.origin.start());
+            layers.push(LayerInput {
+                layer: if is_cluster {
+                    Layer::Cluster { defaults, at }
+                } else {
+                    Layer::Namespace { defaults, at }
+                },
+                origin: &d.origin,
+                labels: &d.spec.labels,
+                annotations: &d.spec.annotations,
+                rotation: d.spec.rotation.as_ref(),
+                argocd: d.spec.argocd_ignore_extraneous,
+            });
+        }
+    }
+    layers.push(LayerInput {
+        layer: Layer::Object {
+            at: object.origin.start(),
+        },
+        origin: &object.origin,
+        labels: common.labels,
+        annotations: common.annotations,
+        rotation: common.rotation,
+        argocd: common.argocd,
+    });
+
+    let mut labels = BTreeMap::new();
+    let mut annotations = BTreeMap::new();
+    let mut rotation = BTreeMap::new();
+    let mut argocd = Layered {
+        value: "true".into(),
+        from: Layer::Builtin,
+    };
+    for input in &layers {
+        let (layer, origin) = (&input.layer, input.origin);
+        merge(&mut labels, input.labels, layer, origin, "spec.labels");
+        merge(
+            &mut annotations,
+            input.annotations,
+            layer,
+            origin,
+            "spec.annotations",
+        );
+        if let Some(r) = input.rotation {
+            for (key, value) in [
+                ("renewBefore", &r.renew_before),
+                ("refreshInterval", &r.refresh_interval),
+                ("schedule", &r.schedule),
+            ] {
+                if let Some(value) = value {
+                    let from = layer.at(origin.at(&format!("spec.rotation.{key}")));
+                    rotation.insert(
+                        key.to_string(),
+                        Layered {
+                            value: value.clone(),
+                            from,
+                        },
+                    );
+                }
+            }
+        }
+        if let Some(flag) = input.argocd {
+            let from = layer.at(origin.at("spec.argocdIgnoreExtraneous"));
+            argocd = Layered {
+                value: flag.to_string(),
+                from,
+            };
+        }
+    }
+    for key in ARGOCD_TRACKING_KEYS {
+        labels.remove(key);
+        annotations.remove(key);
+    }
+    if argocd.value == "true" && !annotations.contains_key(ARGOCD_COMPARE_OPTIONS) {
+        annotations.insert(
+            ARGOCD_COMPARE_OPTIONS.to_string(),
+            Layered {
+                value: ARGOCD_IGNORE_EXTRANEOUS.into(),
+                from: argocd.from.clone(),
+            },
+        );
+    }
+    IntentBody {
+        name: object.name.clone(),
+        spec_ref: object.origin.annotation(object.kind, &object.name),
+        origin: object.origin.start(),
+        payload: payload.clone(),
+        labels,
+        annotations,
+        rotation,
+        adopt: common.adopt,
+        verify: common.verify,
+        service_accounts: common.service_accounts.to_vec(),
+        rollout_restart: common.rollout_restart.to_vec(),
     }
 }
 
