@@ -301,10 +301,12 @@ fn managed_secret(meta: &PartialObjectMeta<Secret>) -> (String, ManagedSecret) {
     (id, secret)
 }
 
-fn namespace_info(ns: &Namespace) -> (String, NamespaceInfo) {
+fn namespace_info(ns: &PartialObjectMeta<Namespace>) -> (String, NamespaceInfo) {
     let info = NamespaceInfo {
         labels: Arc::new(ns.metadata.labels.clone().unwrap_or_default()),
-        terminating: ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating"),
+        // A namespace being deleted has its deletionTimestamp set as its phase turns
+        // Terminating (Kubernetes docs, Namespaces: "Terminating" phase).
+        terminating: ns.metadata.deletion_timestamp.is_some(),
     };
     (ns.metadata.name.clone().unwrap_or_default(), info)
 }
@@ -334,6 +336,8 @@ impl Informer {
         let client = kube.client();
         let config = watcher::Config::default().labels(&ownership_selector(instance));
         let mut state = State::default();
+        // `Api<PartialObjectMeta<_>>` asks for metadata only: Secret data never crosses the
+        // wire for this.
         let mut streams: Vec<(String, kube::Api<PartialObjectMeta<Secret>>, Option<String>)> = Vec::new();
         if scope.is_empty() {
             streams.push(("secrets".into(), kube::Api::all(client.clone()), None));
@@ -385,7 +389,7 @@ impl Informer {
         }
         if scope.is_empty() {
             let informer = informer.clone();
-            let api: kube::Api<Namespace> = kube::Api::all(client);
+            let api: kube::Api<PartialObjectMeta<Namespace>> = kube::Api::all(client);
             let stream = watcher(api, watcher::Config::default()).default_backoff();
             tokio::spawn(async move {
                 let mut stream = std::pin::pin!(stream);
@@ -591,6 +595,23 @@ mod tests {
             managed.keys().collect::<Vec<_>>(),
             [&("b".to_string(), "s".to_string())]
         );
+    }
+
+    #[test]
+    fn a_namespace_being_deleted_is_terminating() {
+        let mut ns: PartialObjectMeta<Namespace> = serde_json::from_value(serde_json::json!({
+            "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+            "metadata": {"name": "team-a", "labels": {"gpu": "true"}}
+        }))
+        .unwrap();
+        let (name, info) = namespace_info(&ns);
+        assert_eq!(name, "team-a");
+        assert!(!info.terminating);
+        assert_eq!(info.labels.get("gpu").map(String::as_str), Some("true"));
+        ns.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+        ));
+        assert!(namespace_info(&ns).1.terminating);
     }
 
     #[test]

@@ -638,7 +638,7 @@ async fn route(
     })();
     match result {
         Ok((code, body)) => json_response(code, &body, &[]),
-        Err(e) if e.reason == "Watch" => watch(shared, &t, query).await,
+        Err(e) if e.reason == "Watch" => watch(shared, &t, query, accept).await,
         Err(e) => error_response(&e),
     }
 }
@@ -817,7 +817,9 @@ fn patch_object(
 
 /// A watch stream: history after `resourceVersion`, then live events; `410 Expired` as an
 /// ERROR event (HTTP 200) when that version is too old; bookmarks when asked.
-async fn watch(shared: &Arc<Shared>, t: &Target, query: &BTreeMap<String, String>) -> Response {
+async fn watch(shared: &Arc<Shared>, t: &Target, query: &BTreeMap<String, String>, accept: &str) -> Response {
+    // `Accept: ...;as=PartialObjectMetadata`: events carry metadata only, as the real server's.
+    let metadata_only = accept.contains("as=PartialObjectMetadata");
     let labels = select::LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))
         .unwrap_or_default();
     let fields =
@@ -878,7 +880,12 @@ async fn watch(shared: &Arc<Shared>, t: &Target, query: &BTreeMap<String, String
                 ("DELETED", true, _) => "DELETED",
                 _ => return None,
             };
-            Some(json!({"type": kind, "object": e.object}))
+            let object = if metadata_only {
+                as_metadata_if_asked(e.object.clone(), "as=PartialObjectMetadata")
+            } else {
+                e.object.clone()
+            };
+            Some(json!({"type": kind, "object": object}))
         };
         let mut last_rv = from.unwrap_or(current);
         for e in backlog.iter().filter(|e| in_scope(e)) {
