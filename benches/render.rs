@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use pullsync::credentials::{self, SourceContext};
+use pullsync::context::Context;
+use pullsync::credentials;
 use pullsync::render::{self, RenderContext};
 use pullsync::sink::dir::{self, DirOptions};
 use pullsync::spec::{self, resolve};
@@ -85,7 +86,7 @@ fn main() {
         let values = runtime.block_on(credentials::fetch_all(
             &checked.catalog,
             &needed,
-            &SourceContext::default(),
+            &Context::default(),
         ));
         let t_fetch = t2.elapsed();
         let t3 = Instant::now();

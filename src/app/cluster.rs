@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::print_diagnostics;
 use crate::cli::Output;
-use crate::engine::cluster::{Engine, finish_leases, plan_options, record_sync, save_leases_early};
+use crate::engine::cluster::{finish_leases, plan_options, record_sync, save_leases_early};
 use crate::engine::config::{ClusterConfig, RenderConfig};
 use crate::engine::pipeline::Pipeline;
 use crate::k8s::observe::Observed;
@@ -27,11 +27,12 @@ async fn prepare(
     args: &ClusterConfig,
     read_only: bool,
 ) -> anyhow::Result<Option<(Kube, Observed, Pipeline)>> {
-    let engine = Engine::connect(args).await?;
-    match crate::engine::cluster::prepare(&engine, repo, render, args, read_only).await? {
+    let context = crate::engine::connect(args, None).await?;
+    let kube = context.cluster()?.clone();
+    match crate::engine::cluster::prepare(&context, repo, render, args, read_only).await? {
         Ok((observed, p)) => {
             print_diagnostics(&p.diagnostics);
-            Ok(Some((engine.kube, observed, p)))
+            Ok(Some((kube, observed, p)))
         }
         Err(diagnostics) => {
             print_diagnostics(&diagnostics);

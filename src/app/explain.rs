@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use super::{Resolved, check_and_resolve, print_diagnostics};
 use crate::cli::Output;
-use crate::credentials::{self, SourceContext, age_file};
+use crate::context::Context;
+use crate::credentials::{self, age_file};
 use crate::image::explain::{Explanation, explain};
 use crate::image::keyring::{Entry, Keyring};
 use crate::spec::resolve::Payload;
@@ -68,13 +69,14 @@ pub async fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow
                 }
             };
             let catalog = &checked.catalog;
-            let context = SourceContext {
+            let context = Context {
                 age_identities: age_identity
                     .as_deref()
                     .map(age_file::Identities::load)
-                    .transpose()?,
+                    .transpose()?
+                    .map(std::sync::Arc::new),
                 files: crate::credentials::file_policy::FilePolicy::new(&[], false, age_identity.clone()),
-                ..SourceContext::default()
+                ..Context::default()
             };
             // A pod lists its pull secrets itself; the specs have no order, so name order is used.
             let intents: Vec<_> = desired

@@ -6,11 +6,11 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::Context as _;
 use serde_json::json;
 
 use crate::cli::{Cli, Command, Output, RenderOutput};
-use crate::credentials::{self, SourceContext, age_file};
+use crate::credentials::{self, age_file};
 use crate::engine::config::RenderConfig;
 use crate::render::manifest;
 use crate::sink::dir::{self, DirOptions};
@@ -19,7 +19,8 @@ use crate::spec::{self, Diagnostic};
 
 pub(crate) mod cluster;
 
-use crate::engine::pipeline::{ClusterView, Resolved, check_and_resolve, pipeline, vault_session};
+use crate::context::Context;
+use crate::engine::pipeline::{Resolved, check_and_resolve, pipeline, vault_session};
 use crate::spec::tenancy::TenancySettings;
 pub mod explain;
 mod tools;
@@ -234,17 +235,18 @@ fn validate(
 async fn check_sources_cmd(dir: &Path, args: &RenderConfig) -> anyhow::Result<ExitCode> {
     let checked = spec::check(dir)?;
     let catalog = &checked.catalog;
-    let context = SourceContext {
+    let context = Context {
         age_identities: args
             .age_identity
             .as_deref()
             .map(age_file::Identities::load)
-            .transpose()?,
+            .transpose()?
+            .map(std::sync::Arc::new),
         vault: vault_session(args)?,
         files: args.file_policy(false, []),
         aws: args.aws.clone(),
         azure_authority: args.azure_authority.clone(),
-        ..SourceContext::default()
+        ..Context::default()
     };
     let names: BTreeSet<&str> = catalog.credentials.iter().map(|c| c.name.as_str()).collect();
     let values = credentials::fetch_all(catalog, &names, &context).await;
@@ -281,7 +283,7 @@ async fn render_cmd(
     show_secrets: bool,
     args: &RenderConfig,
 ) -> anyhow::Result<ExitCode> {
-    let pipeline = match pipeline(dir, args, &ClusterView::default()).await? {
+    let pipeline = match pipeline(dir, args, &Context::default()).await? {
         Ok(p) => p,
         Err(diagnostics) => {
             print_diagnostics(&diagnostics);
@@ -345,11 +347,11 @@ async fn sync(
     if !once {
         anyhow::bail!("only `sync --once` exists so far; the long-running daemon is not built yet");
     }
-    let view = ClusterView {
+    let context = Context {
         digest_key: Some(dir::digest_key(out)?),
-        ..ClusterView::default()
+        ..Context::default()
     };
-    let pipeline = match pipeline(repo, args, &view).await? {
+    let pipeline = match pipeline(repo, args, &context).await? {
         Ok(p) => p,
         Err(diagnostics) => {
             print_diagnostics(&diagnostics);

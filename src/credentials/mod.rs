@@ -22,6 +22,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use crate::context::Context;
 use crate::secret::SecretValue;
 use crate::spec::model::CredentialSpec;
 use crate::spec::{Catalog, Object};
@@ -97,32 +98,6 @@ pub enum FetchCredentialError {
     },
 }
 
-/// What sources need from the outside: the age identities (loaded once) and, for cluster
-/// sources, a client and pullsync's own namespace.
-#[derive(Default)]
-pub struct SourceContext {
-    pub age_identities: Option<age_file::Identities>,
-    pub kube: Option<crate::k8s::Kube>,
-    pub own_namespace: Option<String>,
-    pub vault: Option<vault::VaultSession>,
-    /// Leases of dynamic Vault credentials, carried between runs.
-    pub leases: std::sync::Arc<tokio::sync::Mutex<vault::dynamic::LeaseBook>>,
-    /// Never issue, renew or revoke anything (for `plan`): reuse what the lease book holds.
-    pub read_only: bool,
-    /// A long-running process's credential memory; `None` fetches everything every time.
-    pub cache: Option<std::sync::Arc<tokio::sync::Mutex<cache::CredentialCache>>>,
-    /// Where `file` sources may read.
-    pub files: file_policy::FilePolicy,
-    /// Credential → the session of the tenant that owns it (its own Vault role).
-    pub tenant_vault: BTreeMap<String, vault::VaultSession>,
-    /// AWS endpoint and web-identity token (operator settings).
-    pub aws: aws::AwsSettings,
-    /// Entra ID's authority host (`AZURE_AUTHORITY_HOST`; default the public cloud's).
-    pub azure_authority: String,
-    /// Registry hosts reached over plain HTTP (the operator's list; tests).
-    pub plain_http: Vec<String>,
-}
-
 /// The outcome of fetching every needed credential once.
 #[derive(Debug, Default)]
 pub struct Values {
@@ -154,7 +129,7 @@ pub fn with_dependencies<'a>(catalog: &'a Catalog, names: &BTreeSet<&'a str>) ->
 }
 
 /// Fetch each named credential exactly once; those exchanged from another come after it.
-pub async fn fetch_all(catalog: &Catalog, names: &BTreeSet<&str>, context: &SourceContext) -> Values {
+pub async fn fetch_all(catalog: &Catalog, names: &BTreeSet<&str>, context: &Context) -> Values {
     use tracing::Instrument;
     let mut values = Values::default();
     let derived = |name: &&&str| {
@@ -236,7 +211,7 @@ pub async fn fetch_all(catalog: &Catalog, names: &BTreeSet<&str>, context: &Sour
 async fn fetch(
     catalog: &Catalog,
     object: &Object<CredentialSpec>,
-    context: &SourceContext,
+    context: &Context,
     done: &BTreeMap<String, CredentialValue>,
 ) -> Result<CredentialValue, FetchCredentialError> {
     let spec = &object.spec;
@@ -322,7 +297,7 @@ async fn fetch(
         return age_file::fetch(
             &catalog.path(&relative),
             &relative,
-            context.age_identities.as_ref(),
+            context.age_identities.as_deref(),
         );
     }
     if let Some(file) = &spec.file {

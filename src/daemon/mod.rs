@@ -17,9 +17,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Mutex, RwLock, mpsc};
 
+use crate::context::Context;
 use crate::credentials::cache::CredentialCache;
 use crate::engine::config::{ClusterConfig, RenderConfig};
-use crate::engine::{Engine, sync as sync_with};
+use crate::engine::sync as sync_with;
 use crate::repo::Snapshot;
 use crate::sink::kube::Status as Outcome;
 use status::{AppliedRevision, CredentialStatus, Status};
@@ -66,17 +67,20 @@ pub async fn run(
         None => None,
     };
     let identity = options.leader_election.then(|| options.identity.clone());
-    let mut engine = Engine::connect_as(&cluster, identity).await?;
-    engine.own_files.extend(options.webhook_secret.iter().cloned());
+    // The one context every sync of this process runs with: sessions, caches, the watch-fed
+    // copy and the versions written are kept in it between syncs.
+    let mut context = crate::engine::connect(&cluster, identity).await?;
+    let kube = context.cluster()?.clone();
+    context.own_files.extend(options.webhook_secret.iter().cloned());
     if let Some(git) = &options.git {
-        engine
+        context
             .own_files
             .extend(git.auth.token_file.iter().chain(&git.auth.ssh_key).cloned());
     }
     // The daemon checks its Vault flags at start.
-    engine.vault = crate::engine::pipeline::vault_session(&render)?;
-    let own_namespace = crate::engine::cluster::own_namespace(&engine.kube, &cluster);
-    engine.digest_key = crate::k8s::digest_key::load(&engine.kube, &own_namespace, &render.instance, true)
+    context.vault = crate::engine::pipeline::vault_session(&render)?;
+    let own_namespace = crate::engine::cluster::own_namespace(&kube, &cluster);
+    context.digest_key = crate::k8s::digest_key::load(&kube, &own_namespace, &render.instance, true)
         .await
         .map_err(|e| {
             anyhow::anyhow!(
@@ -84,8 +88,8 @@ pub async fn run(
             )
         })?;
     let cache = Arc::new(Mutex::new(CredentialCache::default()));
-    engine.cache = Some(cache.clone());
-    engine.written = Some(Arc::new(Mutex::new(Default::default())));
+    context.cache = Some(cache.clone());
+    context.written = Some(Arc::new(Mutex::new(Default::default())));
     let status: http::Shared = Arc::new(RwLock::new(Status::default()));
     let (fetch_tx, mut fetch_rx) = mpsc::channel::<()>(1);
     let webhook = webhook_key.map(|key| (key, fetch_tx.clone()));
@@ -104,7 +108,7 @@ pub async fn run(
     let mut elector_task = None;
     let guard = if options.leader_election {
         let elector = leader::Elector::new(
-            engine.kube.clone(),
+            kube.clone(),
             own_namespace.clone(),
             format!("pullsync-{}", render.instance),
             options.identity.clone(),
@@ -117,13 +121,13 @@ pub async fn run(
         leader::LeaderGuard::always()
     };
     // Every write checks the guard: leadership lost mid-sync stops the writes at once.
-    engine.leader = Some(guard.clone());
+    context.leader = Some(guard.clone());
 
     let (tx, mut rx) = mpsc::channel::<Trigger>(TRIGGER_QUEUE);
     // The watches keep the cluster copy a sync plans against, and any change pullsync did not
     // make itself — drift, a deletion by hand, a new or relabelled namespace — triggers a sync.
-    engine.informer = Some(crate::k8s::informer::Informer::start(
-        &engine.kube,
+    context.informer = Some(crate::k8s::informer::Informer::start(
+        &kube,
         &render.instance,
         &cluster.namespaces,
         Arc::new({
@@ -201,10 +205,10 @@ pub async fn run(
                     }
                     None => options.repo.clone(),
                 };
-                let (engine, cluster, status, cache) = (&engine, &cluster, &status, &cache);
+                let (context, cluster, status, cache) = (&context, &cluster, &status, &cache);
                 async move {
                     one_sync(
-                        engine,
+                        context,
                         &repo,
                         &render,
                         cluster,
@@ -309,7 +313,7 @@ struct Which {
 /// One sync of the specs at `repo`. `behind_invalid`: these are the last good specs, run
 /// while the newest revision is invalid; `/status` keeps showing the invalid one as current.
 async fn one_sync(
-    engine: &Engine,
+    context: &Context,
     repo: &std::path::Path,
     render: &RenderConfig,
     cluster: &ClusterConfig,
@@ -321,6 +325,9 @@ async fn one_sync(
         behind_invalid,
         untrusted,
     } = which;
+    let Some(kube) = context.kube.as_ref() else {
+        return Specs::Unknown;
+    };
     let now = SystemTime::now();
     // An untrusted commit is refused like an invalid one: nothing of it runs, the last good
     // revision keeps running, `/status`, the Event and `pullsync wait` say why.
@@ -336,7 +343,7 @@ async fn one_sync(
             )
             .help("sign it with a key listed in --allowed-signers (git commit -S with gpg.format=ssh)"),
         ])),
-        None => sync_with(engine, repo, render, cluster).await,
+        None => sync_with(context, repo, render, cluster).await,
     };
     let specs = match &result {
         Ok(Ok(_)) => Specs::Valid,
@@ -363,7 +370,7 @@ async fn one_sync(
                     tracing::error!(diagnostic = %d, "invalid specs: keeping the last good revision");
                 }
                 // Once per rejected revision, an Event beside the daemon for `kubectl get events`.
-                let namespace = crate::engine::cluster::own_namespace(&engine.kube, cluster);
+                let namespace = crate::engine::cluster::own_namespace(kube, cluster);
                 let first = diagnostics
                     .iter()
                     .find(|d| d.is_error())
@@ -476,7 +483,7 @@ async fn one_sync(
     // Outside the status lock: readers of /status never wait for the API server.
     if let Some((revision, report, newly_refused, newly_rejected)) = sync_events {
         crate::engine::cluster::record_sync(
-            &engine.kube,
+            kube,
             cluster,
             &render.instance,
             &revision,
@@ -495,7 +502,7 @@ async fn one_sync(
             reason: "InvalidSpecs",
             message: &message,
         };
-        crate::k8s::events::emit(&engine.kube, &render.instance, &note).await;
+        crate::k8s::events::emit(kube, &render.instance, &note).await;
     }
     specs
 }

@@ -1,12 +1,13 @@
 //! One sync against a cluster (effect), the same for `sync --once`, `plan` and the daemon:
 //! observe what exists, run the pipeline against it, plan, execute through the sink, settle
-//! the dynamic-credential lease book, and record what happened. The daemon keeps one [`Engine`]
-//! between syncs; a one-shot command builds a fresh one.
+//! the dynamic-credential lease book, and record what happened. The daemon keeps one
+//! [`Context`] between syncs; a one-shot command builds a fresh one.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::pipeline::{ClusterView, Pipeline, pipeline};
+use super::pipeline::{Pipeline, pipeline};
+use crate::context::Context;
 use crate::engine::config::{ClusterConfig, RenderConfig};
 use crate::k8s::lease_state;
 use crate::k8s::observe::{self, Observed};
@@ -19,7 +20,7 @@ use crate::spec::resolve::Namespaces;
 /// it lists instead.
 const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
 
-async fn connect(args: &ClusterConfig, identity: Option<String>) -> anyhow::Result<Kube> {
+async fn connect_kube(args: &ClusterConfig, identity: Option<String>) -> anyhow::Result<Kube> {
     let settings = KubeSettings {
         kubeconfig: args.kubeconfig.clone(),
         qps: args.qps,
@@ -31,66 +32,32 @@ async fn connect(args: &ClusterConfig, identity: Option<String>) -> anyhow::Resu
     Ok(Kube::connect(&settings).await?)
 }
 
-/// Observe the cluster and run the pipeline against what exists there.
-/// (namespace, name) → resourceVersion, shared across syncs.
-pub type Written = std::sync::Arc<tokio::sync::Mutex<BTreeMap<(String, String), String>>>;
-
-/// What a long-running process keeps between syncs; `sync --once` builds a fresh one.
-#[derive(Clone)]
-pub struct Engine {
-    pub kube: Kube,
-    pub vault: Option<crate::credentials::vault::VaultSession>,
-    pub cache: Option<std::sync::Arc<tokio::sync::Mutex<crate::credentials::cache::CredentialCache>>>,
-    /// resourceVersion of each managed Secret as pullsync last left it, to notice hand edits.
-    pub written: Option<Written>,
-    /// The install's digest key, once loaded (a long-running process reads it once).
-    pub digest_key: Option<crate::render::digest::DigestKey>,
-    /// pullsync's own credential files (kubeconfig, git token, webhook secret): never sources.
-    pub own_files: Vec<std::path::PathBuf>,
-    /// With leader election: asked before every write.
-    pub leader: Option<crate::daemon::leader::LeaderGuard>,
-    /// A long-running process's watch-fed copy of the cluster: a sync reads it instead of
-    /// listing.
-    pub informer: Option<crate::k8s::informer::Informer>,
-    /// Tenant role → its Vault session, kept between syncs.
-    pub tenant_vault:
-        std::sync::Arc<std::sync::Mutex<BTreeMap<String, crate::credentials::vault::VaultSession>>>,
-}
-
-impl Engine {
-    pub async fn connect(args: &ClusterConfig) -> anyhow::Result<Engine> {
-        Self::connect_as(args, None).await
-    }
-
-    /// `identity` (a replica's name in leader election) goes into the User-Agent.
-    pub async fn connect_as(args: &ClusterConfig, identity: Option<String>) -> anyhow::Result<Engine> {
-        Ok(Engine {
-            leader: None,
-            kube: connect(args, identity).await?,
-            vault: None,
-            cache: None,
-            written: None,
-            digest_key: None,
-            own_files: args.kubeconfig.iter().cloned().collect(),
-            informer: None,
-            tenant_vault: Default::default(),
-        })
-    }
+/// A context connected to the cluster the flags name; `identity` (a replica's name in leader
+/// election) goes into the User-Agent.
+pub async fn connect(args: &ClusterConfig, identity: Option<String>) -> anyhow::Result<Context> {
+    let kube = connect_kube(args, identity).await?;
+    Ok(Context {
+        own_namespace: Some(own_namespace(&kube, args)),
+        kube: Some(kube),
+        own_files: args.kubeconfig.iter().cloned().collect(),
+        plain_http: args.registry_plain_http.clone(),
+        ..Context::default()
+    })
 }
 
 /// Observe the cluster and run the pipeline against what exists there. `Err` holds the
 /// diagnostics of invalid specs (nothing may change then).
 pub async fn prepare(
-    engine: &Engine,
+    context: &Context,
     repo: &Path,
     render: &RenderConfig,
     args: &ClusterConfig,
     read_only: bool,
 ) -> anyhow::Result<Result<(Observed, Pipeline), Vec<crate::spec::Diagnostic>>> {
-    let kube = &engine.kube;
+    let kube = context.cluster()?;
     let started = std::time::Instant::now();
     let scope = observe::Scope::of(&args.namespaces);
-    let cached = match &engine.informer {
+    let cached = match &context.informer {
         Some(informer) => informer.observed(CATCH_UP).await,
         None => None,
     };
@@ -113,25 +80,18 @@ pub async fn prepare(
         .collect();
     let own_namespace = own_namespace(kube, args);
     let leases = lease_state::load(kube, &own_namespace, &render.instance).await?;
-    let digest_key = match &engine.digest_key {
+    let digest_key = match &context.digest_key {
         Some(key) => Some(key.clone()),
         None => crate::k8s::digest_key::load(kube, &own_namespace, &render.instance, !read_only).await?,
     };
-    let view = ClusterView {
-        kube: Some(kube.clone()),
-        own_namespace: Some(own_namespace),
-        namespaces: Namespaces { known: Some(known) },
-        leases,
-        read_only,
-        vault: engine.vault.clone(),
-        cache: engine.cache.clone(),
-        digest_key,
-        own_files: engine.own_files.clone(),
-        tenant_vault: engine.tenant_vault.clone(),
-        plain_http: args.registry_plain_http.clone(),
-    };
+    let mut context = context.clone();
+    context.own_namespace = Some(own_namespace);
+    context.namespaces = Namespaces { known: Some(known) };
+    context.leases = std::sync::Arc::new(tokio::sync::Mutex::new(leases));
+    context.read_only = read_only;
+    context.digest_key = digest_key;
     let before_pipeline = started.elapsed();
-    let result = pipeline(repo, render, &view).await?;
+    let result = pipeline(repo, render, &context).await?;
     tracing::debug!(
         from_cache,
         observe_ms,
@@ -144,19 +104,20 @@ pub async fn prepare(
 
 /// One sync with a long-lived engine: apply, settle leases, and return the report.
 pub async fn sync(
-    engine: &Engine,
+    context: &Context,
     repo: &Path,
     render: &RenderConfig,
     args: &ClusterConfig,
 ) -> anyhow::Result<Result<(String, SyncReport, Vec<crate::spec::Diagnostic>), Vec<crate::spec::Diagnostic>>>
 {
     let started = std::time::Instant::now();
-    let (mut observed, pipeline) = match prepare(engine, repo, render, args, false).await? {
+    let kube = context.cluster()?;
+    let (mut observed, pipeline) = match prepare(context, repo, render, args, false).await? {
         Ok(ok) => ok,
         Err(diagnostics) => return Ok(Err(diagnostics)),
     };
     let prepared = started.elapsed();
-    if let Some(written) = &engine.written {
+    if let Some(written) = &context.written {
         let unknown: std::collections::BTreeSet<(String, String)> = {
             let written = written.lock().await;
             observed.drifted = observed
@@ -174,9 +135,9 @@ pub async fn sync(
         };
         // Secrets this process has no version of (its first sync, a takeover): check their
         // data once against their content hash, so an edit made before we watched is repaired.
-        if let (false, Some(key)) = (unknown.is_empty(), &engine.digest_key) {
+        if let (false, Some(key)) = (unknown.is_empty(), &context.digest_key) {
             let edited = observe::edited_before_us(
-                &engine.kube,
+                kube,
                 &render.instance,
                 observe::Scope::of(&args.namespaces),
                 key,
@@ -189,17 +150,17 @@ pub async fn sync(
             observed.drifted.extend(edited);
         }
     }
-    save_leases_early(&engine.kube, args, render, &pipeline).await?;
+    save_leases_early(kube, args, render, &pipeline).await?;
     let plan = plan::plan(&pipeline.outcome, &observed, &plan_options(args));
-    let mut sink = KubeSink::new(&engine.kube, &render.instance, args.concurrency);
-    sink.leader = engine.leader.clone();
-    sink.informer = engine.informer.clone();
+    let mut sink = KubeSink::new(kube, &render.instance, args.concurrency);
+    sink.leader = context.leader.clone();
+    sink.informer = context.informer.clone();
     sink.plain_http = args.registry_plain_http.clone();
     let before_execute = started.elapsed();
     let mut report = sink.execute(&plan, &pipeline.outcome).await;
     report.tenancy_rejected = pipeline.tenancy_rejected();
     let executed = started.elapsed() - before_execute;
-    finish_leases(&engine.kube, args, render, &pipeline, &report).await?;
+    finish_leases(kube, args, render, &pipeline, &report).await?;
     // Where a sync's time goes, for operators and the benchmark.
     tracing::info!(
         observe_and_render_ms = prepared.as_millis() as u64,
@@ -208,7 +169,7 @@ pub async fn sync(
         actions = plan.actions.len(),
         "sync phases"
     );
-    if let Some(written) = &engine.written {
+    if let Some(written) = &context.written {
         // What our own writes answered; for the rest, the version we last left (a drift that
         // was not repaired this time — a failed or skipped write — must stay a drift); only a
         // Secret seen for the first time is taken as found.

@@ -11,4 +11,4 @@ pub mod cluster;
 pub mod config;
 pub mod pipeline;
 
-pub use cluster::{Engine, sync};
+pub use cluster::{connect, sync};

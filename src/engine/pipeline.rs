@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::credentials::{self, SourceContext, age_file};
+use crate::context::Context;
+use crate::credentials::{self, age_file};
 use crate::engine::config::RenderConfig;
 use crate::render::{self, RenderContext, RenderOutcome};
 use crate::spec::fleet::ClusterIdentity;
@@ -101,7 +102,8 @@ pub struct Pipeline {
     pub tenancy: Verdict,
     /// Credential name → the secrets that use it, to know when a replaced lease may go.
     pub users: std::collections::BTreeMap<String, Vec<(String, String)>>,
-    pub context: SourceContext,
+    /// The context this sync ran with (its lease book, tenant sessions, age identities).
+    pub context: Context,
     /// The lease book as last loaded or written, so an unchanged book is not written again.
     pub persisted: std::sync::Mutex<credentials::vault::dynamic::LeaseBook>,
 }
@@ -113,31 +115,6 @@ pub fn vault_session(args: &RenderConfig) -> anyhow::Result<Option<credentials::
         Ok(None) => Ok(None),
         Err(e) => Err(anyhow::anyhow!("{e}")),
     }
-}
-
-/// What the pipeline knows of a cluster, when there is one.
-#[derive(Default)]
-pub struct ClusterView {
-    pub kube: Option<crate::k8s::Kube>,
-    pub own_namespace: Option<String>,
-    pub namespaces: Namespaces,
-    /// Leases of dynamic credentials from the last run.
-    pub leases: credentials::vault::dynamic::LeaseBook,
-    /// Issue nothing at a source (for `plan`).
-    pub read_only: bool,
-    /// A long-running process keeps its Vault session (token) and credential cache.
-    pub vault: Option<credentials::vault::VaultSession>,
-    pub cache: Option<std::sync::Arc<tokio::sync::Mutex<credentials::cache::CredentialCache>>>,
-    /// The install's key for digests in metadata.
-    pub digest_key: Option<render::digest::DigestKey>,
-    /// Credential files of pullsync beyond the render flags' (kubeconfig, git token, webhook).
-    pub own_files: Vec<std::path::PathBuf>,
-    /// Registry hosts reached over plain HTTP (`--registry-plain-http`).
-    pub plain_http: Vec<String>,
-    /// A long-running process keeps each tenant role's Vault session (its token) too.
-    pub tenant_vault: std::sync::Arc<
-        std::sync::Mutex<std::collections::BTreeMap<String, credentials::vault::VaultSession>>,
-    >,
 }
 
 impl Pipeline {
@@ -155,17 +132,17 @@ impl Pipeline {
 }
 
 /// The Vault session of each tenant-owned credential whose tenant names a role: one session
-/// per role, kept in `cluster` so a daemon logs in once per role, not once per sync.
+/// per role, kept in the context so a daemon logs in once per role, not once per sync.
 fn tenant_sessions(
     vault: Option<&credentials::vault::VaultSession>,
     verdict: &Verdict,
-    cluster: &ClusterView,
+    context: &Context,
 ) -> anyhow::Result<std::collections::BTreeMap<String, credentials::vault::VaultSession>> {
     let mut out = std::collections::BTreeMap::new();
     let Some(vault) = vault else {
         return Ok(out);
     };
-    let mut sessions = cluster.tenant_vault.lock().unwrap_or_else(|e| e.into_inner());
+    let mut sessions = context.tenant_sessions.lock().unwrap_or_else(|e| e.into_inner());
     for (credential, role) in &verdict.vault_roles {
         let session = match sessions.get(role) {
             Some(session) => session.clone(),
@@ -180,48 +157,46 @@ fn tenant_sessions(
     Ok(out)
 }
 
+/// Run the pipeline in `context` (a cluster's namespaces, sessions and caches, or none); the
+/// returned [`Pipeline`] holds this sync's own copy of the context.
 pub async fn pipeline(
     dir: &Path,
     args: &RenderConfig,
-    cluster: &ClusterView,
+    context: &Context,
 ) -> anyhow::Result<Result<Pipeline, Vec<Diagnostic>>> {
     let Resolved {
         mut checked,
         desired,
         diagnostics,
         tenancy,
-    } = match check_and_resolve(dir, &cluster.namespaces, &args.tenancy, &args.cluster)? {
+    } = match check_and_resolve(dir, &context.namespaces, &args.tenancy, &args.cluster)? {
         Ok(ok) => ok,
         Err(diagnostics) => return Ok(Err(diagnostics)),
     };
     // Rotation layered from Defaults reaches the credentials the secrets use.
     spec::rotation::apply(&mut checked.catalog, &desired);
     let catalog = &checked.catalog;
-    let identities = match &args.age_identity {
-        Some(path) => Some(age_file::Identities::load(path)?),
-        None => None,
-    };
     for rejected in tenancy.diagnostics.iter().filter(|d| d.is_error()) {
         tracing::warn!(object = rejected.object.as_deref().unwrap_or(""), at = %rejected.position, reason = %rejected.message, "rejected by tenancy");
     }
-    let vault = match &cluster.vault {
+    let vault = match &context.vault {
         Some(session) => Some(session.clone()),
         None => vault_session(args)?,
     };
-    let context = SourceContext {
-        age_identities: identities,
-        kube: cluster.kube.clone(),
-        own_namespace: cluster.own_namespace.clone(),
-        tenant_vault: tenant_sessions(vault.as_ref(), &tenancy, cluster)?,
-        aws: args.aws.clone(),
-        azure_authority: args.azure_authority.clone(),
-        plain_http: cluster.plain_http.clone(),
-        vault,
-        leases: std::sync::Arc::new(tokio::sync::Mutex::new(cluster.leases.clone())),
-        read_only: cluster.read_only,
-        cache: cluster.cache.clone(),
-        files: args.file_policy(cluster.kube.is_some(), cluster.own_files.iter().cloned()),
+    // This sync's own context: the lease book as loaded, the sessions of this revision's
+    // tenants, the render flags' sources; everything kept between syncs is shared.
+    let book = context.leases.lock().await.clone();
+    let mut context = context.clone();
+    context.age_identities = match &args.age_identity {
+        Some(path) => Some(std::sync::Arc::new(age_file::Identities::load(path)?)),
+        None => None,
     };
+    context.tenant_vault = tenant_sessions(vault.as_ref(), &tenancy, &context)?;
+    context.vault = vault;
+    context.aws = args.aws.clone();
+    context.azure_authority = args.azure_authority.clone();
+    context.files = args.file_policy(context.kube.is_some(), context.own_files.iter().cloned());
+    context.leases = std::sync::Arc::new(tokio::sync::Mutex::new(book.clone()));
     let needed: BTreeSet<&str> = desired.secrets.values().flat_map(|s| s.credentials()).collect();
     let needed = credentials::with_dependencies(catalog, &needed);
     let mut users: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
@@ -245,7 +220,7 @@ pub async fn pipeline(
         revision: revision.clone(),
         instance: args.instance.clone(),
         // Without a kept key (`render`, a first `plan`), digests are for this run only.
-        key: cluster
+        key: context
             .digest_key
             .clone()
             .unwrap_or_else(render::digest::DigestKey::generate),
@@ -266,6 +241,6 @@ pub async fn pipeline(
         tenancy,
         users,
         context,
-        persisted: std::sync::Mutex::new(cluster.leases.clone()),
+        persisted: std::sync::Mutex::new(book),
     }))
 }
