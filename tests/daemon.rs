@@ -862,6 +862,19 @@ fn failing_watches_are_retried_with_backoff_not_in_a_loop() {
         log.contains("watch failed; retrying with backoff"),
         "errors are logged"
     );
+    // With no watch to tell it, the periodic resync still sees a deletion: a broken watch
+    // makes syncs list instead of trusting a copy that no longer changes.
+    server.delete("secrets", "team-a", "ngc-pull");
+    eventually("recreated by a resync", || {
+        password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
+    });
+    let log =
+        std::fs::read_to_string(std::env::temp_dir().join(format!("pullsync-daemon-{}.log", daemon.port)))
+            .unwrap_or_default();
+    assert!(
+        !log.contains("did not catch up"),
+        "no sync waited for a copy its broken watch cannot update"
+    );
 }
 
 #[test]

@@ -61,6 +61,8 @@ struct State {
     /// Each watch stream (`namespaces`, `secrets`, `secrets/NS`) → whether its first list is
     /// complete; the copy is usable once all are.
     synced: BTreeMap<String, bool>,
+    /// Streams whose last attempt failed (cleared by their next event).
+    failing: std::collections::BTreeSet<String>,
     namespace_relist: Option<Relist<NamespaceInfo>>,
     secret_relists: BTreeMap<String, Relist<ManagedSecret>>,
     pending: BTreeMap<Key, Expectation>,
@@ -89,6 +91,12 @@ impl State {
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
+    }
+
+    /// A stream is failing: what it shows may be stale for as long as it keeps failing (a
+    /// watch refused for good never relists), so a sync lists instead of trusting it.
+    fn degraded(&self) -> bool {
+        !self.failing.is_empty()
     }
 
     fn ready(&self) -> bool {
@@ -375,12 +383,16 @@ impl Informer {
                     match event {
                         Ok(event) => {
                             let seen = decode(event, managed_secret);
-                            let changed = informer.update(|s| s.secret_seen(&name, ns.as_deref(), seen));
+                            let changed = informer.update(|s| {
+                                s.failing.remove(&name);
+                                s.secret_seen(&name, ns.as_deref(), seen)
+                            });
                             if changed {
                                 on_change();
                             }
                         }
                         Err(error) => {
+                            informer.update(|s| s.failing.insert(name.clone()));
                             tracing::warn!(watch = %name, %error, "watch failed; retrying with backoff")
                         }
                     }
@@ -397,11 +409,15 @@ impl Informer {
                     match event {
                         Ok(event) => {
                             let seen = decode(event, namespace_info);
-                            if informer.update(|s| s.namespace_seen(seen)) {
+                            if informer.update(|s| {
+                                s.failing.remove("namespaces");
+                                s.namespace_seen(seen)
+                            }) {
                                 on_change();
                             }
                         }
                         Err(error) => {
+                            informer.update(|s| s.failing.insert("namespaces".to_string()));
                             tracing::warn!(watch = "namespaces", %error, "watch failed; retrying with backoff")
                         }
                     }
@@ -449,6 +465,11 @@ impl Informer {
                         observed.namespaces = fixed.clone();
                     }
                     return Some(observed);
+                }
+                if state.degraded() {
+                    tracing::debug!(failing = ?state.failing, "a watch is failing; listing instead");
+                    state.pending.clear();
+                    return None;
                 }
                 if tokio::time::Instant::now() >= deadline {
                     tracing::warn!(
@@ -500,6 +521,18 @@ mod tests {
         state.namespace_seen(Seen::Init);
         state.namespace_seen(Seen::Done);
         assert!(state.ready());
+    }
+
+    #[test]
+    fn a_failing_watch_is_not_trusted_until_it_delivers_again() {
+        let mut state = synced();
+        assert!(!state.degraded());
+        state.failing.insert("secrets".into());
+        assert!(state.degraded());
+        assert!(
+            state.ready(),
+            "listed, but stale while failing: degraded() decides"
+        );
     }
 
     #[test]
