@@ -78,6 +78,12 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
+    /// pullsync's own namespace, resolved once when the context connected (`--own-namespace`,
+    /// else the kubeconfig context's, in a pod its own).
+    pub fn pullsync_namespace(&self) -> &str {
+        self.own_namespace.as_deref().unwrap_or("default")
+    }
+
     /// The cluster client; an error for a command that has none.
     pub fn cluster(&self) -> anyhow::Result<&Kube> {
         self.kube

@@ -55,16 +55,15 @@ pub async fn sync(
     let Some((kube, observed, pipeline)) = prepare(repo, render, args, false).await? else {
         return Ok(ExitCode::FAILURE);
     };
-    save_leases_early(&kube, args, render, &pipeline).await?;
+    save_leases_early(render, &pipeline).await?;
     let plan = plan::plan(&pipeline.outcome, &observed, &plan_options(args));
     let mut sink = KubeSink::new(&kube, &render.instance, args.concurrency);
     sink.plain_http = args.registry_plain_http.clone();
     let mut report = sink.execute(&plan, &pipeline.outcome).await;
     report.tenancy_rejected = pipeline.tenancy_rejected();
-    finish_leases(&kube, args, render, &pipeline, &report).await?;
+    finish_leases(render, &pipeline, &report).await?;
     record_sync(
-        &kube,
-        args,
+        &pipeline.context,
         &render.instance,
         &pipeline.revision,
         &report,

@@ -79,7 +79,7 @@ pub async fn run(
     }
     // The daemon checks its Vault flags at start.
     context.vault = crate::engine::pipeline::vault_session(&render)?;
-    let own_namespace = crate::engine::cluster::own_namespace(&kube, &cluster);
+    let own_namespace = context.pullsync_namespace().to_string();
     context.digest_key = crate::k8s::digest_key::load(&kube, &own_namespace, &render.instance, true)
         .await
         .map_err(|e| {
@@ -370,7 +370,7 @@ async fn one_sync(
                     tracing::error!(diagnostic = %d, "invalid specs: keeping the last good revision");
                 }
                 // Once per rejected revision, an Event beside the daemon for `kubectl get events`.
-                let namespace = crate::engine::cluster::own_namespace(kube, cluster);
+                let namespace = context.pullsync_namespace().to_string();
                 let first = diagnostics
                     .iter()
                     .find(|d| d.is_error())
@@ -483,8 +483,7 @@ async fn one_sync(
     // Outside the status lock: readers of /status never wait for the API server.
     if let Some((revision, report, newly_refused, newly_rejected)) = sync_events {
         crate::engine::cluster::record_sync(
-            kube,
-            cluster,
+            context,
             &render.instance,
             &revision,
             &report,

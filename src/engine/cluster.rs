@@ -37,7 +37,7 @@ async fn connect_kube(args: &ClusterConfig, identity: Option<String>) -> anyhow:
 pub async fn connect(args: &ClusterConfig, identity: Option<String>) -> anyhow::Result<Context> {
     let kube = connect_kube(args, identity).await?;
     Ok(Context {
-        own_namespace: Some(own_namespace(&kube, args)),
+        own_namespace: Some(resolve_own_namespace(&kube, args)),
         kube: Some(kube),
         own_files: args.kubeconfig.iter().cloned().collect(),
         plain_http: args.registry_plain_http.clone(),
@@ -78,7 +78,7 @@ pub async fn prepare(
         .filter(|(_, ns)| !ns.terminating)
         .map(|(name, ns)| (name.clone(), ns.labels.clone()))
         .collect();
-    let own_namespace = own_namespace(kube, args);
+    let own_namespace = context.pullsync_namespace().to_string();
     let leases = lease_state::load(kube, &own_namespace, &render.instance).await?;
     let digest_key = match &context.digest_key {
         Some(key) => Some(key.clone()),
@@ -150,7 +150,7 @@ pub async fn sync(
             observed.drifted.extend(edited);
         }
     }
-    save_leases_early(kube, args, render, &pipeline).await?;
+    save_leases_early(render, &pipeline).await?;
     let plan = plan::plan(&pipeline.outcome, &observed, &plan_options(args));
     let mut sink = KubeSink::new(kube, &render.instance, args.concurrency);
     sink.leader = context.leader.clone();
@@ -160,7 +160,7 @@ pub async fn sync(
     let mut report = sink.execute(&plan, &pipeline.outcome).await;
     report.tenancy_rejected = pipeline.tenancy_rejected();
     let executed = started.elapsed() - before_execute;
-    finish_leases(kube, args, render, &pipeline, &report).await?;
+    finish_leases(render, &pipeline, &report).await?;
     // Where a sync's time goes, for operators and the benchmark.
     tracing::info!(
         observe_and_render_ms = prepared.as_millis() as u64,
@@ -200,7 +200,7 @@ pub async fn sync(
     )))
 }
 
-pub fn own_namespace(kube: &Kube, args: &ClusterConfig) -> String {
+fn resolve_own_namespace(kube: &Kube, args: &ClusterConfig) -> String {
     args.own_namespace
         .clone()
         .unwrap_or_else(|| kube.default_namespace.clone())
@@ -209,8 +209,7 @@ pub fn own_namespace(kube: &Kube, args: &ClusterConfig) -> String {
 /// One summary Event beside pullsync for a sync that changed something, and a Warning Event
 /// when prunes were refused (`warn_prune`: the daemon says so once per refusal, not per sync).
 pub async fn record_sync(
-    kube: &Kube,
-    args: &ClusterConfig,
+    context: &Context,
     instance: &str,
     revision: &str,
     report: &SyncReport,
@@ -218,7 +217,10 @@ pub async fn record_sync(
     warn_rejected: bool,
 ) {
     use crate::k8s::events::{EventType, Note, emit};
-    let namespace = own_namespace(kube, args);
+    let Some(kube) = context.kube.as_ref() else {
+        return;
+    };
+    let namespace = context.pullsync_namespace();
     let mut notes = Vec::new();
     if let Some(summary) = report.summary(revision) {
         notes.push((EventType::Normal, "Synced", summary));
@@ -237,9 +239,9 @@ pub async fn record_sync(
     }
     for (event_type, reason, message) in &notes {
         let note = Note {
-            namespace: &namespace,
+            namespace,
             kind: "Namespace",
-            name: &namespace,
+            name: namespace,
             event_type: *event_type,
             reason,
             message,
@@ -257,8 +259,6 @@ pub fn plan_options(args: &ClusterConfig) -> PlanOptions {
 
 /// Write the lease book if it differs from the copy last loaded or written, and remember it.
 async fn persist_leases(
-    kube: &Kube,
-    args: &ClusterConfig,
     render: &RenderConfig,
     pipeline: &Pipeline,
     book: &crate::credentials::vault::dynamic::LeaseBook,
@@ -268,27 +268,28 @@ async fn persist_leases(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    lease_state::save(kube, &own_namespace(kube, args), &render.instance, book, &stored).await?;
+    let context = &pipeline.context;
+    lease_state::save(
+        context.cluster()?,
+        context.pullsync_namespace(),
+        &render.instance,
+        book,
+        &stored,
+    )
+    .await?;
     *pipeline.persisted.lock().unwrap_or_else(|e| e.into_inner()) = book.clone();
     Ok(())
 }
 
 /// Persist newly issued leases before applying anything: a crash mid-apply must not make the
 /// next run issue a still-valid dynamic credential a second time.
-pub async fn save_leases_early(
-    kube: &Kube,
-    args: &ClusterConfig,
-    render: &RenderConfig,
-    pipeline: &Pipeline,
-) -> anyhow::Result<()> {
+pub async fn save_leases_early(render: &RenderConfig, pipeline: &Pipeline) -> anyhow::Result<()> {
     let book = pipeline.context.leases.lock().await;
-    persist_leases(kube, args, render, pipeline, &book).await
+    persist_leases(render, pipeline, &book).await
 }
 
 /// Revoke replaced leases whose secrets were all rewritten, then persist the lease book.
 pub async fn finish_leases(
-    kube: &Kube,
-    args: &ClusterConfig,
     render: &RenderConfig,
     pipeline: &Pipeline,
     report: &SyncReport,
@@ -320,5 +321,5 @@ pub async fn finish_leases(
     for event in &book.events {
         tracing::info!(lease = %event, "vault lease");
     }
-    persist_leases(kube, args, render, pipeline, &book).await
+    persist_leases(render, pipeline, &book).await
 }
