@@ -64,7 +64,13 @@ pub async fn prepare(
     let from_cache = cached.is_some();
     let observed = match cached {
         Some(observed) => observed,
-        None => observe::observe(kube, &render.instance, scope).await?,
+        None => {
+            let listed = observe::observe(kube, &render.instance, scope).await?;
+            if let Some(informer) = &context.informer {
+                informer.listed(&listed);
+            }
+            listed
+        }
     };
     let observe_ms = started.elapsed().as_millis() as u64;
     for (name, ns) in observed.namespaces.iter() {

@@ -219,6 +219,16 @@ impl Kube {
     where
         F: Fn() -> Result<http::Request<Vec<u8>>, kube::core::request::Error>,
     {
+        self.call_as(on_conflict, build).await
+    }
+
+    /// [`Kube::call`], decoding the body of a 2xx as `T`: a caller that needs one field of the
+    /// answer (a write's new resourceVersion) decodes that field, not the whole object.
+    pub async fn call_as<T, F>(&self, on_conflict: OnConflict, build: F) -> Result<T, CallError>
+    where
+        T: serde::de::DeserializeOwned,
+        F: Fn() -> Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -257,7 +267,10 @@ impl Kube {
     }
 
     /// One attempt; on failure, the error and how long the server asked us to wait.
-    async fn send(&self, request: http::Request<Vec<u8>>) -> Result<Value, (CallError, Option<Duration>)> {
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<T, (CallError, Option<Duration>)> {
         let response = self
             .client
             .send(request.map(Body::from))

@@ -243,6 +243,14 @@ impl State {
         self.labels.purge();
     }
 
+    fn rebase(&mut self, listed: &BTreeMap<Key, ManagedSecret>) {
+        let keys: Vec<Key> = self.pending.keys().cloned().collect();
+        for key in keys {
+            let resource_version = listed.get(&key).map(|s| s.resource_version.clone());
+            self.expect(key, resource_version);
+        }
+    }
+
     fn met(managed: &BTreeMap<Key, ManagedSecret>, key: &Key, expected: &Expectation) -> bool {
         managed.get(key).map(|s| &s.resource_version) == expected.resource_version.as_ref()
     }
@@ -433,6 +441,15 @@ impl Informer {
         out
     }
 
+    /// A list the caller made instead of reading the copy: the copy has caught up once it shows
+    /// what this list shows for each Secret still awaited (watch events arrive in order, so it
+    /// passes through that version on its way to any later one). An expectation the list has
+    /// already overtaken — someone changed the Secret right after our write — is settled
+    /// instead of being waited for forever.
+    pub fn listed(&self, observed: &Observed) {
+        self.update(|s| s.rebase(&observed.managed));
+    }
+
     /// One of our writes answered with this resourceVersion.
     pub fn expect_written(&self, namespace: &str, name: &str, resource_version: &str) {
         self.update(|s| {
@@ -449,8 +466,8 @@ impl Informer {
     }
 
     /// The copy, once every watch has listed and every write of ours has come back through it;
-    /// `None` after `wait` (the caller lists instead, and the expectations are dropped: that
-    /// list is newer than all of them).
+    /// `None` after `wait` or while a watch fails (the caller lists instead, then hands the
+    /// list to [`Informer::listed`]).
     pub async fn observed(&self, wait: Duration) -> Option<Observed> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -458,7 +475,7 @@ impl Informer {
             let mut notified = std::pin::pin!(notified);
             notified.as_mut().enable();
             {
-                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 if state.ready() {
                     let mut observed = state.snapshot();
                     if let Some(fixed) = &self.fixed_namespaces {
@@ -468,7 +485,6 @@ impl Informer {
                 }
                 if state.degraded() {
                     tracing::debug!(failing = ?state.failing, "a watch is failing; listing instead");
-                    state.pending.clear();
                     return None;
                 }
                 if tokio::time::Instant::now() >= deadline {
@@ -477,7 +493,6 @@ impl Informer {
                         synced = state.synced.values().all(|s| *s),
                         "the watch-fed copy did not catch up; listing instead"
                     );
-                    state.pending.clear();
                     return None;
                 }
             }
@@ -581,6 +596,28 @@ mod tests {
             "deleted by someone else"
         );
         assert!(state.snapshot().managed.is_empty());
+    }
+
+    #[test]
+    fn a_fallback_list_rebases_expectations_on_what_it_showed() {
+        let mut state = synced();
+        // Our write answered 7; the copy still shows 1 (its event is late).
+        state.expect(("a".into(), "s".into()), Some("7".into()));
+        // A list made instead shows 7: the copy must still get there before it is used.
+        let listed: BTreeMap<Key, ManagedSecret> = [(("a".to_string(), "s".to_string()), secret("7"))].into();
+        state.rebase(&listed);
+        assert!(!state.ready(), "the copy still shows version 1");
+        state.secret_seen("secrets", None, Seen::Applied("a/s".into(), secret("7")));
+        assert!(state.ready());
+        // Overtaken: our write answered 9, someone wrote 10 and the copy saw 10 before we
+        // registered 9. The list shows 10 and settles it.
+        state.secret_seen("secrets", None, Seen::Applied("a/s".into(), secret("10")));
+        state.expect(("a".into(), "s".into()), Some("9".into()));
+        assert!(!state.ready());
+        let listed: BTreeMap<Key, ManagedSecret> =
+            [(("a".to_string(), "s".to_string()), secret("10"))].into();
+        state.rebase(&listed);
+        assert!(state.ready());
     }
 
     #[test]

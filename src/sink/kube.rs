@@ -131,11 +131,8 @@ impl<'a> KubeSink<'a> {
         }
     }
 
-    fn remember(&self, rendered: &Rendered, response: &Value) {
-        if let Some(rv) = response
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-        {
+    fn remember(&self, rendered: &Rendered, response: &WriteAnswer) {
+        if let Some(rv) = response.metadata.resource_version.as_deref() {
             if let Some(informer) = &self.informer {
                 informer.expect_written(&rendered.namespace, &rendered.name, rv);
             }
@@ -145,6 +142,20 @@ impl<'a> KubeSink<'a> {
             );
         }
     }
+}
+
+/// What pullsync reads of a write's answer: the new resourceVersion (serde skips the rest of
+/// the object without building it).
+#[derive(Debug, Default, serde::Deserialize)]
+struct WriteAnswer {
+    #[serde(default)]
+    metadata: WriteAnswerMeta,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct WriteAnswerMeta {
+    #[serde(rename = "resourceVersion")]
+    resource_version: Option<String>,
 }
 
 fn secrets_path(namespace: &str) -> Request {
@@ -162,10 +173,6 @@ fn kind_of(action: &Action) -> &'static str {
         },
         _ => "Secret",
     }
-}
-
-fn manifest_json(rendered: &Rendered) -> Value {
-    serde_json::to_value(manifest::manifest(rendered, true)).unwrap_or(Value::Null)
 }
 
 impl KubeSink<'_> {
@@ -360,7 +367,7 @@ impl KubeSink<'_> {
     }
 
     async fn create(&self, rendered: &Rendered) -> Result<(Status, String), CallError> {
-        let body = serde_json::to_vec(&manifest_json(rendered)).unwrap_or_default();
+        let body = serde_json::to_vec(&manifest::manifest(rendered, true)).unwrap_or_default();
         let params = PostParams {
             field_manager: Some(FIELD_MANAGER.into()),
             ..Default::default()
@@ -368,7 +375,7 @@ impl KubeSink<'_> {
         let request = secrets_path(&rendered.namespace);
         match self
             .kube
-            .call(OnConflict::Retry, || request.create(&params, body.clone()))
+            .call_as::<WriteAnswer, _>(OnConflict::Retry, || request.create(&params, body.clone()))
             .await
         {
             Ok(created) => {
@@ -419,18 +426,18 @@ impl KubeSink<'_> {
         ))
     }
 
-    async fn apply(&self, rendered: &Rendered) -> Result<Value, CallError> {
-        let body = manifest_json(rendered);
+    async fn apply(&self, rendered: &Rendered) -> Result<(), CallError> {
+        let body = manifest::manifest(rendered, true);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let request = secrets_path(&rendered.namespace);
         let applied = self
             .kube
-            .call(OnConflict::Retry, || {
+            .call_as::<WriteAnswer, _>(OnConflict::Retry, || {
                 request.patch(&rendered.name, &params, &Patch::Apply(&body))
             })
             .await?;
         self.remember(rendered, &applied);
-        Ok(applied)
+        Ok(())
     }
 
     async fn prune(
