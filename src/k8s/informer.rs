@@ -291,8 +291,9 @@ impl std::fmt::Debug for Informer {
     }
 }
 
-fn managed_secret(meta: &PartialObjectMeta<Secret>) -> (String, ManagedSecret) {
-    let m = &meta.metadata;
+/// Taken apart, not copied: the event's maps move into the copy.
+fn managed_secret(meta: PartialObjectMeta<Secret>) -> (String, ManagedSecret) {
+    let m = meta.metadata;
     let id = format!(
         "{}/{}",
         m.namespace.as_deref().unwrap_or_default(),
@@ -306,40 +307,41 @@ fn managed_secret(meta: &PartialObjectMeta<Secret>) -> (String, ManagedSecret) {
             e.fields_v1.as_ref().map_or(&null, |f| &f.0),
         )
     });
+    let applied_keys = applied_keys_of(entries);
     let secret = ManagedSecret {
-        resource_version: m.resource_version.clone().unwrap_or_default(),
+        resource_version: m.resource_version.unwrap_or_default(),
         meta: Arc::new(SecretMeta {
-            labels: m.labels.clone().unwrap_or_default(),
-            annotations: m.annotations.clone().unwrap_or_default(),
-            applied_keys: applied_keys_of(entries),
+            labels: m.labels.unwrap_or_default(),
+            annotations: m.annotations.unwrap_or_default(),
+            applied_keys,
         }),
     };
     (id, secret)
 }
 
-fn namespace_info(ns: &PartialObjectMeta<Namespace>) -> (String, NamespaceInfo) {
+fn namespace_info(ns: PartialObjectMeta<Namespace>) -> (String, NamespaceInfo) {
     let info = NamespaceInfo {
-        labels: Arc::new(ns.metadata.labels.clone().unwrap_or_default()),
         // A namespace being deleted has its deletionTimestamp set as its phase turns
         // Terminating (Kubernetes docs, Namespaces: "Terminating" phase).
         terminating: ns.metadata.deletion_timestamp.is_some(),
+        labels: Arc::new(ns.metadata.labels.unwrap_or_default()),
     };
-    (ns.metadata.name.clone().unwrap_or_default(), info)
+    (ns.metadata.name.unwrap_or_default(), info)
 }
 
-fn decode<K, T>(event: watcher::Event<K>, convert: impl Fn(&K) -> (String, T)) -> Seen<T> {
+fn decode<K, T>(event: watcher::Event<K>, convert: impl Fn(K) -> (String, T)) -> Seen<T> {
     match event {
         watcher::Event::Init => Seen::Init,
         watcher::Event::InitApply(k) => {
-            let (id, t) = convert(&k);
+            let (id, t) = convert(k);
             Seen::Listed(id, t)
         }
         watcher::Event::InitDone => Seen::Done,
         watcher::Event::Apply(k) => {
-            let (id, t) = convert(&k);
+            let (id, t) = convert(k);
             Seen::Applied(id, t)
         }
-        watcher::Event::Delete(k) => Seen::Deleted(convert(&k).0),
+        watcher::Event::Delete(k) => Seen::Deleted(convert(k).0),
     }
 }
 
@@ -674,14 +676,14 @@ mod tests {
             "metadata": {"name": "team-a", "labels": {"gpu": "true"}}
         }))
         .unwrap();
-        let (name, info) = namespace_info(&ns);
+        let (name, info) = namespace_info(ns.clone());
         assert_eq!(name, "team-a");
         assert!(!info.terminating);
         assert_eq!(info.labels.get("gpu").map(String::as_str), Some("true"));
         ns.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
             k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
         ));
-        assert!(namespace_info(&ns).1.terminating);
+        assert!(namespace_info(ns).1.terminating);
     }
 
     #[test]

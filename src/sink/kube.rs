@@ -308,7 +308,9 @@ impl KubeSink<'_> {
         match &result {
             Status::Failed => tracing::error!(kind, %detail, "failed"),
             Status::Conflict => tracing::warn!(kind, %detail, "conflict"),
-            _ => tracing::info!(kind, result = ?result, "done"),
+            // Per object at debug only: a 10,000-namespace rotation is one summary, not 10,000
+            // log lines (failures and conflicts above are always logged).
+            _ => tracing::debug!(kind, result = ?result, "done"),
         }
         self.record(kind, namespace, name, &result, &detail).await;
         Outcome {

@@ -37,6 +37,8 @@ pub struct Logged {
     /// The holder of the Lease `pullsync-system/pullsync-default` when the request arrived
     /// (before any injected latency): who was entitled to write at that moment.
     pub lease_holder: String,
+    /// When the answer was ready (benchmarks time write phases from the server's side).
+    pub answered: std::time::Instant,
 }
 
 impl Logged {
@@ -523,6 +525,7 @@ async fn handle(
         status: response.status().as_u16(),
         user_agent,
         lease_holder,
+        answered: std::time::Instant::now(),
     });
     response
 }
