@@ -46,6 +46,10 @@ pub enum Action {
         namespace: String,
         name: String,
         changes: Vec<String>,
+        /// Keys (`labels/K`, `annotations/K`, `data/K`) pullsync's create wrote that are no
+        /// longer rendered: an apply leaves them (its create still owns them); removed after it.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        remove: Vec<String>,
         #[serde(skip)]
         index: usize,
     },
@@ -117,18 +121,34 @@ fn differences(rendered: &Rendered, live: &ManagedSecret) -> Vec<String> {
     }) {
         changes.push("annotations".to_string());
     }
-    // A key pullsync applied before and renders no more: the next apply takes it away.
-    for key in &live.applied_keys {
-        let (kind, name) = key.split_once('/').unwrap_or_default();
-        let still = match kind {
-            "labels" => rendered.labels.contains_key(name),
-            _ => rendered.annotations.contains_key(name),
-        };
-        if !still && !changes.iter().any(|c| c == kind) {
+    // A key pullsync applied or created before and renders no more must go.
+    for key in live.applied_keys.iter().chain(&live.created_keys) {
+        let (kind, _) = key.split_once('/').unwrap_or_default();
+        if !still_rendered(rendered, key) && !changes.iter().any(|c| c == kind) {
             changes.push(kind.to_string());
         }
     }
     changes
+}
+
+/// `labels/K`, `annotations/K` or `data/K` is among what `rendered` holds.
+fn still_rendered(rendered: &Rendered, key: &str) -> bool {
+    let (kind, name) = key.split_once('/').unwrap_or_default();
+    match kind {
+        "labels" => rendered.labels.contains_key(name),
+        "annotations" => rendered.annotations.contains_key(name),
+        "data" => rendered.data.contains_key(name),
+        _ => true,
+    }
+}
+
+/// Keys only a patch removes: written by pullsync's create, no longer rendered.
+fn to_remove(rendered: &Rendered, live: &ManagedSecret) -> Vec<String> {
+    live.created_keys
+        .iter()
+        .filter(|key| !still_rendered(rendered, key))
+        .cloned()
+        .collect()
 }
 
 pub fn plan(outcome: &RenderOutcome, observed: &Observed, options: &PlanOptions) -> Plan {
@@ -172,6 +192,7 @@ pub fn plan(outcome: &RenderOutcome, observed: &Observed, options: &PlanOptions)
                         namespace: key.0,
                         name: key.1,
                         changes,
+                        remove: to_remove(r, live),
                         index,
                     });
                 }
@@ -293,6 +314,7 @@ mod tests {
                 .into(),
                 annotations: [(ANNOTATION_CONTENT_HASH.to_string(), hash.to_string())].into(),
                 applied_keys: Default::default(),
+                created_keys: Default::default(),
             }),
         }
     }
@@ -422,6 +444,30 @@ mod tests {
         let plan = plan(&outcome, &observed(&[("a", "x", "h")]), &PlanOptions::default());
         assert!(plan.actions.is_empty());
         assert_eq!(plan.kept.len(), 1);
+    }
+
+    #[test]
+    fn keys_written_by_the_create_and_no_longer_rendered_are_removed_by_name() {
+        let mut live = observed(&[("a", "s", "h")]);
+        let secret = Arc::make_mut(&mut live.managed).values_mut().next().unwrap();
+        Arc::make_mut(&mut secret.meta).created_keys =
+            ["labels/team".to_string(), "labels/tier".to_string()].into();
+        let outcome = RenderOutcome {
+            rendered: vec![rendered("a", "s", "h")],
+            ..RenderOutcome::default()
+        };
+        let plan = plan(&outcome, &live, &PlanOptions::default());
+        match &plan.actions[..] {
+            [Action::Update { changes, remove, .. }] => {
+                assert_eq!(changes, &vec!["labels".to_string()]);
+                assert_eq!(
+                    remove,
+                    &vec!["labels/tier".to_string()],
+                    "`team` is still rendered"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

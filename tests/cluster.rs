@@ -827,3 +827,64 @@ fn a_corrupt_lease_book_is_refused_not_read_as_empty() {
     assert!(run.stderr.contains("is not readable"), "{}", run.stderr);
     assert_eq!(secret_writes(&s.server), 0, "nothing written");
 }
+
+#[test]
+fn a_label_or_annotation_removed_from_the_specs_leaves_the_secrets_it_was_created_on() {
+    let s = Setup::new(&["ml-team"]);
+    let with = |labels: &str, annotations: &str| {
+        pull_secret(
+            "registry-creds",
+            "[ml-team]",
+            &format!("  labels: {{{labels}}}\n  annotations: {{{annotations}}}\n"),
+        )
+    };
+    s.specs(&with("team: ml, tier: gold", "owner: ml, ticket: ML-1"));
+    s.sync();
+    let labels = &s.secret("ml-team", "registry-creds")["metadata"]["labels"];
+    assert_eq!(labels["tier"], "gold");
+    // A label set by someone else stays whatever pullsync does.
+    s.server.update(
+        "secrets",
+        "ml-team",
+        "registry-creds",
+        |v| v["metadata"]["labels"]["cost-center"] = json!("42"),
+        "kubectl-label",
+    );
+    // The Secret was created (POST), never applied since: its keys are owned by pullsync's
+    // create, which a later apply alone does not take away.
+    s.specs(&with("team: ml", "owner: ml"));
+    let run = s.sync();
+    assert!(run.stdout.contains("1 updated"), "{}", run.stdout);
+    let meta = &s.secret("ml-team", "registry-creds")["metadata"];
+    assert!(meta["labels"].get("tier").is_none(), "{meta}");
+    assert!(meta["annotations"].get("ticket").is_none(), "{meta}");
+    assert_eq!(meta["labels"]["team"], "ml");
+    assert_eq!(meta["annotations"]["owner"], "ml");
+    assert_eq!(meta["labels"]["cost-center"], "42", "someone else's label stays");
+    // And the next sync has nothing left to do.
+    s.server.clear_log();
+    let run = s.sync();
+    assert!(run.stdout.contains("1 unchanged"), "{}", run.stdout);
+    assert_eq!(secret_writes(&s.server), 0);
+
+    // The same for a data key of an Opaque Secret.
+    let opaque_with = |data: &str| {
+        format!(
+            "{}{HEADER}kind: Secret\nmetadata: {{name: s3}}\nspec:\n  namespaces: [ml-team]\n  data:\n    token: {{credential: hf}}\n{data}---\n",
+            with("team: ml", "owner: ml")
+        )
+    };
+    s.specs(&opaque_with(
+        "    endpoint: {value: \"https://s3.example.com\"}\n",
+    ));
+    s.sync();
+    assert!(s.secret("ml-team", "s3")["data"].get("endpoint").is_some());
+    s.specs(&opaque_with(""));
+    s.sync();
+    let data = &s.secret("ml-team", "s3")["data"];
+    assert!(data.get("endpoint").is_none(), "{data}");
+    assert_eq!(decoded(&s.secret("ml-team", "s3"), "token"), b"hf_one");
+    s.server.clear_log();
+    s.sync();
+    assert_eq!(secret_writes(&s.server), 0, "settled");
+}

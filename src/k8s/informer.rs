@@ -20,9 +20,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::Notify;
 
 use super::Kube;
-use super::observe::{
-    ManagedSecret, NamespaceInfo, Observed, SecretMeta, applied_keys_of, ownership_selector,
-};
+use super::observe::{ManagedSecret, NamespaceInfo, Observed, SecretMeta, owned_keys_of, ownership_selector};
 use crate::intern::Interner;
 
 /// Events between two purges of the interners.
@@ -300,20 +298,24 @@ fn managed_secret(meta: PartialObjectMeta<Secret>) -> (String, ManagedSecret) {
         m.name.as_deref().unwrap_or_default()
     );
     let null = serde_json::Value::Null;
-    let entries = m.managed_fields.iter().flatten().map(|e| {
-        (
-            e.manager.as_deref().unwrap_or_default(),
-            e.operation.as_deref().unwrap_or_default(),
-            e.fields_v1.as_ref().map_or(&null, |f| &f.0),
-        )
-    });
-    let applied_keys = applied_keys_of(entries);
+    let entries = || {
+        m.managed_fields.iter().flatten().map(|e| {
+            (
+                e.manager.as_deref().unwrap_or_default(),
+                e.operation.as_deref().unwrap_or_default(),
+                e.fields_v1.as_ref().map_or(&null, |f| &f.0),
+            )
+        })
+    };
+    let applied_keys = owned_keys_of(entries(), "Apply", false);
+    let created_keys = owned_keys_of(entries(), "Update", true);
     let secret = ManagedSecret {
         resource_version: m.resource_version.unwrap_or_default(),
         meta: Arc::new(SecretMeta {
             labels: m.labels.unwrap_or_default(),
             annotations: m.annotations.unwrap_or_default(),
             applied_keys,
+            created_keys,
         }),
     };
     (id, secret)

@@ -38,6 +38,11 @@ pub struct SecretMeta {
     /// `labels/KEY` and `annotations/KEY` pullsync's server-side apply owns (from
     /// `managedFields`): a key the specs no longer render must be applied away.
     pub applied_keys: std::collections::BTreeSet<String>,
+    /// `labels/KEY`, `annotations/KEY` and `data/KEY` pullsync's create (POST, an `Update`
+    /// entry) wrote and still owns: an apply without them leaves them in place (the same
+    /// manager's Update entry keeps owning them), so one no longer rendered is removed by a
+    /// patch.
+    pub created_keys: std::collections::BTreeSet<String>,
 }
 
 impl std::ops::Deref for ManagedSecret {
@@ -48,29 +53,44 @@ impl std::ops::Deref for ManagedSecret {
     }
 }
 
-/// The metadata keys owned by pullsync's Apply entry in `managedFields` (FieldsV1 format:
-/// `{"f:metadata":{"f:labels":{"f:KEY":{}}}}`, Kubernetes API concepts: field management).
-fn applied_keys(meta: &Value) -> std::collections::BTreeSet<String> {
+/// The keys owned by pullsync's `operation` entry (`Apply`, or `Update` for what its create
+/// wrote) in `managedFields` (FieldsV1 format: `{"f:metadata":{"f:labels":{"f:KEY":{}}}}`,
+/// Kubernetes API concepts: field management), as `labels/KEY`, `annotations/KEY` and (with
+/// `data`) `data/KEY`.
+fn owned_keys(meta: &Value, operation: &str, with_data: bool) -> std::collections::BTreeSet<String> {
     let entries = meta["managedFields"].as_array().into_iter().flatten();
-    applied_keys_of(entries.map(|e| {
-        (
-            e["manager"].as_str().unwrap_or_default(),
-            e["operation"].as_str().unwrap_or_default(),
-            &e["fieldsV1"],
-        )
-    }))
+    owned_keys_of(
+        entries.map(|e| {
+            (
+                e["manager"].as_str().unwrap_or_default(),
+                e["operation"].as_str().unwrap_or_default(),
+                &e["fieldsV1"],
+            )
+        }),
+        operation,
+        with_data,
+    )
 }
 
-/// [`applied_keys`] from (manager, operation, fieldsV1) entries, however they were decoded.
-pub fn applied_keys_of<'a>(
+/// [`owned_keys`] from (manager, operation, fieldsV1) entries, however they were decoded.
+pub fn owned_keys_of<'a>(
     entries: impl Iterator<Item = (&'a str, &'a str, &'a Value)>,
+    operation: &str,
+    with_data: bool,
 ) -> std::collections::BTreeSet<String> {
     let mut keys = std::collections::BTreeSet::new();
     for (_, _, fields) in
-        entries.filter(|(manager, operation, _)| *manager == super::FIELD_MANAGER && *operation == "Apply")
+        entries.filter(|(manager, op, _)| *manager == super::FIELD_MANAGER && *op == operation)
     {
-        for (field, prefix) in [("f:labels", "labels"), ("f:annotations", "annotations")] {
-            if let Some(map) = fields["f:metadata"][field].as_object() {
+        let mut maps = vec![
+            ("labels", &fields["f:metadata"]["f:labels"]),
+            ("annotations", &fields["f:metadata"]["f:annotations"]),
+        ];
+        if with_data {
+            maps.push(("data", &fields["f:data"]));
+        }
+        for (prefix, map) in maps {
+            if let Some(map) = map.as_object() {
                 keys.extend(
                     map.keys()
                         .filter_map(|k| k.strip_prefix("f:"))
@@ -253,7 +273,8 @@ pub async fn observe(kube: &Kube, instance: &str, scope: Scope<'_>) -> Result<Ob
                         meta: metas.intern(SecretMeta {
                             labels: string_map(&meta["labels"]),
                             annotations: string_map(&meta["annotations"]),
-                            applied_keys: applied_keys(meta),
+                            applied_keys: owned_keys(meta, "Apply", false),
+                            created_keys: owned_keys(meta, "Update", true),
                         }),
                     },
                 );

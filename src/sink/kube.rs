@@ -286,10 +286,20 @@ impl KubeSink<'_> {
         }
         let result = match action {
             Action::Create { index, .. } => self.create(&outcome.rendered[*index]).await,
-            Action::Update { index, changes, .. } => self
-                .apply(&outcome.rendered[*index])
-                .await
-                .map(|_| (Status::Updated, format!("changed: {}", changes.join(", ")))),
+            Action::Update {
+                index,
+                changes,
+                remove,
+                ..
+            } => {
+                let rendered = &outcome.rendered[*index];
+                match self.apply(rendered).await {
+                    Ok(()) if remove.is_empty() => Ok(()),
+                    Ok(()) => self.remove_created(rendered, remove).await,
+                    Err(e) => Err(e),
+                }
+                .map(|_| (Status::Updated, format!("changed: {}", changes.join(", "))))
+            }
             Action::Prune { resource_version, .. } => self.prune(namespace, name, resource_version).await,
             Action::PatchServiceAccount { wanted, .. } => self.service_account(namespace, name, wanted).await,
             Action::RolloutRestart { kind, secret, .. } => {
@@ -439,6 +449,36 @@ impl KubeSink<'_> {
             })
             .await?;
         self.remember(rendered, &applied);
+        Ok(())
+    }
+
+    /// Remove keys pullsync's create wrote and the specs no longer render, with a JSON merge
+    /// patch (`null` deletes; RFC 7386) under pullsync's field manager: an apply alone leaves
+    /// them, since the create's `Update` entry still owns them (Kubernetes docs, Server-Side
+    /// Apply: a field is removed only when no other manager owns it).
+    async fn remove_created(&self, rendered: &Rendered, keys: &[String]) -> Result<(), CallError> {
+        let mut patch = serde_json::json!({});
+        for key in keys {
+            let (kind, name) = key.split_once('/').unwrap_or_default();
+            let at = match kind {
+                "labels" | "annotations" => &mut patch["metadata"][kind],
+                "data" => &mut patch["data"],
+                _ => continue,
+            };
+            at[name] = Value::Null;
+        }
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        let request = secrets_path(&rendered.namespace);
+        let patched = self
+            .kube
+            .call_as::<WriteAnswer, _>(OnConflict::Retry, || {
+                request.patch(&rendered.name, &params, &Patch::Merge(&patch))
+            })
+            .await?;
+        self.remember(rendered, &patched);
         Ok(())
     }
 
