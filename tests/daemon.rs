@@ -1021,3 +1021,37 @@ fn resyncs_read_the_watched_copy_and_still_repair_drift() {
     assert!(writes.is_empty(), "quiet after the repair: {writes:?}");
     assert_eq!(log.iter().filter(|l| is_list(l)).count(), 0);
 }
+
+#[test]
+fn a_label_dropped_from_the_specs_leaves_the_secrets_the_daemon_created() {
+    let server = ApiServer::start();
+    server.create_namespace("team-a", &[("gpu", "true")]);
+    let work = tempfile::tempdir().unwrap();
+    let repo = setup(work.path(), "p1");
+    let specs = repo.join("specs.yaml");
+    let plain = std::fs::read_to_string(&specs).unwrap();
+    std::fs::write(
+        &specs,
+        plain.replace("registries:", "labels: {tier: gold}\n  registries:"),
+    )
+    .unwrap();
+    let _daemon = Daemon::start(&server.kubeconfig(), &repo, &[]);
+    eventually("created with the label", || {
+        server
+            .get("secrets", "team-a", "ngc-pull")
+            .is_some_and(|s| s["metadata"]["labels"]["tier"] == "gold")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    // The daemon reads ownership from its watch-fed copy: the create's keys must be there.
+    std::fs::write(&specs, plain).unwrap();
+    eventually("the label is gone", || {
+        server
+            .get("secrets", "team-a", "ngc-pull")
+            .is_some_and(|s| s["metadata"]["labels"].get("tier").is_none())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    server.clear_log();
+    std::thread::sleep(Duration::from_secs(3));
+    let writes = server.log().iter().filter(|l| l.is_write()).count();
+    assert_eq!(writes, 0, "settled: no write loop after the removal");
+}
