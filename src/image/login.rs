@@ -95,6 +95,14 @@ pub async fn verify(
         server: server.to_string(),
         status,
     };
+    // The registry's answer to the authenticated `GET /v2/`.
+    let accepted = |answer: reqwest::Response| {
+        if answer.status().is_success() {
+            Ok(())
+        } else {
+            Err(refused(answer.status().as_u16()))
+        }
+    };
     match scheme.as_str() {
         "basic" => {
             let answer = client
@@ -103,11 +111,7 @@ pub async fn verify(
                 .send()
                 .await
                 .map_err(unreachable)?;
-            if answer.status().is_success() {
-                Ok(())
-            } else {
-                Err(refused(answer.status().as_u16()))
-            }
+            accepted(answer)
         }
         "bearer" => {
             let param = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
@@ -145,11 +149,7 @@ pub async fn verify(
                 .send()
                 .await
                 .map_err(unreachable)?;
-            if answer.status().is_success() {
-                Ok(())
-            } else {
-                Err(refused(answer.status().as_u16()))
-            }
+            accepted(answer)
         }
         _ => Err(VerifyLoginError::Protocol {
             server: server.into(),

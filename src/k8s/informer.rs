@@ -386,57 +386,52 @@ impl Informer {
             }),
         };
         for (name, api, ns) in streams {
-            let informer = informer.clone();
-            let on_change = on_change.clone();
             let stream = watcher(api, config.clone()).default_backoff();
-            tokio::spawn(async move {
-                let mut stream = std::pin::pin!(stream);
-                while let Some(event) = stream.next().await {
-                    match event {
-                        Ok(event) => {
-                            let seen = decode(event, managed_secret);
-                            let changed = informer.update(|s| {
-                                s.failing.remove(&name);
-                                s.secret_seen(&name, ns.as_deref(), seen)
-                            });
-                            if changed {
-                                on_change();
-                            }
-                        }
-                        Err(error) => {
-                            informer.update(|s| s.failing.insert(name.clone()));
-                            tracing::warn!(watch = %name, %error, "watch failed; retrying with backoff")
-                        }
-                    }
-                }
+            informer.follow(name.clone(), stream, on_change.clone(), move |state, event| {
+                state.secret_seen(&name, ns.as_deref(), decode(event, managed_secret))
             });
         }
         if scope.is_empty() {
-            let informer = informer.clone();
             let api: kube::Api<PartialObjectMeta<Namespace>> = kube::Api::all(client);
             let stream = watcher(api, watcher::Config::default()).default_backoff();
-            tokio::spawn(async move {
-                let mut stream = std::pin::pin!(stream);
-                while let Some(event) = stream.next().await {
-                    match event {
-                        Ok(event) => {
-                            let seen = decode(event, namespace_info);
-                            if informer.update(|s| {
-                                s.failing.remove("namespaces");
-                                s.namespace_seen(seen)
-                            }) {
-                                on_change();
-                            }
-                        }
-                        Err(error) => {
-                            informer.update(|s| s.failing.insert("namespaces".to_string()));
-                            tracing::warn!(watch = "namespaces", %error, "watch failed; retrying with backoff")
-                        }
-                    }
-                }
+            informer.follow("namespaces".into(), stream, on_change, |state, event| {
+                state.namespace_seen(decode(event, namespace_info))
             });
         }
         informer
+    }
+
+    /// Feed one watch stream into the copy: `seen` applies an event and says whether it was a
+    /// change pullsync did not make; a failing stream is marked (syncs list meanwhile) and
+    /// logged, and kube-runtime's backoff paces its retries.
+    fn follow<K: Send + 'static>(
+        &self,
+        name: String,
+        stream: impl futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static,
+        on_change: OnChange,
+        seen: impl Fn(&mut State, watcher::Event<K>) -> bool + Send + 'static,
+    ) {
+        let informer = self.clone();
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(event) => {
+                        let changed = informer.update(|state| {
+                            state.failing.remove(&name);
+                            seen(state, event)
+                        });
+                        if changed {
+                            on_change();
+                        }
+                    }
+                    Err(error) => {
+                        informer.update(|state| state.failing.insert(name.clone()));
+                        tracing::warn!(watch = %name, %error, "watch failed; retrying with backoff");
+                    }
+                }
+            }
+        });
     }
 
     fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
