@@ -58,3 +58,29 @@ if ! command -v helm >/dev/null; then
   rm -rf "$helm_tmp"
 fi
 command -v helm >/dev/null || { echo "error: helm is not on PATH" >&2; exit 1; }
+
+# The real Kubernetes control plane (kube-apiserver and etcd), built from the Go module in
+# tests/controlplane/ into a cache folder keyed by its go.mod and go.sum: a second run, or a
+# machine whose cache survived, skips the build. tests/support/controlplane/ computes the same key.
+controlplane_module="$(pwd)/tests/controlplane"
+controlplane_key="$(cat "$controlplane_module/go.mod" "$controlplane_module/go.sum" | sha256sum | cut -c1-12)"
+controlplane_bin="${PULLSYNC_CONTROLPLANE_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/pullsync/controlplane/$controlplane_key}"
+if [ ! -x "$controlplane_bin/kube-apiserver" ] || [ ! -x "$controlplane_bin/etcd" ]; then
+  command -v go >/dev/null || { echo "error: Go is needed to build the test control plane (kube-apiserver, etcd)" >&2; exit 1; }
+  mkdir -p "$controlplane_bin"
+  echo "building: etcd and kube-apiserver (once; cached in $controlplane_bin)"
+  # One build at a time: two Go links of this size together crawl on 2 cores.
+  # The version the binary reports (/version, kubectl): what `make` stamps from git, set by hand.
+  k8s_version="$(sed -n 's/^\tk8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' "$controlplane_module/go.mod")"
+  k8s_minor="$(echo "$k8s_version" | cut -d. -f2)"
+  stamp="-X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1"
+  stamp="$stamp -X k8s.io/component-base/version.gitMinor=$k8s_minor -X k8s.io/component-base/version.gitTreeState=clean"
+  for target in etcd:go.etcd.io/etcd/server/v3 kube-apiserver:k8s.io/kubernetes/cmd/kube-apiserver; do
+    name="${target%%:*}"
+    start=$SECONDS
+    (cd "$controlplane_module" && go build -mod=readonly -trimpath -ldflags="-s -w $stamp" -o "$controlplane_bin/$name.tmp" "${target#*:}")
+    mv "$controlplane_bin/$name.tmp" "$controlplane_bin/$name"
+    echo "built $name in $((SECONDS - start)) s ($(du -h "$controlplane_bin/$name" | cut -f1))"
+  done
+fi
+"$controlplane_bin/kube-apiserver" --version
