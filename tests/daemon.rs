@@ -1,16 +1,15 @@
-//! `pullsync run` end to end: the real binary as a daemon against the test API server (and
+//! `pullsync run` end to end: the real binary as a daemon against a real kube-apiserver (and
 //! OpenBao), driven by changes a user makes — new specs, hand edits, new namespaces, Vault
-//! updates, replicas dying.
+//! updates, replicas dying. Stalls, failing watches and short-lived tokens the real server will
+//! not produce are in `tests/faults.rs`.
 
-#[path = "support/apiserver/mod.rs"]
-mod apiserver;
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use apiserver::ApiServer;
+use support::controlplane::ControlPlane;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
@@ -19,7 +18,7 @@ use support::{HEADER, write};
 
 use support::eventually;
 
-fn password(server: &ApiServer, ns: &str, name: &str) -> Option<String> {
+fn password(server: &ControlPlane, ns: &str, name: &str) -> Option<String> {
     let secret = server.get("secrets", ns, name)?;
     let config: Value = serde_json::from_slice(
         &STANDARD
@@ -60,7 +59,7 @@ fn push_specs(work: &Path, outside: &Path, message: &str) -> String {
 
 #[test]
 fn the_daemon_keeps_secrets_true() {
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     server.create_namespace("pullsync-system", &[]);
     server.create_namespace("team-a", &[("gpu", "true")]);
     let work = tempfile::tempdir().unwrap();
@@ -188,78 +187,8 @@ fn the_daemon_keeps_secrets_true() {
 }
 
 #[test]
-fn a_token_issued_shorter_than_renew_before_rotates_at_half_its_life_not_in_a_loop() {
-    let server = ApiServer::start();
-    server.create_namespace("private-ai-demo", &[]);
-    server.create(
-        "serviceaccounts",
-        "private-ai-demo",
-        json!({"metadata": {"name": "pipeline"}}),
-    );
-    // The OpenShift AI example asks one hour and renews 20 minutes before expiry; this cluster
-    // caps tokens at 16 s (--service-account-max-token-expiration). Renewing "20m before
-    // expiry" of a 16 s token was a TokenRequest and a Secret write every few milliseconds.
-    server.set_max_token_seconds(16);
-    let work = tempfile::tempdir().unwrap();
-    let repo = work.path().join("repo");
-    write(
-        &repo,
-        "specs.yaml",
-        format!(
-            "{HEADER}kind: Credential\nmetadata: {{name: internal}}\nspec:\n  serviceAccountToken: {{namespace: private-ai-demo, serviceAccount: pipeline, expirationSeconds: 3600}}\n  usernamePreset: openshiftToken\n  rotation: {{renewBefore: 20m}}\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: internal-registry}}\nspec:\n  namespaces: [private-ai-demo]\n  registries: [{{server: \"image-registry.openshift-image-registry.svc:5000\", credential: internal}}]\n"
-        ),
-    );
-    let daemon = Daemon::start(&server.kubeconfig(), &repo, &[]);
-    let token = || {
-        let s = server.get("secrets", "private-ai-demo", "internal-registry")?;
-        let config: Value =
-            serde_json::from_slice(&STANDARD.decode(s["data"][".dockerconfigjson"].as_str()?).ok()?).ok()?;
-        config["auths"]["image-registry.openshift-image-registry.svc:5000"]["password"]
-            .as_str()
-            .map(String::from)
-    };
-    eventually("the first token", || token().is_some());
-    let first = token().unwrap();
-    // Count over 20 s: a renewal every 8 s (half of 16 s) is 2-3 TokenRequests.
-    server.clear_log();
-    std::thread::sleep(Duration::from_secs(20));
-    let log = server.log();
-    let requests = log
-        .iter()
-        .filter(|l| l.path.ends_with("/serviceaccounts/pipeline/token"))
-        .count();
-    let writes = log
-        .iter()
-        .filter(|l| l.is_write() && l.path.ends_with("/secrets/internal-registry"))
-        .count();
-    assert!(
-        (2..=4).contains(&requests),
-        "a TokenRequest per half-lifetime, not per sync: {requests} in 20 s"
-    );
-    assert!(
-        writes <= requests,
-        "one Secret write per new token at most: {writes}"
-    );
-    assert_ne!(token().unwrap(), first, "rotated before the first token expired");
-    let status = daemon.status();
-    let credential = &status["credentials"]["internal"];
-    assert!(credential["expiresAt"].is_string(), "{status}");
-    assert!(
-        credential["renewAdjusted"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("renewBefore 20m is not shorter than half the issued lifetime"),
-        "the clamp is visible in /status: {status}"
-    );
-    assert!(
-        log.iter().all(|l| l.user_agent.starts_with("pullsync/")),
-        "every request says who sent it"
-    );
-}
-
-#[test]
 fn two_replicas_one_writer_and_a_takeover() {
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     server.create_namespace("pullsync-system", &[]);
     server.create_namespace("team-a", &[("gpu", "true")]);
     let work = tempfile::tempdir().unwrap();
@@ -339,7 +268,7 @@ fn a_vault_change_rotates_the_secrets_that_use_it_and_nothing_else() {
     let bao = support::openbao::OpenBao::start();
     let token = bao.pullsync_token("1h");
     bao.kv2_put("registries/ngc", json!({"api_key": "nvapi-1"}));
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     server.create_namespace("team-a", &[("gpu", "true")]);
     let work = tempfile::tempdir().unwrap();
     let creds = work.path().join("creds");
@@ -400,13 +329,13 @@ fn a_vault_change_rotates_the_secrets_that_use_it_and_nothing_else() {
 fn a_git_remote_push_and_a_webhook() {
     use support::git_http::GitServer;
     let (git, work) = GitServer::start();
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     server.create_namespace("team-a", &[("gpu", "true")]);
     let outside = tempfile::tempdir().unwrap();
     let c1 = push_specs(&work, outside.path(), "first");
     let secret_file = write(outside.path(), "hook-secret", "hook-s3cret");
     let cache = outside.path().join("cache");
-    let revision_of = |server: &ApiServer| -> Option<String> {
+    let revision_of = |server: &ControlPlane| -> Option<String> {
         server.get("secrets", "team-a", "ngc-pull").and_then(|s| {
             s["metadata"]["annotations"]["pullsync.dev/revision"]
                 .as_str()
@@ -546,7 +475,7 @@ fn sigkill_during_a_large_apply_converges_without_reissuing_a_dynamic_credential
     let bao = support::openbao::OpenBao::start();
     let token = bao.pullsync_token("1h");
     bao.database_role(&pg, "10m", "1h");
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     server.create_namespace("pullsync-system", &[]);
     for i in 0..300 {
         server.create_namespace(&format!("team-{i}"), &[("gpu", "true")]);
@@ -572,12 +501,10 @@ fn sigkill_during_a_large_apply_converges_without_reissuing_a_dynamic_credential
         "--burst",
         "1000",
     ];
-    // Slow writes, so the kill lands in the middle of the apply.
-    server.set_faults(apiserver::Faults {
-        latency: Duration::from_millis(30),
-        ..apiserver::Faults::default()
-    });
-    let daemon = Daemon::start(&server.kubeconfig(), &repo, &vault);
+    // Writes held to 60/s by pullsync's own rate limit, so the kill lands mid-apply (5 s).
+    let mut slow = vault.to_vec();
+    slow.extend(["--qps", "60", "--burst", "5"]);
+    let daemon = Daemon::start(&server.kubeconfig(), &repo, &slow);
     eventually("the apply is under way", || {
         server
             .list("secrets")
@@ -598,7 +525,6 @@ fn sigkill_during_a_large_apply_converges_without_reissuing_a_dynamic_credential
         .count();
     assert!(written < 300, "killed mid-apply: {written} of 300 written");
     drop(daemon);
-    server.set_faults(apiserver::Faults::default());
 
     let _restarted = Daemon::start(&server.kubeconfig(), &repo, &vault);
     eventually("converged after the restart", || {
@@ -657,7 +583,7 @@ fn the_vault_token_is_renewed_before_it_expires_and_replaced_when_it_cannot_be()
     let work = tempfile::tempdir().unwrap();
     let role_file = write(work.path(), "role-id", role_id);
     let secret_file = write(work.path(), "secret-id", secret_id);
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     server.create_namespace("team-a", &[]);
     let repo = work.path().join("repo");
     write(
@@ -701,79 +627,10 @@ fn the_vault_token_is_renewed_before_it_expires_and_replaced_when_it_cannot_be()
 }
 
 #[test]
-fn an_api_server_stalled_longer_than_the_lease_never_gives_two_writers() {
-    let server = ApiServer::start();
-    server.create_namespace("team-a", &[("gpu", "true")]);
-    let work = tempfile::tempdir().unwrap();
-    let repo = setup(work.path(), "p1");
-    let election = |id: &'static str| {
-        vec![
-            "--leader-election",
-            "--lease-duration",
-            "3s",
-            "--renew-deadline",
-            "2s",
-            "--retry-period",
-            "500ms",
-            "--identity",
-            id,
-        ]
-    };
-    let a = Daemon::start(&server.kubeconfig(), &repo, &election("replica-a"));
-    let b = Daemon::start(&server.kubeconfig(), &repo, &election("replica-b"));
-    eventually("the secret appears", || {
-        password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
-    });
-    // Hand edits keep the leader wanting to write (drift is restored) throughout.
-    let vandalise = || {
-        server.update(
-            "secrets",
-            "team-a",
-            "ngc-pull",
-            |s| s["data"][".dockerconfigjson"] = json!(STANDARD.encode(r#"{"auths":{}}"#)),
-            "kubectl-edit",
-        );
-    };
-    // Every request takes 4 s, longer than the 3 s lease, for 8 s.
-    server.set_faults(apiserver::Faults {
-        latency: Duration::from_secs(4),
-        ..apiserver::Faults::default()
-    });
-    for _ in 0..8 {
-        vandalise();
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    server.set_faults(apiserver::Faults::default());
-    for _ in 0..4 {
-        vandalise();
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    eventually("restored once the API server answers again", || {
-        password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
-    });
-    let writes: Vec<_> = server
-        .log()
-        .into_iter()
-        .filter(|l| l.is_write() && l.path.starts_with("/api/v1/namespaces/team-a/secrets"))
-        .collect();
-    assert!(!writes.is_empty());
-    for w in &writes {
-        assert!(
-            w.user_agent.ends_with(&format!("({})", w.lease_holder)),
-            "a Secret write from `{}` arrived while `{}` held the lease: {w:?}",
-            w.user_agent,
-            w.lease_holder
-        );
-    }
-    let leaders = [a.status()["leader"] == true, b.status()["leader"] == true];
-    assert!(leaders.iter().filter(|l| **l).count() <= 1, "{leaders:?}");
-}
-
-#[test]
 fn an_invalid_commit_keeps_the_last_good_revision_running_from_its_own_snapshot() {
     use support::git_http::GitServer;
     let (git, work) = GitServer::start();
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     server.create_namespace("team-a", &[("gpu", "true")]);
     let outside = tempfile::tempdir().unwrap();
     let good = push_specs(&work, outside.path(), "good");
@@ -836,50 +693,8 @@ fn an_invalid_commit_keeps_the_last_good_revision_running_from_its_own_snapshot(
 }
 
 #[test]
-fn failing_watches_are_retried_with_backoff_not_in_a_loop() {
-    let server = ApiServer::start();
-    server.create_namespace("team-a", &[("gpu", "true")]);
-    let work = tempfile::tempdir().unwrap();
-    let repo = setup(work.path(), "p1");
-    server.set_faults(apiserver::Faults {
-        fail_watches: true,
-        ..apiserver::Faults::default()
-    });
-    let daemon = Daemon::start(&server.kubeconfig(), &repo, &[]);
-    eventually("synced without watches", || {
-        password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
-    });
-    server.clear_log();
-    std::thread::sleep(Duration::from_secs(10));
-    let watches = server.log().iter().filter(|l| l.query.contains("watch=")).count();
-    // kube-rs's default backoff: 0.8 s doubling, jittered: a handful per watch in 10 s.
-    assert!(watches <= 20, "{watches} watch requests in 10 s");
-    assert!(watches >= 2, "the watches keep trying: {watches}");
-    let log =
-        std::fs::read_to_string(std::env::temp_dir().join(format!("pullsync-daemon-{}.log", daemon.port)))
-            .unwrap_or_default();
-    assert!(
-        log.contains("watch failed; retrying with backoff"),
-        "errors are logged"
-    );
-    // With no watch to tell it, the periodic resync still sees a deletion: a broken watch
-    // makes syncs list instead of trusting a copy that no longer changes.
-    server.delete("secrets", "team-a", "ngc-pull");
-    eventually("recreated by a resync", || {
-        password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
-    });
-    let log =
-        std::fs::read_to_string(std::env::temp_dir().join(format!("pullsync-daemon-{}.log", daemon.port)))
-            .unwrap_or_default();
-    assert!(
-        !log.contains("did not catch up"),
-        "no sync waited for a copy its broken watch cannot update"
-    );
-}
-
-#[test]
 fn an_edit_made_before_the_daemon_started_is_repaired() {
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     server.create_namespace("team-a", &[("gpu", "true")]);
     let work = tempfile::tempdir().unwrap();
     let repo = setup(work.path(), "p1");
@@ -906,7 +721,7 @@ fn an_edit_made_before_the_daemon_started_is_repaired() {
 
 #[test]
 fn a_local_folder_is_watched_not_only_polled() {
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     server.create_namespace("team-a", &[("gpu", "true")]);
     let work = tempfile::tempdir().unwrap();
     // git-sync's layout: `current` is a link to one checkout, swapped for the next.
@@ -957,7 +772,7 @@ fn a_local_folder_is_watched_not_only_polled() {
 }
 
 /// A list of every managed Secret or namespace (not a watch, not one object).
-fn is_list(l: &apiserver::Logged) -> bool {
+fn is_list(l: &support::controlplane::Logged) -> bool {
     l.method == "GET"
         && !l.query.contains("watch=")
         && (l.path.ends_with("/secrets") || l.path == "/api/v1/namespaces")
@@ -965,7 +780,7 @@ fn is_list(l: &apiserver::Logged) -> bool {
 
 #[test]
 fn resyncs_read_the_watched_copy_and_still_repair_drift() {
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     for i in 0..30 {
         server.create_namespace(&format!("team-{i}"), &[("gpu", "true")]);
     }
@@ -1024,7 +839,7 @@ fn resyncs_read_the_watched_copy_and_still_repair_drift() {
 
 #[test]
 fn a_label_dropped_from_the_specs_leaves_the_secrets_the_daemon_created() {
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     server.create_namespace("team-a", &[("gpu", "true")]);
     let work = tempfile::tempdir().unwrap();
     let repo = setup(work.path(), "p1");
