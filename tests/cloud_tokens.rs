@@ -3,15 +3,13 @@
 //! assertion verified by the service-account key's public half; Entra ID client credentials
 //! then ACR's `/oauth2/exchange`. Each exchange once per credential however many namespaces.
 
-#[path = "support/apiserver/mod.rs"]
-mod apiserver;
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use apiserver::ApiServer;
+use support::controlplane::ControlPlane;
 use support::{HEADER, Run, write};
 
 struct TokenServer {
@@ -55,13 +53,13 @@ fn token_server() -> TokenServer {
     }
 }
 
-fn sync(server: &ApiServer, repo: &Path, root: &Path, extra: &[&str]) -> Run {
+fn sync(server: &ControlPlane, repo: &Path, root: &Path, extra: &[&str]) -> Run {
     let mut args = vec!["--file-source-root", root.to_str().unwrap()];
     args.extend(extra);
     support::sync_once(repo, &server.kubeconfig(), &args)
 }
 
-fn login(server: &ApiServer, ns: &str, name: &str, host: &str) -> (String, String) {
+fn login(server: &ControlPlane, ns: &str, name: &str, host: &str) -> (String, String) {
     let secret = server.get("secrets", ns, name).unwrap();
     let raw = base64::Engine::decode(
         &base64::engine::general_purpose::STANDARD,
@@ -76,8 +74,8 @@ fn login(server: &ApiServer, ns: &str, name: &str, host: &str) -> (String, Strin
     )
 }
 
-fn cluster() -> ApiServer {
-    let server = ApiServer::start();
+fn cluster() -> ControlPlane {
+    let server = ControlPlane::start();
     for ns in ["team-a", "team-b"] {
         server.create_namespace(ns, &[]);
     }

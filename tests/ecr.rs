@@ -3,8 +3,6 @@
 //! a wrong secret, a web identity, the registry-host rules of `validate`, and the daemon's
 //! refresh rate when moto hands out a token that expired long ago.
 
-#[path = "support/apiserver/mod.rs"]
-mod apiserver;
 mod support;
 
 use std::path::Path;
@@ -183,7 +181,7 @@ fn validate_catches_the_nvcf_registry_cases() {
 fn a_token_that_expired_before_it_arrived_is_refreshed_at_a_bounded_rate() {
     use support::daemon::Daemon;
     let moto = Moto::start(false);
-    let server = apiserver::ApiServer::start();
+    let server = support::controlplane::ControlPlane::start();
     server.create_namespace("inference", &[]);
     let work = tempfile::tempdir().unwrap();
     let repo = work.path().join("repo");

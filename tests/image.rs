@@ -3,8 +3,6 @@
 //! and writes nothing but the paths it is given — the chart's read-only root filesystem with
 //! an emptyDir for the Git cache. Needs root (to switch uid), as CI has.
 
-#[path = "support/apiserver/mod.rs"]
-mod apiserver;
 mod support;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -100,7 +98,7 @@ fn runs_as_any_uid_and_writes_only_where_told() {
     assert!(written.iter().all(|p| std::fs::metadata(p).unwrap().uid() == UID));
 
     // The daemon from a Git remote, its cache in the writable folder, against a cluster.
-    let server = apiserver::ApiServer::start();
+    let server = support::controlplane::ControlPlane::start();
     server.create_namespace("ml-team", &[]);
     let kubeconfig = work.path().join("kubeconfig");
     std::fs::copy(server.kubeconfig(), &kubeconfig).unwrap();

@@ -3,14 +3,12 @@
 //! exercises every feature needs every granted permission — none is surplus — and a
 //! manifest missing one makes the matching action fail with the server's 403.
 
-#[path = "support/apiserver/mod.rs"]
-mod apiserver;
 mod support;
 
 use std::path::Path;
 use std::time::Duration;
 
-use apiserver::ApiServer;
+use support::controlplane::ControlPlane;
 use serde_json::json;
 use support::daemon::Daemon;
 use support::{HEADER, write};
@@ -35,8 +33,8 @@ fn specs(with_extra: bool) -> String {
     text
 }
 
-fn cluster() -> ApiServer {
-    let server = ApiServer::start();
+fn cluster() -> ControlPlane {
+    let server = ControlPlane::start();
     server.create_namespace("team-a", &[]);
     for sa in ["default", "puller"] {
         server.create(
@@ -50,7 +48,7 @@ fn cluster() -> ApiServer {
         ("statefulsets", "db"),
         ("daemonsets", "agent"),
     ] {
-        server.create(resource, "team-a", json!({"metadata": {"name": name, "namespace": "team-a"}, "spec": {"template": {"metadata": {}}}}));
+        server.create(resource, "team-a", support::controlplane::workload(resource, name));
     }
     // Someone else's Secret of the same name: pullsync reads its labels and leaves it alone.
     server.create(
@@ -61,7 +59,7 @@ fn cluster() -> ApiServer {
     server
 }
 
-fn forbidden(server: &ApiServer) -> Vec<String> {
+fn forbidden(server: &ControlPlane) -> Vec<String> {
     server
         .log()
         .iter()
@@ -127,7 +125,7 @@ fn a_missing_permission_is_a_403_the_user_sees() {
             .collect::<Vec<_>>()
             .join("\n");
     let manifest = write(work.path(), "rbac.yaml", manifest);
-    server.set_rbac(Some(&[manifest.as_path()]));
+    server.set_rbac(&[manifest.as_path()]);
     let repo = work.path().join("repo");
     write(&repo, "specs.yaml", specs(true));
     let daemon = Daemon::start(&server.kubeconfig(), &repo, &[]);
@@ -151,9 +149,9 @@ fn namespaced_rbac_reaches_the_listed_namespaces_only() {
     let server = cluster();
     server.create_namespace("team-b", &[]);
     server.create_namespace("team-c", &[]);
-    server.set_rbac(Some(&[Path::new(env!("CARGO_MANIFEST_DIR"))
+    server.set_rbac(&[Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("deploy/overlays/namespaced/rbac.yaml")
-        .as_path()]));
+        .as_path()]);
     // A bootstrap credential in pullsync's own namespace (read with the Role there).
     server.create(
         "secrets",

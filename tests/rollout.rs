@@ -3,13 +3,11 @@
 //! data changed — not on its creation, not on a resync, not on a label change — with the
 //! annotation `kubectl rollout restart` sets.
 
-#[path = "support/apiserver/mod.rs"]
-mod apiserver;
 mod support;
 
 use std::time::Duration;
 
-use apiserver::ApiServer;
+use support::controlplane::ControlPlane;
 use serde_json::json;
 use support::daemon::Daemon;
 use support::{HEADER, write};
@@ -23,7 +21,7 @@ fn specs(credentials: &std::path::Path, label: &str) -> String {
     )
 }
 
-fn restarted_at(server: &ApiServer) -> Option<String> {
+fn restarted_at(server: &ControlPlane) -> Option<String> {
     server.get("deployments", "team-a", "inference").and_then(|d| {
         d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
             .as_str()
@@ -31,7 +29,7 @@ fn restarted_at(server: &ApiServer) -> Option<String> {
     })
 }
 
-fn restarts(server: &ApiServer) -> usize {
+fn restarts(server: &ControlPlane) -> usize {
     server
         .log()
         .iter()
@@ -41,13 +39,12 @@ fn restarts(server: &ApiServer) -> usize {
 
 #[test]
 fn workloads_restart_only_when_the_data_changed() {
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     server.create_namespace("team-a", &[]);
     server.create(
         "deployments",
         "team-a",
-        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "inference", "namespace": "team-a"},
-               "spec": {"template": {"metadata": {"labels": {"app": "inference"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}}),
+        support::controlplane::workload("deployments", "inference"),
     );
     let work = tempfile::tempdir().unwrap();
     let token = write(work.path(), "hf/token", "hf_first_test_value");

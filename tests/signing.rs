@@ -2,15 +2,13 @@
 //! keys the test makes (`ssh-keygen`, `git commit -S` with `gpg.format=ssh`), the daemon with
 //! `--verify-commits`, and the test API server for what reached the cluster.
 
-#[path = "support/apiserver/mod.rs"]
-mod apiserver;
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use apiserver::ApiServer;
+use support::controlplane::ControlPlane;
 use support::daemon::Daemon;
 use support::git_http::GitServer;
 use support::{HEADER, write};
@@ -40,7 +38,7 @@ fn specs(work: &Path, label: &str) {
     );
 }
 
-fn release(server: &ApiServer) -> Option<String> {
+fn release(server: &ControlPlane) -> Option<String> {
     server
         .get("secrets", "team-a", "endpoints")
         .and_then(|s| s["metadata"]["labels"]["release"].as_str().map(String::from))
@@ -66,7 +64,7 @@ fn only_commits_signed_by_an_allowed_key_are_applied() {
         "allowed_signers",
         format!("platform@example.com namespaces=\"git\" {platform_pub}\n"),
     );
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     server.create_namespace("team-a", &[]);
 
     specs(&work, "one");
@@ -178,7 +176,7 @@ fn a_signed_tag_is_required_when_asked() {
         "allowed_signers",
         format!("platform@example.com {platform_pub}\n"),
     );
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     server.create_namespace("team-a", &[]);
     specs(&work, "tagged");
     // The commit itself is unsigned; only the release tag is.

@@ -5,14 +5,12 @@
 //! request log, OpenBao, and `/status`. Each phase must stay quiet (bounded syncs and API
 //! requests per second), write exactly what changed, and never delete or empty a Secret.
 
-#[path = "support/apiserver/mod.rs"]
-mod apiserver;
 mod support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use apiserver::ApiServer;
+use support::controlplane::ControlPlane;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
@@ -45,7 +43,7 @@ fn specs(creds: &Path, with_hf: bool, hf_annotation: &str) -> String {
     text
 }
 
-fn password(server: &ApiServer, ns: &str) -> Option<String> {
+fn password(server: &ControlPlane, ns: &str) -> Option<String> {
     let secret = server.get("secrets", ns, "ngc-pull")?;
     let config: Value = serde_json::from_slice(
         &STANDARD
@@ -56,7 +54,7 @@ fn password(server: &ApiServer, ns: &str) -> Option<String> {
     config["auths"]["nvcr.io"]["password"].as_str().map(String::from)
 }
 
-fn all_passwords_are(server: &ApiServer, value: &str) -> bool {
+fn all_passwords_are(server: &ControlPlane, value: &str) -> bool {
     (0..NAMESPACES).all(|i| password(server, &format!("team-{i}")).as_deref() == Some(value))
 }
 
@@ -78,7 +76,7 @@ struct Window {
 }
 
 impl Window {
-    fn measure(server: &ApiServer, daemon: &Daemon, run: impl FnOnce()) -> Window {
+    fn measure(server: &ControlPlane, daemon: &Daemon, run: impl FnOnce()) -> Window {
         server.clear_log();
         let (before, started) = (syncs(daemon), Instant::now());
         run();
@@ -136,7 +134,7 @@ fn a_compressed_month_stays_quiet_bounded_and_safe() {
     let token = write(work.path(), "vault-token", &bao.root_token);
     let creds = work.path().join("creds");
     write(&creds, "hf.json", json!({"token": "hf-1"}).to_string());
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     server.create_namespace("pullsync-system", &[]);
     for i in 0..NAMESPACES {
         server.create_namespace(&format!("team-{i}"), &[("gpu", "true")]);

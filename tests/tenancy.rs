@@ -3,8 +3,6 @@
 //! OpenBao (one JWT role per tenant, so Vault's own policy draws the same line), the test API
 //! server's request log for what was written.
 
-#[path = "support/apiserver/mod.rs"]
-mod apiserver;
 mod support;
 
 use std::path::Path;
@@ -174,7 +172,7 @@ fn repo(root: &Path) {
 }
 
 /// (namespace, name) of every Secret / ServiceAccount write outside pullsync's own namespace.
-fn writes(server: &apiserver::ApiServer) -> Vec<(String, String, String)> {
+fn writes(server: &support::controlplane::ControlPlane) -> Vec<(String, String, String)> {
     let mut out: Vec<(String, String, String)> = server
         .log()
         .iter()
@@ -197,7 +195,7 @@ fn writes(server: &apiserver::ApiServer) -> Vec<(String, String, String)> {
     out
 }
 
-fn sync(server: &apiserver::ApiServer, bao: &OpenBao, repo: &Path, tenants: &Path, jwt: &Path) -> Run {
+fn sync(server: &support::controlplane::ControlPlane, bao: &OpenBao, repo: &Path, tenants: &Path, jwt: &Path) -> Run {
     support::sync_once(
         repo,
         &server.kubeconfig(),
@@ -238,7 +236,7 @@ fn three_tenants_every_forbidden_move_refused_the_rest_applied() {
     bao.kv2_put("teams/a/hf", json!({"token": "canary-team-a-91c2"}));
     bao.kv2_put("teams/b/hf", json!({"token": "canary-team-b-55d0"}));
 
-    let server = apiserver::ApiServer::start();
+    let server = support::controlplane::ControlPlane::start();
     server.create_namespace("a-prod", &[("tenant", "a")]);
     server.create_namespace("b-prod", &[("tenant", "b")]);
     server.create_namespace("b-dev", &[("tenant", "b")]);
@@ -443,7 +441,7 @@ fn a_broken_tenants_folder_applies_nothing() {
             TENANTS
         )),
     );
-    let server = apiserver::ApiServer::start();
+    let server = support::controlplane::ControlPlane::start();
     server.create_namespace("c-prod", &[]);
     let kubeconfig = server.kubeconfig();
     let run = pullsync(
@@ -536,7 +534,7 @@ fn the_daemon_reports_rejections_once_and_applies_the_rest() {
         ),
     );
     write(&tenants_dir, "tenants.yaml", docs(TENANTS));
-    let server = apiserver::ApiServer::start();
+    let server = support::controlplane::ControlPlane::start();
     server.create_namespace("c-prod", &[]);
     server.create_namespace("b-dev", &[("tenant", "b")]);
     let tenants = tenants_dir.to_str().unwrap();
@@ -610,7 +608,7 @@ fn one_teams_broken_file_does_not_stop_the_others() {
     };
     write(&repo_dir, "teams/a/specs.yaml", secret("a-one", "a-prod"));
     write(&repo_dir, "teams/c/specs.yaml", secret("c-one", "c-prod"));
-    let server = apiserver::ApiServer::start();
+    let server = support::controlplane::ControlPlane::start();
     server.create_namespace("a-prod", &[("tenant", "a")]);
     server.create_namespace("c-prod", &[]);
     let kubeconfig = server.kubeconfig();

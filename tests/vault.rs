@@ -1,8 +1,6 @@
 //! Vault credentials against a real OpenBao server (`bao server -dev`), counted with its audit
 //! log; cluster runs use the test API server.
 
-#[path = "support/apiserver/mod.rs"]
-mod apiserver;
 mod support;
 
 use std::path::Path;
@@ -255,7 +253,7 @@ fn jwt_auth_with_a_key_the_test_owns() {
     assert!(!run.all().contains(&wrong));
 }
 
-fn cluster_sync(server: &apiserver::ApiServer, bao: &OpenBao, repo: &Path, token: &Path) -> Run {
+fn cluster_sync(server: &support::controlplane::ControlPlane, bao: &OpenBao, repo: &Path, token: &Path) -> Run {
     let kubeconfig = server.kubeconfig();
     pullsync(
         &[
@@ -287,7 +285,7 @@ fn one_vault_read_however_many_namespaces_and_an_outage_changes_nothing() {
     let mut bao = OpenBao::start();
     let token = bao.pullsync_token("1h");
     bao.kv2_put("registries/ngc", json!({"api_key": "nvapi-fanout"}));
-    let server = apiserver::ApiServer::start();
+    let server = support::controlplane::ControlPlane::start();
     for i in 0..500 {
         server.create_namespace(&format!("team-{i}"), &[("gpu", "true")]);
     }
@@ -395,45 +393,21 @@ fn check_sources_reports_unreadable_credentials_without_values() {
 }
 
 #[test]
-fn kubernetes_auth_through_the_test_api_servers_token_review() {
+fn kubernetes_auth_through_the_real_api_servers_token_review() {
     let bao = OpenBao::start();
     bao.pullsync_token("1h");
     bao.kv2_put("registries/ngc", json!({"api_key": "nvapi-k8s"}));
-    let server = apiserver::ApiServer::start();
-    server.create_namespace("pullsync-system", &[]);
-    server.create(
-        "serviceaccounts",
-        "pullsync-system",
-        json!({"metadata": {"name": "pullsync"}}),
-    );
+    let server = support::controlplane::ControlPlane::start();
+    // OpenBao reviews tokens as its own ServiceAccount, which may create TokenReviews
+    // (`system:auth-delegator`, as Vault's kubernetes auth documentation asks); pullsync's own
+    // RBAC has no such grant, and the real server refuses a review sent with its token.
+    server.create("serviceaccounts", "pullsync-system", json!({"metadata": {"name": "openbao"}}));
+    server.apply(&json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "openbao-auth-delegator"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
+        "subjects": [{"kind": "ServiceAccount", "name": "openbao", "namespace": "pullsync-system"}]}));
     bao.root("POST", "sys/auth/kubernetes", Some(json!({"type": "kubernetes"})));
-    // OpenBao insists on a CA certificate even for an http:// host; any valid one will do.
-    let ca_dir = tempfile::tempdir().unwrap();
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ed25519",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=test-api-server",
-            "-keyout",
-        ])
-        .arg(ca_dir.path().join("key.pem"))
-        .arg("-out")
-        .arg(ca_dir.path().join("ca.pem"))
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    let ca = std::fs::read_to_string(ca_dir.path().join("ca.pem")).unwrap();
-    bao.root("POST", "auth/kubernetes/config", Some(json!({"kubernetes_host": server.url, "kubernetes_ca_cert": ca, "disable_local_ca_jwt": true, "token_reviewer_jwt": server.mint_token("pullsync-system", "pullsync", 3600)})));
+    bao.root("POST", "auth/kubernetes/config", Some(json!({"kubernetes_host": server.url, "kubernetes_ca_cert": server.ca_pem(), "disable_local_ca_jwt": true, "token_reviewer_jwt": server.mint_token("pullsync-system", "openbao", 3600)})));
     bao.root("POST", "auth/kubernetes/role/pullsync", Some(json!({"bound_service_account_names": ["pullsync"], "bound_service_account_namespaces": ["pullsync-system"], "token_policies": ["pullsync"], "token_ttl": "10m"})));
     let work = tempfile::tempdir().unwrap();
     let (repo, out) = (work.path().join("repo"), work.path().join("out"));
@@ -473,9 +447,9 @@ fn kubernetes_auth_through_the_test_api_servers_token_review() {
     assert_eq!(password(&out), "nvapi-k8s");
     assert_eq!(bao.requests_to("auth/kubernetes/login"), 2);
     let reviews = server
-        .log()
+        .all_requests()
         .iter()
-        .filter(|l| l.path.ends_with("/tokenreviews"))
+        .filter(|l| l.path.ends_with("/tokenreviews") && l.status == 201)
         .count();
     assert!(
         reviews >= 2,
@@ -484,7 +458,7 @@ fn kubernetes_auth_through_the_test_api_servers_token_review() {
 }
 
 /// Lease id of the dynamic credential `db` in the lease book Secret.
-fn current_lease(server: &apiserver::ApiServer) -> Value {
+fn current_lease(server: &support::controlplane::ControlPlane) -> Value {
     let secret = server
         .get("secrets", "pullsync-system", "pullsync-vault-leases-default")
         .expect("the lease book is kept in a Secret");
@@ -503,7 +477,7 @@ fn dynamic_database_credentials_renew_rotate_revoke_and_survive_restarts() {
     let bao = OpenBao::start();
     let token = bao.pullsync_token("1h");
     bao.database_role(&pg, "12s", "20s");
-    let server = apiserver::ApiServer::start();
+    let server = support::controlplane::ControlPlane::start();
     server.create_namespace("pullsync-system", &[]);
     server.create_namespace("ml-team", &[]);
     let work = tempfile::tempdir().unwrap();
@@ -516,7 +490,7 @@ fn dynamic_database_credentials_renew_rotate_revoke_and_survive_restarts() {
         ),
     );
     let started = std::time::Instant::now();
-    let creds = |server: &apiserver::ApiServer| {
+    let creds = |server: &support::controlplane::ControlPlane| {
         let s = server.get("secrets", "ml-team", "db-creds").unwrap();
         let get =
             |k: &str| String::from_utf8(STANDARD.decode(s["data"][k].as_str().unwrap()).unwrap()).unwrap();
@@ -524,7 +498,7 @@ fn dynamic_database_credentials_renew_rotate_revoke_and_survive_restarts() {
     };
     let issues = |bao: &OpenBao| bao.reads_of("database/creds/registry-reader");
     let mut timeline = Vec::new();
-    let mut step = |what: &str, server: &apiserver::ApiServer, bao: &OpenBao| {
+    let mut step = |what: &str, server: &support::controlplane::ControlPlane, bao: &OpenBao| {
         let run = cluster_sync(server, bao, &repo, &token);
         assert_eq!(run.code, 0, "{what}: {}", run.all());
         let lease = current_lease(server)["current"]["db"]["lease_id"]

@@ -3,13 +3,11 @@
 //! the test runs), so a bad rotation keeps the old Secrets instead of becoming
 //! ImagePullBackOff everywhere.
 
-#[path = "support/apiserver/mod.rs"]
-mod apiserver;
 mod support;
 
 use std::path::Path;
 
-use apiserver::ApiServer;
+use support::controlplane::ControlPlane;
 use support::registry::Registry;
 use support::{HEADER, Run, write};
 
@@ -24,7 +22,7 @@ fn specs(repo: &Path, credentials: &Path, host: &str) {
     );
 }
 
-fn sync(server: &ApiServer, repo: &Path, root: &Path, host: &str) -> Run {
+fn sync(server: &ControlPlane, repo: &Path, root: &Path, host: &str) -> Run {
     let root = root.to_str().unwrap();
     support::sync_once(
         repo,
@@ -33,7 +31,7 @@ fn sync(server: &ApiServer, repo: &Path, root: &Path, host: &str) -> Run {
     )
 }
 
-fn password_in(server: &ApiServer, ns: &str) -> Option<String> {
+fn password_in(server: &ControlPlane, ns: &str) -> Option<String> {
     let secret = server.get("secrets", ns, "robot-pull")?;
     let raw = base64::Engine::decode(
         &base64::engine::general_purpose::STANDARD,
@@ -48,7 +46,7 @@ fn password_in(server: &ApiServer, ns: &str) -> Option<String> {
 
 /// Returns the token logins the first sync (two namespaces, one credential) made.
 fn a_bad_rotation_keeps_the_old_secrets(registry: &Registry) -> usize {
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     server.create_namespace("team-a", &[]);
     server.create_namespace("team-b", &[]);
     let work = tempfile::tempdir().unwrap();

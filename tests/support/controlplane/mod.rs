@@ -824,3 +824,21 @@ pub fn managers(object: &Value) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// A Deployment, StatefulSet or DaemonSet the real server accepts (selector, labels, one
+/// container). Without a controller-manager it never gets pods: tests read its pod template.
+pub fn workload(resource: &str, name: &str) -> Value {
+    let (_, kind, _) = api_of(resource);
+    let labels = json!({"app": name});
+    let mut spec = json!({
+        "selector": {"matchLabels": labels},
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [{"name": "main", "image": "registry.example/app:1"}]},
+        },
+    });
+    if resource == "statefulsets" {
+        spec["serviceName"] = json!(name);
+    }
+    json!({"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name}, "spec": spec})
+}
