@@ -7,10 +7,10 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::controlplane::{ControlPlane, kubectl};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
+use support::controlplane::{ControlPlane, kubectl};
 use support::{HEADER, Run, pullsync, write};
 
 /// A spec repo with two credentials from files outside it (so tests can change them).
@@ -367,7 +367,10 @@ fn openshift_internal_registry_token_end_to_end() {
     // The password is a real token for the account, signed by the API server, with a real expiry.
     let token = entry["password"].as_str().unwrap();
     let review = s.server.token_review(token, &[]);
-    assert_eq!(review["status"]["authenticated"], true, "a token the API server accepts: {review}");
+    assert_eq!(
+        review["status"]["authenticated"], true,
+        "a token the API server accepts: {review}"
+    );
     assert_eq!(
         review["status"]["user"]["username"],
         "system:serviceaccount:private-ai-demo:pipeline"
@@ -553,7 +556,11 @@ fn watches_follow_changes_and_recover_from_an_expired_version() {
     // The real server answers a resume from a version etcd has compacted away with HTTP 200
     // and one ERROR event carrying 410 Expired (not an HTTP 410).
     for i in 0..3 {
-        server.create("secrets", "w", json!({"metadata": {"name": format!("filler-{i}")}, "type": "Opaque"}));
+        server.create(
+            "secrets",
+            "w",
+            json!({"metadata": {"name": format!("filler-{i}")}, "type": "Opaque"}),
+        );
     }
     server.compact_etcd();
     runtime.block_on(async {

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::controlplane::ControlPlane;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
+use support::controlplane::ControlPlane;
 use support::daemon::Daemon;
 use support::{HEADER, write};
 
@@ -869,4 +869,57 @@ fn a_label_dropped_from_the_specs_leaves_the_secrets_the_daemon_created() {
     std::thread::sleep(Duration::from_secs(3));
     let writes = server.log().iter().filter(|l| l.is_write()).count();
     assert_eq!(writes, 0, "settled: no write loop after the removal");
+}
+
+/// A real API server sends a quiet watch nothing for a minute or more (its bookmarks are about
+/// one a minute): a client read timeout shorter than that broke every quiet watch, marked the
+/// copy failing and made each resync list again. Counted over 40 resyncs (about 40 s).
+#[test]
+fn a_quiet_watch_outlives_the_clients_read_timeout() {
+    let server = ControlPlane::start();
+    server.create_namespace("team-a", &[("gpu", "true")]);
+    let work = tempfile::tempdir().unwrap();
+    let repo = setup(work.path(), "p1");
+    let daemon = Daemon::start(&server.kubeconfig(), &repo, &[]);
+    eventually("the first sync", || {
+        password(&server, "team-a", "ngc-pull").as_deref() == Some("p1")
+    });
+    let log_file = std::env::temp_dir().join(format!("pullsync-daemon-{}.log", daemon.port));
+    let daemon_log = || std::fs::read_to_string(&log_file).unwrap_or_default();
+    let syncs = || daemon_log().matches("sync phases").count();
+    // The first sync's own reads are done once a resync has run after it.
+    let first = syncs();
+    support::eventually("a resync", || syncs() > first);
+    server.clear_log();
+    let before = syncs();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while syncs() < before + 40 {
+        assert!(std::time::Instant::now() < deadline, "resyncs stopped");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let log = server.log();
+    let lists: Vec<String> = log
+        .iter()
+        .filter(|l| l.is_list())
+        .map(|l| format!("{} {}", l.path, l.completed))
+        .collect();
+    assert!(
+        !daemon_log().contains("watch failed"),
+        "no quiet watch failed:\n{}",
+        daemon_log()
+            .lines()
+            .filter(|l| l.contains("watch failed"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(
+        lists,
+        Vec::<String>::new(),
+        "40 resyncs read the watched copy, no list"
+    );
+    assert_eq!(
+        log.iter().filter(|l| l.is_write()).count(),
+        0,
+        "and wrote nothing"
+    );
 }

@@ -8,8 +8,8 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use support::controlplane::ControlPlane;
 use serde_json::json;
+use support::controlplane::ControlPlane;
 use support::daemon::Daemon;
 use support::{HEADER, write};
 
@@ -48,7 +48,11 @@ fn cluster() -> ControlPlane {
         ("statefulsets", "db"),
         ("daemonsets", "agent"),
     ] {
-        server.create(resource, "team-a", support::controlplane::workload(resource, name));
+        server.create(
+            resource,
+            "team-a",
+            support::controlplane::workload(resource, name),
+        );
     }
     // Someone else's Secret of the same name: pullsync reads its labels and leaves it alone.
     server.create(

@@ -7,8 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::controlplane::ControlPlane;
 use serde_json::json;
+use support::controlplane::ControlPlane;
 use support::daemon::Daemon;
 use support::{HEADER, write};
 

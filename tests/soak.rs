@@ -10,10 +10,10 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::controlplane::ControlPlane;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
+use support::controlplane::ControlPlane;
 use support::daemon::Daemon;
 use support::openbao::OpenBao;
 use support::{HEADER, write};

@@ -195,7 +195,13 @@ fn writes(server: &support::controlplane::ControlPlane) -> Vec<(String, String, 
     out
 }
 
-fn sync(server: &support::controlplane::ControlPlane, bao: &OpenBao, repo: &Path, tenants: &Path, jwt: &Path) -> Run {
+fn sync(
+    server: &support::controlplane::ControlPlane,
+    bao: &OpenBao,
+    repo: &Path,
+    tenants: &Path,
+    jwt: &Path,
+) -> Run {
     support::sync_once(
         repo,
         &server.kubeconfig(),

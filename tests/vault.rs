@@ -253,7 +253,12 @@ fn jwt_auth_with_a_key_the_test_owns() {
     assert!(!run.all().contains(&wrong));
 }
 
-fn cluster_sync(server: &support::controlplane::ControlPlane, bao: &OpenBao, repo: &Path, token: &Path) -> Run {
+fn cluster_sync(
+    server: &support::controlplane::ControlPlane,
+    bao: &OpenBao,
+    repo: &Path,
+    token: &Path,
+) -> Run {
     let kubeconfig = server.kubeconfig();
     pullsync(
         &[
@@ -401,7 +406,11 @@ fn kubernetes_auth_through_the_real_api_servers_token_review() {
     // OpenBao reviews tokens as its own ServiceAccount, which may create TokenReviews
     // (`system:auth-delegator`, as Vault's kubernetes auth documentation asks); pullsync's own
     // RBAC has no such grant, and the real server refuses a review sent with its token.
-    server.create("serviceaccounts", "pullsync-system", json!({"metadata": {"name": "openbao"}}));
+    server.create(
+        "serviceaccounts",
+        "pullsync-system",
+        json!({"metadata": {"name": "openbao"}}),
+    );
     server.apply(&json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
         "metadata": {"name": "openbao-auth-delegator"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},

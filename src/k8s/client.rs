@@ -19,8 +19,12 @@ use tokio::sync::Semaphore;
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// First backoff step; doubled per attempt, with jitter.
 const BASE_BACKOFF: Duration = Duration::from_millis(100);
-/// Every request has this long to answer.
+/// Every request (but a watch) has this long to answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The connection's read timeout, which watches share: longer than kube-runtime's watch
+/// timeout (290 s), because a real API server sends a quiet watch nothing for about a minute
+/// between bookmarks; kube's own default (295 s), for the same reason.
+const READ_TIMEOUT: Duration = Duration::from_secs(295);
 
 #[derive(Debug, Clone)]
 pub struct KubeSettings {
@@ -180,7 +184,7 @@ impl Kube {
                 .map_err(|e| ConnectKubeError::Infer(e.to_string()))?,
         };
         let mut config = config;
-        config.read_timeout = Some(REQUEST_TIMEOUT);
+        config.read_timeout = Some(READ_TIMEOUT);
         config.connect_timeout = Some(REQUEST_TIMEOUT);
         // API server audit logs and priority-and-fairness rules tell clients apart by this.
         let agent = match &settings.identity {
@@ -268,6 +272,22 @@ impl Kube {
 
     /// One attempt; on failure, the error and how long the server asked us to wait.
     async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<T, (CallError, Option<Duration>)> {
+        // The whole exchange, body included, within REQUEST_TIMEOUT (the connection's own read
+        // timeout is a watch's).
+        tokio::time::timeout(REQUEST_TIMEOUT, self.send_unbounded(request))
+            .await
+            .unwrap_or_else(|_| {
+                Err((
+                    CallError::Transport(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs())),
+                    None,
+                ))
+            })
+    }
+
+    async fn send_unbounded<T: serde::de::DeserializeOwned>(
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<T, (CallError, Option<Duration>)> {

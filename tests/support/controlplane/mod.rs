@@ -163,7 +163,10 @@ impl ControlPlane {
 
     pub fn start_with(options: Options) -> ControlPlane {
         install_crypto();
-        let dir = tempfile::Builder::new().prefix("controlplane-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("controlplane-")
+            .tempdir()
+            .unwrap();
         let pki = pki::make(&dir.path().join("pki"));
         std::fs::write(dir.path().join("audit-policy.yaml"), audit::POLICY).unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -216,7 +219,10 @@ impl ControlPlane {
             self.apply_file(file);
         }
         *self.rbac.lock().unwrap() = manifests;
-        if self.get("serviceaccounts", PULLSYNC_NAMESPACE, PULLSYNC_ACCOUNT).is_none() {
+        if self
+            .get("serviceaccounts", PULLSYNC_NAMESPACE, PULLSYNC_ACCOUNT)
+            .is_none()
+        {
             self.create(
                 "serviceaccounts",
                 PULLSYNC_NAMESPACE,
@@ -273,9 +279,7 @@ impl ControlPlane {
             .header("accept", "application/json")
             .body(body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default())
             .unwrap();
-        let answer = self
-            .runtime
-            .block_on(self.admin.request_text(request));
+        let answer = self.runtime.block_on(self.admin.request_text(request));
         match answer {
             Ok(text) if text.is_empty() => Ok(Value::Null),
             Ok(text) => Ok(serde_json::from_str(&text).unwrap_or(Value::String(text))),
@@ -297,7 +301,11 @@ impl ControlPlane {
             return;
         }
         let labels: BTreeMap<_, _> = labels.iter().copied().collect();
-        self.create("namespaces", "", json!({"metadata": {"name": name, "labels": labels}}));
+        self.create(
+            "namespaces",
+            "",
+            json!({"metadata": {"name": name, "labels": labels}}),
+        );
     }
 
     /// Replace a namespace's labels (the server keeps its own `kubernetes.io/metadata.name`).
@@ -338,7 +346,12 @@ impl ControlPlane {
     }
 
     pub fn get(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
-        match self.request("GET", &path_of(resource, namespace, Some(name)), "application/json", None) {
+        match self.request(
+            "GET",
+            &path_of(resource, namespace, Some(name)),
+            "application/json",
+            None,
+        ) {
             Ok(object) => Some(object),
             Err(e) if e.code == 404 => None,
             Err(e) => panic!("get {resource} {namespace}/{name}: {e:?}"),
@@ -367,7 +380,10 @@ impl ControlPlane {
                 .get(resource, namespace, name)
                 .unwrap_or_else(|| panic!("update: no {resource} {namespace}/{name}"));
             change(&mut object);
-            let path = format!("{}?fieldManager={manager}", path_of(resource, namespace, Some(name)));
+            let path = format!(
+                "{}?fieldManager={manager}",
+                path_of(resource, namespace, Some(name))
+            );
             match self.request("PUT", &path, "application/json", Some(&object)) {
                 Ok(updated) => return updated,
                 Err(e) if e.code == 409 => continue,
@@ -377,7 +393,12 @@ impl ControlPlane {
     }
 
     pub fn delete(&self, resource: &str, namespace: &str, name: &str) {
-        match self.request("DELETE", &path_of(resource, namespace, Some(name)), "application/json", None) {
+        match self.request(
+            "DELETE",
+            &path_of(resource, namespace, Some(name)),
+            "application/json",
+            None,
+        ) {
             Ok(_) => {}
             Err(e) if e.code == 404 => {}
             Err(e) => panic!("delete {resource} {namespace}/{name}: {e:?}"),
@@ -688,7 +709,9 @@ fn http_raw(url: &str, method: &str, path: &str, body: Option<&str>) -> Option<(
 fn unchunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if size == 0 || rest.len() < size {
             break;
         }
@@ -745,7 +768,9 @@ fn start_apiserver(dir: &Path, pki: &pki::Pki, etcd_url: &str, port: u16, option
         ),
     )
     .unwrap();
-    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
     let log = dir.join(format!("kube-apiserver-{}.log", started.as_millis()));
     Process::start(&binary("kube-apiserver"), &args, log)
 }
@@ -762,7 +787,11 @@ fn admin_client(runtime: &tokio::runtime::Runtime, dir: &Path, _pki: &pki::Pki, 
 }
 
 /// Poll `/readyz` until every post-start hook has finished (RBAC bootstrap roles among them).
-fn wait_ready(runtime: &tokio::runtime::Runtime, admin: &kube::Client, process: &mut Process) -> Result<(), String> {
+fn wait_ready(
+    runtime: &tokio::runtime::Runtime,
+    admin: &kube::Client,
+    process: &mut Process,
+) -> Result<(), String> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if let Some(why) = process.exited() {

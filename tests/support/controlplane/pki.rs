@@ -32,7 +32,15 @@ fn openssl(dir: &Path, args: &[&str]) {
 fn ec_key(dir: &Path, name: &str) {
     openssl(
         dir,
-        &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", name],
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            name,
+        ],
     );
 }
 
@@ -45,8 +53,22 @@ fn issue(dir: &Path, key: &str, cert: &str, subject: &str, ext: &str) {
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", &csr, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "2", "-sha256", "-extfile", &ext_file, "-out", cert,
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-sha256",
+            "-extfile",
+            &ext_file,
+            "-out",
+            cert,
         ],
     );
 }
@@ -57,9 +79,22 @@ pub fn make(dir: &Path) -> Pki {
     openssl(
         dir,
         &[
-            "req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=pullsync-test-ca", "-days", "2",
-            "-sha256", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign", "-out", "ca.crt",
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca.key",
+            "-subj",
+            "/CN=pullsync-test-ca",
+            "-days",
+            "2",
+            "-sha256",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-out",
+            "ca.crt",
         ],
     );
     ec_key(dir, "serving.key");
