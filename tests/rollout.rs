@@ -7,7 +7,6 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::json;
 use support::controlplane::ControlPlane;
 use support::daemon::Daemon;
 use support::{HEADER, write};

@@ -12,6 +12,9 @@ mod pki;
 pub mod process;
 /// The fake server's model of RBAC rules, used here only to say which granted rules pullsync's
 /// requests (authorized by the real server) needed.
+/// (A test binary that also runs the fake server loads this file twice, harmlessly: the two
+/// copies share no state.)
+#[allow(clippy::duplicate_mod)]
 #[path = "../apiserver/rbac.rs"]
 mod rbac_rules;
 
