@@ -163,3 +163,69 @@ fn every_option_renders_valid_objects() {
     ]);
     assert!(!ok && text.contains("signing.verify"), "{text}");
 }
+
+/// The chart's rendered ServiceAccount and RBAC, applied to a real kube-apiserver, are all a
+/// running pullsync needs: a leader-elected daemon creates, repairs and prunes with no request
+/// refused.
+#[test]
+fn the_charts_rbac_on_a_real_api_server_is_enough_to_run() {
+    use support::controlplane::{ControlPlane, Options, Rbac};
+    support::require("helm");
+    let work = tempfile::tempdir().unwrap();
+    let rbac: Vec<String> = template(&["--set", "git.url=https://git.example.com/specs.git"])
+        .into_iter()
+        .filter(|o| {
+            let kind = o["kind"].as_str().unwrap_or_default();
+            kind == "ServiceAccount" || kind.ends_with("Role") || kind.ends_with("RoleBinding")
+        })
+        .map(|o| o.to_string())
+        .collect();
+    assert_eq!(
+        rbac.len(),
+        5,
+        "a ServiceAccount, two roles, two bindings: {rbac:?}"
+    );
+    let manifest = support::write(work.path(), "chart-rbac.yaml", rbac.join("\n---\n"));
+    let server = ControlPlane::start_with(Options {
+        rbac: Rbac::Manifests(vec![manifest]),
+        ..Options::default()
+    });
+    server.create_namespace("team-a", &[]);
+    let repo = work.path().join("repo");
+    let spec = |keys: &str| {
+        format!(
+            "{}kind: Secret\nmetadata: {{name: env}}\nspec:\n  namespaces: [team-a]\n  data: {{{keys}}}\n",
+            support::HEADER
+        )
+    };
+    support::write(&repo, "specs.yaml", spec("A: {value: one}"));
+    let election = [
+        "--leader-election",
+        "--lease-duration",
+        "3s",
+        "--identity",
+        "chart",
+    ];
+    let daemon = support::daemon::Daemon::start(&server.kubeconfig(), &repo, &election);
+    support::eventually("created", || server.get("secrets", "team-a", "env").is_some());
+    server.delete("secrets", "team-a", "env");
+    support::eventually("repaired", || server.get("secrets", "team-a", "env").is_some());
+    support::write(&repo, "specs.yaml", spec("B: {value: two}"));
+    support::eventually("the dropped key removed", || {
+        let data = &server.get("secrets", "team-a", "env").unwrap()["data"];
+        data.get("A").is_none() && data.get("B").is_some()
+    });
+    support::eventually("leading", || daemon.status()["leader"] == true);
+    drop(daemon);
+    let refused: Vec<String> = server
+        .log()
+        .iter()
+        .filter(|l| l.status == 403)
+        .map(|l| format!("{} {}", l.verb, l.path))
+        .collect();
+    assert_eq!(
+        refused,
+        Vec::<String>::new(),
+        "nothing the chart grants was missing"
+    );
+}
