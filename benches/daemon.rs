@@ -1,4 +1,5 @@
-//! The daemon against the test API server and OpenBao (numbers, not pass/fail):
+//! The daemon against a real kube-apiserver (the tests' control plane) and OpenBao (numbers,
+//! not pass/fail):
 //! for N = 100, 1,000, 10,000 target namespaces and one Vault credential — Vault reads per
 //! rotation, API writes for the first sync / an unchanged resync / one rotation, wall time to
 //! converge, the same number of Secret creates done by a plain loop of `kube` calls (the
@@ -7,23 +8,21 @@
 //! daemon's peak RSS with 10,000 managed and 100,000 unrelated Secrets in the cluster, and
 //! `validate` of 10,000 spec documents. Run: `scripts/bench.sh`.
 
-#[path = "../tests/support/apiserver/mod.rs"]
-mod apiserver;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use apiserver::ApiServer;
 use serde_json::json;
+use support::controlplane::ControlPlane;
 use support::openbao::OpenBao;
 
 const SELECTOR: (&str, &str) = ("gpu", "true");
 
 /// Successful writes of `method` to Secrets named `name`, from the request log (its own lock:
 /// watching progress this way does not hold the store, which would slow the writes measured).
-fn logged_writes(server: &ApiServer, method: &str, name: &str) -> usize {
+fn logged_writes(server: &ControlPlane, method: &str, name: &str) -> usize {
     server
         .log()
         .iter()
@@ -36,19 +35,26 @@ fn logged_writes(server: &ApiServer, method: &str, name: &str) -> usize {
 
 /// From the first to the last successful Secret write of `method` in the server's log: how
 /// long a write phase took as the server saw it (no polling granularity, no start-up).
-fn write_phase(server: &ApiServer, method: &str) -> Duration {
+fn write_phase(server: &ControlPlane, method: &str) -> Duration {
     let log = server.log();
-    let times: Vec<Instant> = log
+    let times: Vec<f64> = log
         .iter()
         // The fan-out's Secrets only (not the digest key or lease book beside pullsync).
         .filter(|l| l.method == method && l.status < 300 && l.path.contains("/secrets"))
         .filter(|l| l.path.starts_with("/api/v1/namespaces/team-"))
-        .map(|l| l.answered)
+        .map(|l| seconds_of_day(&l.completed))
         .collect();
-    match (times.first(), times.last()) {
-        (Some(first), Some(last)) => *last - *first,
-        _ => Duration::ZERO,
-    }
+    let first = times.iter().cloned().fold(f64::INFINITY, f64::min);
+    let last = times.iter().cloned().fold(0.0, f64::max);
+    Duration::from_secs_f64((last - first).max(0.0))
+}
+
+/// `2026-12-03T19:37:51.547170Z` (the audit log's stageTimestamp) as seconds since midnight.
+fn seconds_of_day(stamp: &str) -> f64 {
+    let time = stamp.split('T').nth(1).unwrap_or_default().trim_end_matches('Z');
+    time.split(':')
+        .map(|part| part.parse::<f64>().unwrap_or(0.0))
+        .fold(0.0, |total, part| total * 60.0 + part)
 }
 
 fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
@@ -61,7 +67,7 @@ fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> D
     started.elapsed()
 }
 
-fn daemon(server: &ApiServer, bao: &OpenBao, repo: &std::path::Path, token: &std::path::Path) -> Child {
+fn daemon(server: &ControlPlane, bao: &OpenBao, repo: &std::path::Path, token: &std::path::Path) -> Child {
     let kubeconfig = server.kubeconfig();
     // PULLSYNC_BENCH_WRAP=heaptrack (or any wrapper taking the program as its argument) runs
     // the daemon under it, to see where its memory goes.
@@ -154,7 +160,7 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn count_secrets(server: &ApiServer, password: &str) -> usize {
+fn count_secrets(server: &ControlPlane, password: &str) -> usize {
     server
         .list("secrets")
         .iter()
@@ -174,8 +180,9 @@ fn count_secrets(server: &ApiServer, password: &str) -> usize {
 /// calls with the same concurrency: the baseline. Each writes the very Secret pullsync wrote
 /// into `team-0` (same labels, annotations and data, renamed), so both sides pay the server
 /// the same per write.
-fn plain_loop(server: &ApiServer, n: usize) -> (Duration, Duration, Duration) {
+fn plain_loop(server: &ControlPlane, n: usize) -> (Duration, Duration, Duration) {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let kubeconfig = kube::config::Kubeconfig::read_from(server.admin_kubeconfig()).unwrap();
     let mut template = server
         .get("secrets", "team-0", "ngc-pull")
         .expect("pullsync's Secret");
@@ -193,7 +200,12 @@ fn plain_loop(server: &ApiServer, n: usize) -> (Duration, Duration, Duration) {
     let template: k8s_openapi::api::core::v1::Secret = serde_json::from_value(template).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let client = kube::Client::try_from(kube::Config::new(server.url.parse().unwrap())).unwrap();
+        // The harness's admin certificate: the same TLS and authentication work per request as
+        // pullsync's token, without RBAC rules to evaluate (system:masters).
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
+        let client = kube::Client::try_from(config).unwrap();
         let started = Instant::now();
         futures::stream::iter(0..n)
             .map(|i| {
@@ -274,7 +286,7 @@ fn main() {
         None => vec![100, 1000, 10_000],
     };
     for n in sizes {
-        let server = ApiServer::start();
+        let server = ControlPlane::start();
         for i in 0..n {
             server.create_namespace(&format!("team-{i}"), &[SELECTOR]);
         }
@@ -287,7 +299,7 @@ fn main() {
             "apiVersion: pullsync.dev/v1alpha1\nkind: Credential\nmetadata: {name: ngc}\nspec:\n  vault: {kv: {mount: secret, path: registries/ngc}}\n  usernamePreset: ngc\n  fields: {password: api_key}\n  rotation: {refreshInterval: 1s}\n---\napiVersion: pullsync.dev/v1alpha1\nkind: PullSecret\nmetadata: {name: ngc-pull}\nspec:\n  namespaceSelector: {matchLabels: {gpu: \"true\"}}\n  registries: [{server: nvcr.io, credential: ngc}]\n",
         )
         .unwrap();
-        let writes = |server: &ApiServer| server.log().iter().filter(|l| l.is_write()).count();
+        let writes = |server: &ControlPlane| server.log().iter().filter(|l| l.is_write()).count();
         server.clear_log();
         let mut child = daemon(&server, &bao, &repo, &token);
         // Creates are POSTs to the collection; the digest-key Secret is one more.
@@ -371,8 +383,11 @@ fn main() {
         "First-sync writes = N Secret creates + 1 summary Event + the digest-key Secret; the plain loop writes N Secrets only."
     );
 
+    if std::env::var("PULLSYNC_BENCH_MEMORY").as_deref() == Ok("0") {
+        return;
+    }
     // Memory with 10,000 managed and 100,000 unrelated Secrets present.
-    let server = ApiServer::start();
+    let server = ControlPlane::start();
     for i in 0..10_000 {
         server.create_namespace(&format!("team-{i}"), &[SELECTOR]);
     }
