@@ -78,7 +78,7 @@ if [ ! -x "$controlplane_bin/kube-apiserver" ] || [ ! -x "$controlplane_bin/etcd
   for target in etcd:go.etcd.io/etcd/server/v3 kube-apiserver:k8s.io/kubernetes/cmd/kube-apiserver; do
     name="${target%%:*}"
     start=$SECONDS
-    (cd "$controlplane_module" && go build -mod=readonly -trimpath -ldflags="-s -w $stamp" -o "$controlplane_bin/$name.tmp" "${target#*:}")
+    (cd "$controlplane_module" && go build -mod=readonly -buildvcs=false -trimpath -ldflags="-s -w $stamp" -o "$controlplane_bin/$name.tmp" "${target#*:}")
     mv "$controlplane_bin/$name.tmp" "$controlplane_bin/$name"
     echo "built $name in $((SECONDS - start)) s ($(du -h "$controlplane_bin/$name" | cut -f1))"
   done
