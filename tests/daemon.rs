@@ -19,33 +19,11 @@ use support::{HEADER, write};
 use support::eventually;
 
 fn password(server: &ControlPlane, ns: &str, name: &str) -> Option<String> {
-    let secret = server.get("secrets", ns, name)?;
-    let config: Value = serde_json::from_slice(
-        &STANDARD
-            .decode(secret["data"][".dockerconfigjson"].as_str()?)
-            .ok()?,
-    )
-    .ok()?;
-    config["auths"]["nvcr.io"]["password"].as_str().map(String::from)
+    support::nvcr_password(&server.get("secrets", ns, name)?)
 }
 
 fn setup(work: &Path, password: &str) -> PathBuf {
-    let creds = work.join("creds");
-    write(
-        &creds,
-        "ngc.json",
-        json!({"username": "u", "password": password}).to_string(),
-    );
-    let repo = work.join("repo");
-    write(
-        &repo,
-        "specs.yaml",
-        format!(
-            "{HEADER}kind: Credential\nmetadata: {{name: ngc}}\nspec:\n  file: {{path: {}}}\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: ngc-pull}}\nspec:\n  namespaceSelector: {{matchLabels: {{gpu: \"true\"}}}}\n  registries: [{{server: nvcr.io, credential: ngc}}]\n",
-            creds.join("ngc.json").display()
-        ),
-    );
-    repo
+    support::gpu_pull_secret_repo(work, password)
 }
 
 /// The `setup` specs (credential files under `outside`) committed under `specs/` in a Git

@@ -7,20 +7,13 @@ mod support;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::controlplane::{ControlPlane, Options};
 use support::daemon::Daemon;
 use support::{HEADER, eventually, write};
 
 fn password(server: &ControlPlane, ns: &str) -> Option<String> {
-    let secret = server.get("secrets", ns, "ngc-pull")?;
-    let config: Value = serde_json::from_slice(
-        &STANDARD
-            .decode(secret["data"][".dockerconfigjson"].as_str()?)
-            .ok()?,
-    )
-    .ok()?;
-    config["auths"]["nvcr.io"]["password"].as_str().map(String::from)
+    support::nvcr_password(&server.get("secrets", ns, "ngc-pull")?)
 }
 
 #[test]

@@ -10,8 +10,6 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use support::controlplane::ControlPlane;
 use support::daemon::Daemon;
@@ -44,14 +42,7 @@ fn specs(creds: &Path, with_hf: bool, hf_annotation: &str) -> String {
 }
 
 fn password(server: &ControlPlane, ns: &str) -> Option<String> {
-    let secret = server.get("secrets", ns, "ngc-pull")?;
-    let config: Value = serde_json::from_slice(
-        &STANDARD
-            .decode(secret["data"][".dockerconfigjson"].as_str()?)
-            .ok()?,
-    )
-    .ok()?;
-    config["auths"]["nvcr.io"]["password"].as_str().map(String::from)
+    support::nvcr_password(&server.get("secrets", ns, "ngc-pull")?)
 }
 
 fn all_passwords_are(server: &ControlPlane, value: &str) -> bool {

@@ -129,3 +129,34 @@ pub mod postgres;
 pub mod registry;
 
 pub const HEADER: &str = "apiVersion: pullsync.dev/v1alpha1\n";
+
+/// The `nvcr.io` password in a pull Secret's `.dockerconfigjson`, as the API returned it.
+pub fn nvcr_password(secret: &serde_json::Value) -> Option<String> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"][".dockerconfigjson"].as_str()?)
+        .ok()?;
+    let config: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    config["auths"]["nvcr.io"]["password"].as_str().map(String::from)
+}
+
+/// A spec repo under `work`: the file credential `ngc` (`work/creds/ngc.json`, this password)
+/// in a PullSecret `ngc-pull` for every namespace labelled `gpu=true`.
+pub fn gpu_pull_secret_repo(work: &Path, password: &str) -> PathBuf {
+    let creds = work.join("creds");
+    write(
+        &creds,
+        "ngc.json",
+        serde_json::json!({"username": "u", "password": password}).to_string(),
+    );
+    let repo = work.join("repo");
+    write(
+        &repo,
+        "specs.yaml",
+        format!(
+            "{HEADER}kind: Credential\nmetadata: {{name: ngc}}\nspec:\n  file: {{path: {}}}\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: ngc-pull}}\nspec:\n  namespaceSelector: {{matchLabels: {{gpu: \"true\"}}}}\n  registries: [{{server: nvcr.io, credential: ngc}}]\n",
+            creds.join("ngc.json").display()
+        ),
+    );
+    repo
+}

@@ -589,10 +589,6 @@ impl ControlPlane {
         wait_ready(&self.runtime, &self.admin, &mut process).expect("kube-apiserver restarts");
         *self.apiserver.lock().unwrap() = Some(process);
     }
-
-    pub fn apiserver_pid(&self) -> Option<u32> {
-        self.apiserver.lock().unwrap().as_ref().map(|p| p.pid())
-    }
 }
 
 /// `kubectl ARGS` as the harness admin.
