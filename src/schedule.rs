@@ -2,7 +2,11 @@
 //! passes the clock).
 //!
 //! A credential is due at the earliest of: its `refreshInterval` after the last fetch, its
-//! next cron `schedule` time, and its renew point before expiry. The renew point comes from
+//! next cron `schedule` time, and its renew point before expiry. A value that carries its own
+//! expiry (an exchanged token) and asks no `refreshInterval` is renewed by that expiry alone:
+//! the 5-minute default is for values without one, which may change behind pullsync's back
+//! (KV, a Secret), and every re-exchange would rewrite each Secret the token fans out to. The
+//! renew point comes from
 //! the lifetime the source really *issued* (clusters cap TokenRequests below what was asked),
 //! and is never earlier than half of it: `renewBefore: 20m` on a 10-minute token would
 //! otherwise be due the moment it arrives, forever. No credential is due sooner than
@@ -44,8 +48,12 @@ fn human(d: Duration) -> String {
 
 /// When a value fetched at `fetched_at` (expiring at `expires_at`) must be fetched again.
 pub fn due(rotation: &Rotation, fetched_at: SystemTime, expires_at: Option<SystemTime>) -> Due {
-    let refresh = parse(rotation.refresh_interval.as_deref()).unwrap_or(DEFAULT_REFRESH);
-    let mut at = fetched_at + refresh;
+    let asked = parse(rotation.refresh_interval.as_deref());
+    let refresh = asked.unwrap_or(DEFAULT_REFRESH);
+    let mut at = match (asked, expires_at) {
+        (None, Some(expires)) => expires.max(fetched_at),
+        _ => fetched_at + refresh,
+    };
     if let Some(next) = rotation
         .schedule
         .as_deref()
@@ -152,11 +160,27 @@ mod tests {
                 false,
             ),
             (
-                "default renew at a third before expiry",
+                "default renew at a third before expiry, not every 5m",
                 rotation(None, None, None),
                 0,
                 Some(3600),
-                300,
+                2400,
+                false,
+            ),
+            (
+                "a 12-hour ECR token: renewed after 8 hours",
+                rotation(None, None, None),
+                0,
+                Some(12 * 3600),
+                8 * 3600,
+                false,
+            ),
+            (
+                "an explicit refreshInterval still applies to a token with an expiry",
+                rotation(None, Some("10m"), None),
+                0,
+                Some(12 * 3600),
+                600,
                 false,
             ),
             (

@@ -92,6 +92,18 @@ pub struct CredentialSpec {
     pub rotation: Option<Rotation>,
 }
 
+impl CredentialSpec {
+    /// Whether each fetch mints a new value that carries its own expiry (a token exchange or a
+    /// TokenRequest): such a value is renewed by that expiry, not every `refreshInterval`, since
+    /// every fetch returns a new token and so rewrites every Secret that carries it.
+    pub fn is_minted(&self) -> bool {
+        self.ecr.is_some()
+            || self.gcp_access_token.is_some()
+            || self.acr_token.is_some()
+            || self.service_account_token.is_some()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgeFileSource {

@@ -2,7 +2,9 @@
 //! secrets that use it, so its rotation is its own `spec.rotation` where it says something, and
 //! otherwise the most demanding of the rotations its secrets inherit (object, namespace and
 //! cluster `Defaults`): the longest `renewBefore`, the shortest `refreshInterval`, the first
-//! `schedule` by name.
+//! `schedule` by name. A minted credential (a token exchange, a TokenRequest) takes no inherited
+//! `refreshInterval`: that setting is for values that change behind pullsync's back, and each
+//! new token would rewrite every Secret that carries it; its own `spec.rotation` still may.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -57,15 +59,18 @@ pub fn apply(catalog: &mut Catalog, desired: &Desired) {
         let Some(from_secrets) = inherited.get(object.name.as_str()) else {
             continue;
         };
+        let minted = object.spec.is_minted();
         let own = object.spec.rotation.get_or_insert_with(Rotation::default);
         own.renew_before = own
             .renew_before
             .take()
             .or_else(|| from_secrets.renew_before.clone());
-        own.refresh_interval = own
-            .refresh_interval
-            .take()
-            .or_else(|| from_secrets.refresh_interval.clone());
+        if !minted {
+            own.refresh_interval = own
+                .refresh_interval
+                .take()
+                .or_else(|| from_secrets.refresh_interval.clone());
+        }
         own.schedule = own.schedule.take().or_else(|| from_secrets.schedule.clone());
     }
 }

@@ -132,12 +132,17 @@ pub const HEADER: &str = "apiVersion: pullsync.dev/v1alpha1\n";
 
 /// The `nvcr.io` password in a pull Secret's `.dockerconfigjson`, as the API returned it.
 pub fn nvcr_password(secret: &serde_json::Value) -> Option<String> {
+    registry_password(secret, "nvcr.io")
+}
+
+/// The password a pull Secret (an API object) holds for `host`.
+pub fn registry_password(secret: &serde_json::Value, host: &str) -> Option<String> {
     use base64::Engine;
     let raw = base64::engine::general_purpose::STANDARD
         .decode(secret["data"][".dockerconfigjson"].as_str()?)
         .ok()?;
     let config: serde_json::Value = serde_json::from_slice(&raw).ok()?;
-    config["auths"]["nvcr.io"]["password"].as_str().map(String::from)
+    config["auths"][host]["password"].as_str().map(String::from)
 }
 
 /// A spec repo under `work`: the file credential `ngc` (`work/creds/ngc.json`, this password)

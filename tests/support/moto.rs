@@ -31,6 +31,16 @@ impl Moto {
     /// `checked`: moto verifies every request's SigV4 signature and the caller's IAM policy
     /// (after the first five setup calls, which create the IAM user and role of `iam_user`).
     pub fn start(checked: bool) -> Moto {
+        Self::spawn(checked, None)
+    }
+
+    /// moto whose ECR tokens are new at each call and expire `seconds` after it
+    /// (`tests/support/moto_lifetime.py`), as AWS's 12-hour tokens do, compressed.
+    pub fn with_token_lifetime(seconds: u64) -> Moto {
+        Self::spawn(false, Some(seconds))
+    }
+
+    fn spawn(checked: bool, lifetime: Option<u64>) -> Moto {
         super::require("moto_server");
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -39,7 +49,17 @@ impl Moto {
             .port();
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("moto.log");
-        let mut command = Command::new("moto_server");
+        let mut command = match lifetime {
+            Some(seconds) => {
+                let mut c = Command::new("python3");
+                c.arg(
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_lifetime.py"),
+                )
+                .env("MOTO_ECR_TOKEN_SECONDS", seconds.to_string());
+                c
+            }
+            None => Command::new("moto_server"),
+        };
         command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
