@@ -88,12 +88,23 @@ impl Action {
     }
 }
 
+/// A Secret this plan does not touch although a spec names it, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub namespace: String,
+    pub name: String,
+    pub reason: String,
+    /// Whether a managed Secret of that name is there (kept as it is), or none was ever
+    /// created (its first render failed): a user must not read "kept" for a missing Secret.
+    pub exists: bool,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub actions: Vec<Action>,
     pub unchanged: Vec<(String, String)>,
-    /// Secrets left as they are because they failed to render, with the reason.
-    pub kept: Vec<(String, String, String)>,
+    /// Secrets left as they are because they failed to render or their spec was rejected.
+    pub kept: Vec<Held>,
     /// Why prunes were refused, when they were.
     pub prune_refused: Option<String>,
 }
@@ -208,7 +219,12 @@ pub fn plan(outcome: &RenderOutcome, observed: &Observed, options: &PlanOptions)
                 .or_default()
                 .insert(f.name.clone());
         }
-        plan.kept.push((key.0, key.1, f.reason.clone()));
+        plan.kept.push(Held {
+            exists: observed.managed.contains_key(&key),
+            namespace: key.0,
+            name: key.1,
+            reason: f.reason.clone(),
+        });
     }
     // Accounts a managed secret was added to before: visit them too, so stale entries go.
     for ((ns, _), live) in observed.managed.iter() {
@@ -233,7 +249,12 @@ pub fn plan(outcome: &RenderOutcome, observed: &Observed, options: &PlanOptions)
         });
         if let Some(reason) = held {
             desired.insert(key.clone());
-            plan.kept.push((key.0.clone(), key.1.clone(), reason.clone()));
+            plan.kept.push(Held {
+                namespace: key.0.clone(),
+                name: key.1.clone(),
+                reason: reason.clone(),
+                exists: true,
+            });
         }
     }
     let usable = |ns: &str| observed.namespaces.get(ns).is_some_and(|n| !n.terminating);
@@ -444,6 +465,10 @@ mod tests {
         let plan = plan(&outcome, &observed(&[("a", "x", "h")]), &PlanOptions::default());
         assert!(plan.actions.is_empty());
         assert_eq!(plan.kept.len(), 1);
+        assert!(plan.kept[0].exists, "the live Secret is kept");
+        let never = super::plan(&outcome, &observed(&[]), &PlanOptions::default());
+        assert!(never.actions.is_empty());
+        assert!(!never.kept[0].exists, "a Secret never created is not `kept`");
     }
 
     #[test]
@@ -491,7 +516,12 @@ mod tests {
         let plan = plan(&outcome, &live, &options);
         assert_eq!(
             plan.kept,
-            vec![("a".into(), "held".into(), "rule `namespaces`".into())]
+            vec![Held {
+                namespace: "a".into(),
+                name: "held".into(),
+                reason: "rule `namespaces`".into(),
+                exists: true
+            }]
         );
         assert!(matches!(&plan.actions[..], [Action::Prune { name, .. }] if name == "gone"));
     }

@@ -16,7 +16,29 @@ struct TokenServer {
     child: Child,
     host: String,
     key: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+}
+
+impl TokenServer {
+    /// `path` and User-Agent of each request the endpoint served.
+    fn requests(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.dir.path().join("requests.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(p, a)| (p.to_string(), a.to_string()))
+            .collect()
+    }
+
+    /// Every request named pullsync and its version, as the Kubernetes calls do.
+    fn assert_user_agents(&self, paths: usize) {
+        let requests = self.requests();
+        assert_eq!(requests.len(), paths, "{requests:?}");
+        let agent = concat!("pullsync/", env!("CARGO_PKG_VERSION"));
+        for (path, got) in &requests {
+            assert_eq!(got, agent, "User-Agent of {path}");
+        }
+    }
 }
 
 impl Drop for TokenServer {
@@ -49,7 +71,7 @@ fn token_server() -> TokenServer {
         child,
         host,
         key,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -106,6 +128,7 @@ fn a_gcp_service_account_key_becomes_an_access_token() {
         assert_eq!(user, "oauth2accesstoken");
         assert_eq!(password, "ya29.test-only-1", "one exchange for both namespaces");
     }
+    tokens.assert_user_agents(1);
     // A key whose private half is not the one the endpoint knows: refused, said, nothing written.
     let other = work.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
@@ -165,6 +188,8 @@ fn an_azure_service_principal_becomes_an_acr_refresh_token() {
         assert_eq!(user, "00000000-0000-0000-0000-000000000000");
         assert_eq!(password, "acr-refresh-test-1");
     }
+    // Entra ID's token, then ACR's exchange.
+    tokens.assert_user_agents(2);
     // A wrong client secret: Entra ID's error, not the secret.
     write(
         work.path(),

@@ -84,6 +84,28 @@ fn keys_and_session_credentials_are_exchanged_and_bad_ones_explained() {
     let run = sync(&moto, &repo, &out, work.path());
     assert_eq!(run.code, 0, "{}", run.all());
 
+    // The same temporary keys with a wrong session token: the token is named, not the key.
+    keys_file(
+        work.path(),
+        &Keys {
+            session_token: Some("FwoGZXIvYXdzEXAMPLE-not-this-session".into()),
+            access_key_id: session.access_key_id.clone(),
+            secret_access_key: session.secret_access_key.clone(),
+        },
+    );
+    let run = sync(&moto, &repo, &out, work.path());
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.all().contains("the session token is not the one issued"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !run.all().contains("does not know this access key"),
+        "{}",
+        run.all()
+    );
+
     // The same temporary keys without the session token: refused, and said why.
     keys_file(
         work.path(),
@@ -235,5 +257,70 @@ fn an_identity_must_hold_keys_not_be_exchanged_itself() {
             .contains("`gar` is itself exchanged from another credential"),
         "{}",
         run.all()
+    );
+}
+
+#[test]
+fn aws_calls_name_pullsync_in_their_user_agent() {
+    use std::io::{BufRead, BufReader, Write};
+    // A loopback listener in AWS's place captures the request head (CloudTrail records this
+    // header as `userAgent`); moto's log does not keep it. It answers as AWS does to bad keys.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut agent = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("user-agent")
+            {
+                agent = value.trim().to_string();
+            }
+        }
+        let body = r#"{"__type":"UnrecognizedClientException","message":"The security token included in the request is invalid."}"#;
+        let _ = write!(
+            &stream,
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        agent
+    });
+    let work = tempfile::tempdir().unwrap();
+    let (repo, out) = (work.path().join("repo"), work.path().join("out"));
+    let keys = keys_file(
+        work.path(),
+        &Keys {
+            access_key_id: "AKIAEXAMPLEEXAMPLE00".into(),
+            secret_access_key: "test-only".into(),
+            session_token: None,
+        },
+    );
+    specs(&repo, &keys, HOST);
+    let run = pullsync(
+        &[
+            "sync",
+            "--once",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--aws-endpoint-url",
+            &url,
+            "--file-source-root",
+            work.path().to_str().unwrap(),
+        ],
+        None,
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_eq!(
+        seen.join().unwrap(),
+        concat!("pullsync/", env!("CARGO_PKG_VERSION"))
     );
 }

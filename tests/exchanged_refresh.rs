@@ -145,3 +145,38 @@ fn each_renewal_is_one_exchange_and_one_write_per_namespace() {
         "{per_lifetime:.1} renewals per lifetime ({exchanges} exchanges in {elapsed:.1} s)"
     );
 }
+
+#[test]
+fn a_secret_whose_credential_never_worked_is_reported_not_created_rather_than_kept() {
+    let moto = Moto::start(true);
+    let user = moto.iam_user();
+    let server = ControlPlane::start();
+    server.create_namespace("inference", &[]);
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    let keys = work.path().join("aws");
+    specs(&repo, &keys, &["inference"]);
+    // `specs` wrote keys moto does not know: the exchange fails from the first sync on.
+    let daemon = Daemon::start(&server.kubeconfig(), &repo, &["--aws-endpoint-url", &moto.url]);
+    eventually("the failure in /status", Duration::from_secs(30), || {
+        daemon.status()["secrets"]["inference/ecr-pull"].is_string()
+    });
+    let status = daemon.status();
+    assert_eq!(status["secrets"]["inference/ecr-pull"], "not-created", "{status}");
+    assert!(server.get("secrets", "inference", "ecr-pull").is_none());
+    // Working keys: created, and from then on a failure would keep it.
+    write(
+        &keys,
+        "keys.yaml",
+        format!(
+            "access_key_id: {}\nsecret_access_key: {}\n",
+            user.access_key_id, user.secret_access_key
+        ),
+    );
+    eventually("the pull secret", Duration::from_secs(30), || {
+        password(&server, "inference").is_some()
+    });
+    eventually("created in /status", Duration::from_secs(10), || {
+        daemon.status()["secrets"]["inference/ecr-pull"] == "created"
+    });
+}

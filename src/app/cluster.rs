@@ -112,7 +112,7 @@ fn print_report(report: &SyncReport, revision: &str, output: Output) -> anyhow::
                     .count()
             };
             println!(
-                "revision {revision}: {} created, {} updated, {} adopted, {} unchanged, {} pruned, {} conflicts, {} failed, {} kept; {} service accounts patched",
+                "revision {revision}: {} created, {} updated, {} adopted, {} unchanged, {} pruned, {} conflicts, {} failed, {} kept, {} not created; {} service accounts patched",
                 secrets(Status::Created),
                 secrets(Status::Updated),
                 secrets(Status::Adopted),
@@ -121,6 +121,7 @@ fn print_report(report: &SyncReport, revision: &str, output: Output) -> anyhow::
                 secrets(Status::Conflict),
                 secrets(Status::Failed),
                 secrets(Status::Kept),
+                secrets(Status::NotCreated),
                 report.count(Status::Patched),
             );
         }
@@ -227,7 +228,7 @@ pub async fn plan(
             let kept: Vec<_> = plan
                 .kept
                 .iter()
-                .map(|(ns, n, why)| json!({"namespace": ns, "name": n, "reason": why}))
+                .map(|h| json!({"namespace": h.namespace, "name": h.name, "reason": h.reason, "exists": h.exists}))
                 .collect();
             println!(
                 "{}",
@@ -250,8 +251,12 @@ pub async fn plan(
                     l["name"].as_str().unwrap_or_default()
                 );
             }
-            for (ns, name, why) in &plan.kept {
-                println!("keep {ns}/{name} (not rendered: {why})");
+            for held in &plan.kept {
+                let verb = if held.exists { "keep" } else { "not created" };
+                println!(
+                    "{verb} {}/{} (not rendered: {})",
+                    held.namespace, held.name, held.reason
+                );
             }
             println!(
                 "revision {}: {} change(s), {} unchanged",

@@ -4,8 +4,13 @@
 
 use std::time::Duration;
 
+/// Sent with every exchange, as on the Kubernetes calls: the cloud's audit trail (CloudTrail's
+/// `userAgent`, Entra sign-in logs) then names the tool that asked.
+pub const USER_AGENT: &str = concat!("pullsync/", env!("CARGO_PKG_VERSION"));
+
 pub fn client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
+        .user_agent(USER_AGENT)
         .timeout(Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -68,6 +68,7 @@ pub async fn verify(
         reason: e.without_url().to_string(),
     };
     let client = reqwest::Client::builder()
+        .user_agent(concat!("pullsync/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_secs(15))
         .redirect(reqwest::redirect::Policy::limited(3))
         .build()

@@ -34,6 +34,8 @@ pub enum Status {
     Restarted,
     Unchanged,
     Kept,
+    /// Never created: its first render failed (a credential that never worked).
+    NotCreated,
     Conflict,
     Skipped,
     Failed,
@@ -66,7 +68,12 @@ impl SyncReport {
     pub fn failures(&self) -> usize {
         self.outcomes
             .iter()
-            .filter(|o| matches!(o.result, Status::Failed | Status::Conflict | Status::Kept))
+            .filter(|o| {
+                matches!(
+                    o.result,
+                    Status::Failed | Status::Conflict | Status::Kept | Status::NotCreated
+                )
+            })
             .count()
     }
 
@@ -190,13 +197,17 @@ impl KubeSink<'_> {
                 detail: String::new(),
             });
         }
-        for (ns, name, reason) in &plan.kept {
+        for held in &plan.kept {
             report.outcomes.push(Outcome {
                 kind: "Secret",
-                namespace: ns.clone(),
-                name: name.clone(),
-                result: Status::Kept,
-                detail: reason.clone(),
+                namespace: held.namespace.clone(),
+                name: held.name.clone(),
+                result: if held.exists {
+                    Status::Kept
+                } else {
+                    Status::NotCreated
+                },
+                detail: held.reason.clone(),
             });
         }
         // Secrets first, then ServiceAccounts, so an account never names a Secret that is not

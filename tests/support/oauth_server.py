@@ -38,6 +38,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_POST(self):
+        # Each request's path and User-Agent, for the tests to read (no bodies: they hold secrets).
+        with open(os.path.join(os.path.dirname(port_out), "requests.log"), "a") as log:
+            log.write(f"{self.path}\t{self.headers.get('User-Agent', '')}\n")
         length = int(self.headers.get("Content-Length", "0"))
         form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
         if self.path == "/token":

@@ -10,6 +10,9 @@ pub fn explain(code: &str, message: &str, access_key_id: &str, session_token: bo
         "UnrecognizedClientException" | "InvalidClientTokenId" => {
             if prefix == "ASIA" && !session_token {
                 "these are temporary (STS) credentials (access key ASIA…) sent without their session token: add `session_token` to the identity credential".to_string()
+            } else if prefix == "ASIA" {
+                // The key is a temporary one; with a token sent, the token is what AWS refused.
+                "the session token is not the one issued with this temporary access key (ASIA…): copy `session_token` from the same STS answer as the key, whole and unquoted".to_string()
             } else {
                 "AWS does not know this access key: it is wrong, deleted or deactivated, or belongs to another partition".to_string()
             }
@@ -48,6 +51,9 @@ mod tests {
             false,
         );
         assert!(text.contains("without their session token"), "{text}");
+        let text = explain("UnrecognizedClientException", "x", "ASIAEXAMPLE", true);
+        assert!(text.contains("the session token is not the one"), "{text}");
+        assert!(!text.contains("does not know this access key"), "{text}");
         let text = explain("UnrecognizedClientException", "x", "AKIAEXAMPLE", false);
         assert!(text.contains("wrong, deleted"), "{text}");
         assert!(explain("SignatureDoesNotMatch", "x", "AKIA", false).contains("secret access key"));
