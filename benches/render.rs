@@ -86,7 +86,7 @@ fn main() {
         let values = runtime.block_on(credentials::fetch_all(
             &checked.catalog,
             &needed,
-            &Context::default(),
+            &Context::default().sources(),
         ));
         let t_fetch = t2.elapsed();
         let t3 = Instant::now();

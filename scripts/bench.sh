@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Performance figures (numbers, not pass/fail): offline rendering, a 1,000-namespace cluster
-# sync, and the daemon at 100 / 1,000 / 10,000 namespaces with OpenBao.
+# sync, the daemon at 100 / 1,000 / 10,000 namespaces with OpenBao, and an exchanged ECR
+# token's renewals at 1,000 / 10,000 namespaces against moto.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-test-tools.sh
@@ -9,3 +10,4 @@ export PATH
 cargo bench --locked --bench render
 cargo bench --locked --bench cluster
 cargo bench --locked --bench daemon
+cargo bench --locked --bench exchanged

@@ -34,6 +34,20 @@ pub struct Cli {
     pub log_level: String,
 }
 
+impl Cli {
+    /// `run --git-timeout`: libgit2 keeps it process-wide, so `main` sets it before any thread.
+    pub fn git_timeout(&self) -> Option<Duration> {
+        match &self.command {
+            Command::Run {
+                git_url: Some(_),
+                git_timeout,
+                ..
+            } => Some(*git_timeout),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Text,
@@ -202,6 +216,10 @@ pub struct RenderArgs {
         default_value = crate::credentials::aws::DEFAULT_WEB_IDENTITY_TOKEN_FILE
     )]
     pub aws_web_identity_token_file: PathBuf,
+    /// How long one credential's fetch (a Vault read, a token exchange) may take before it
+    /// counts as failed; the others are fetched meanwhile (Go duration).
+    #[arg(long, env = "PULLSYNC_SOURCE_TIMEOUT", default_value = "25s", value_parser = duration)]
+    pub source_timeout: Duration,
 }
 
 /// Tenant isolation: who may put what where.
@@ -271,6 +289,7 @@ impl RenderArgs {
             cluster: self.cluster_identity().map_err(|e| anyhow::anyhow!(e))?,
             aws: self.aws_settings(),
             azure_authority: self.azure_authority_host.clone(),
+            source_timeout: self.source_timeout,
             file_source_roots: self.file_source_roots.clone(),
             own_files: self.own_credential_files(),
         })
@@ -477,6 +496,11 @@ pub enum Command {
         /// Where the clone is kept between restarts.
         #[arg(long, env = "PULLSYNC_GIT_CACHE", default_value = "/tmp/pullsync-git")]
         git_cache: PathBuf,
+        /// A Git connection that opens, or a remote that sends nothing, for this long fails
+        /// the fetch (HTTPS and SSH); the last checkout keeps running and the next poll
+        /// tries again (Go duration).
+        #[arg(long, env = "PULLSYNC_GIT_TIMEOUT", default_value = "60s", value_parser = duration)]
+        git_timeout: Duration,
         /// HTTPS token (sent as the password) read from this file.
         #[arg(long, env = "PULLSYNC_GIT_TOKEN_FILE")]
         git_token_file: Option<PathBuf>,

@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use crate::credentials::age_file::Identities;
 use crate::credentials::aws::AwsSettings;
-use crate::credentials::cache::CredentialCache;
 use crate::credentials::file_policy::FilePolicy;
 use crate::credentials::vault::VaultSession;
 use crate::credentials::vault::dynamic::LeaseBook;
 use crate::k8s::Kube;
+use crate::schedule::cache::CredentialCache;
 use crate::spec::resolve::Namespaces;
 
 /// (namespace, name) → the resourceVersion pullsync's own last write of a Secret produced.
@@ -42,6 +42,8 @@ pub struct Context {
     pub age_identities: Option<Arc<Identities>>,
     /// Issue nothing at a source and write nothing (`plan`).
     pub read_only: bool,
+    /// How long one credential's fetch may take (`--source-timeout`).
+    pub source_timeout: crate::credentials::SourceTimeout,
 
     // What a long-running process keeps; `None` in a one-shot command.
     /// Credential values and failures between syncs.
@@ -49,11 +51,11 @@ pub struct Context {
     /// The resourceVersion of each managed Secret as pullsync last left it, to notice edits.
     pub written: Option<Written>,
     /// The install's key for digests in metadata.
-    pub digest_key: Option<crate::render::digest::DigestKey>,
+    pub digest_key: Option<crate::value::digest::DigestKey>,
     /// pullsync's own credential files (kubeconfig, Git token, webhook secret): never sources.
     pub own_files: Vec<PathBuf>,
     /// With leader election: asked before every write.
-    pub leader: Option<crate::daemon::leader::LeaderGuard>,
+    pub leader: Option<crate::k8s::leader::LeaderGuard>,
     /// The watch-fed copy of the cluster a sync reads instead of listing.
     pub informer: Option<crate::k8s::informer::Informer>,
 
@@ -82,6 +84,25 @@ impl Context {
     /// else the kubeconfig context's, in a pod its own).
     pub fn pullsync_namespace(&self) -> &str {
         self.own_namespace.as_deref().unwrap_or("default")
+    }
+
+    /// What the credential sources may reach, borrowed from this context.
+    pub fn sources(&self) -> crate::credentials::Sources<'_> {
+        crate::credentials::Sources {
+            kube: self.kube.as_ref(),
+            own_namespace: self.own_namespace.as_deref(),
+            vault: self.vault.as_ref(),
+            tenant_vault: &self.tenant_vault,
+            aws: &self.aws,
+            azure_authority: &self.azure_authority,
+            plain_http: &self.plain_http,
+            files: &self.files,
+            age_identities: self.age_identities.as_deref(),
+            read_only: self.read_only,
+            leases: &self.leases,
+            cache: self.cache.as_deref(),
+            timeout: self.source_timeout,
+        }
     }
 
     /// The cluster client; an error for a command that has none.

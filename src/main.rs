@@ -1,5 +1,6 @@
 //! The `pullsync` binary: install the TLS crypto provider, parse flags, start logging, run.
-#![forbid(unsafe_code)]
+// One audited `unsafe` call (libgit2's process-wide timeouts), allowed where it is made.
+#![deny(unsafe_code)]
 
 use std::process::ExitCode;
 
@@ -12,6 +13,9 @@ fn main() -> ExitCode {
     // exists (any libgit2 entry point runs that init; this one opens nothing).
     let _ = git2::Repository::open_bare("/nonexistent/pullsync-git2-init");
     let cli = pullsync::cli::Cli::parse();
+    if let Some(timeout) = cli.git_timeout() {
+        set_git_timeouts(timeout);
+    }
     pullsync::telemetry::init(cli.log_format, &cli.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -26,5 +30,18 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// libgit2's connect and read/write timeouts (its socket stream for HTTPS, libssh2's session
+/// for SSH): without them a remote that accepts and never answers holds a fetch forever.
+#[allow(unsafe_code)]
+fn set_git_timeouts(timeout: std::time::Duration) {
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX).max(1);
+    // SAFETY: these set two global integers libgit2 reads when it opens a connection; no other
+    // thread exists yet (the runtime starts below), so nothing reads them concurrently.
+    unsafe {
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(ms);
+        let _ = git2::opts::set_server_timeout_in_milliseconds(ms);
     }
 }

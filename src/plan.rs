@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::k8s::observe::{ManagedSecret, Observed};
-use crate::render::{
+use crate::render::{RenderOutcome, Rendered};
+use crate::value::labels::{
     ANNOTATION_CONTENT_HASH, ANNOTATION_REVISION, ANNOTATION_SERVICE_ACCOUNTS, ANNOTATION_SPEC,
-    RenderOutcome, Rendered,
 };
+use crate::value::observed::{ManagedSecret, Observed};
 
 #[derive(Debug, Clone)]
 pub struct PlanOptions {

@@ -215,7 +215,7 @@ fn two_replicas_one_writer_and_a_takeover() {
         std::fs::read_to_string(std::env::temp_dir().join(format!("pullsync-daemon-{}.log", leader.port)))
             .unwrap();
     assert!(
-        log.contains("SIGTERM: finishing") && log.contains("released the lease"),
+        log.contains("SIGTERM: shutting down") && log.contains("released the lease"),
         "{log}"
     );
     eventually("takeover after release", || follower.status()["leader"] == true);

@@ -95,7 +95,7 @@ pub async fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow
                         .is_some_and(|o| o.spec.age_file.is_some() && known_username(&o.spec).is_none())
                 })
                 .collect();
-            let values = credentials::fetch_all(catalog, &needed, &context).await;
+            let values = credentials::fetch_all(catalog, &needed, &context.sources()).await;
             for intent in &intents {
                 let Payload::Pull(registries) = &intent.payload else {
                     continue;
@@ -106,7 +106,7 @@ pub async fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow
                         .and_then(|spec| {
                             let fetched = values.ok.get(&r.credential);
                             let literal = known_username(&spec.spec);
-                            literal.or_else(|| fetched.and_then(|v| credentials::field(&spec.spec, v, "username").ok()).map(|s| s.expose().to_string()))
+                            literal.or_else(|| fetched.and_then(|v| spec.spec.field(v, "username").ok()).map(|s| s.expose().to_string()))
                         })
                         .unwrap_or_default();
                     if username.is_empty() {

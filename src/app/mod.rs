@@ -82,6 +82,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             git_ref,
             git_path,
             git_cache,
+            // Set process-wide in `main` (libgit2's own option).
+            git_timeout: _,
             git_token_file,
             git_ssh_key,
             git_known_hosts,
@@ -111,7 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 resync: resync_interval,
                 poll: poll_interval,
                 leader_election,
-                lease: crate::daemon::leader::LeaseTiming::new(lease_duration, renew_deadline, retry_period)
+                lease: crate::k8s::leader::LeaseTiming::new(lease_duration, renew_deadline, retry_period)
                     .map_err(|e| anyhow::anyhow!(e))?,
                 identity: identity.unwrap_or_else(|| {
                     std::fs::read_to_string("/etc/hostname")
@@ -246,10 +248,11 @@ async fn check_sources_cmd(dir: &Path, args: &RenderConfig) -> anyhow::Result<Ex
         files: args.file_policy(false, []),
         aws: args.aws.clone(),
         azure_authority: args.azure_authority.clone(),
+        source_timeout: credentials::SourceTimeout(args.source_timeout),
         ..Context::default()
     };
     let names: BTreeSet<&str> = catalog.credentials.iter().map(|c| c.name.as_str()).collect();
-    let values = credentials::fetch_all(catalog, &names, &context).await;
+    let values = credentials::fetch_all(catalog, &names, &context.sources()).await;
     for (name, value) in &values.ok {
         println!(
             "ok      Credential/{name}: {} (version {}, fields: {})",

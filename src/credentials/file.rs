@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 
 use super::file_policy::FilePolicy;
 use super::{CredentialValue, FetchCredentialError, value_map};
-use crate::secret::SecretValue;
 use crate::spec::model::FileSource;
+use crate::value::secret::SecretValue;
 
 /// Keep exactly what the file holds, minus one trailing newline: `echo token > file` and
 /// `kubectl create secret --from-file` both leave one, and no registry password ends in one.

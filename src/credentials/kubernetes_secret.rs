@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{CredentialValue, FetchCredentialError};
 use crate::k8s::{Kube, OnConflict};
-use crate::secret::SecretValue;
+use crate::value::secret::SecretValue;
 
 pub async fn fetch(
     kube: &Kube,

@@ -7,7 +7,6 @@
 
 pub mod age_file;
 pub mod aws;
-pub mod cache;
 pub mod file;
 pub mod file_policy;
 pub mod http;
@@ -18,42 +17,15 @@ pub mod value_map;
 pub mod vault;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::Duration;
 
-use crate::context::Context;
-use crate::secret::SecretValue;
+use crate::k8s::Kube;
+use crate::schedule::cache::CredentialCache;
 use crate::spec::model::CredentialSpec;
 use crate::spec::{Catalog, Object};
 
-/// A credential version from a digest: its first 8 bytes in hex (identifies, reveals nothing).
-pub fn short_version(digest: &[u8]) -> String {
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
-
-/// Fetched secret material. `Debug` lists field names only.
-#[derive(Clone)]
-pub struct CredentialValue {
-    /// Source key → value, before the spec's `fields` mapping.
-    pub fields: BTreeMap<String, SecretValue>,
-    /// Changes whenever the material changes (a digest of the ciphertext, a KV version, …).
-    pub version: String,
-    pub expires_at: Option<SystemTime>,
-    /// Human description of the source, e.g. `ageFile credentials/ngc.age`.
-    pub origin: String,
-}
-
-impl fmt::Debug for CredentialValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CredentialValue")
-            .field("fields", &self.fields.keys().collect::<Vec<_>>())
-            .field("version", &self.version)
-            .field("expires_at", &self.expires_at)
-            .field("origin", &self.origin)
-            .finish()
-    }
-}
+pub use crate::value::credential::{CredentialValue, MissingField, short_version};
 
 /// Why a credential could not be fetched. Never carries secret material.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +56,10 @@ pub enum FetchCredentialError {
     },
     #[error("{0}")]
     BadResponse(String),
+    #[error("{last} (failed {failures} time(s); next attempt after a backoff)")]
+    BackingOff { last: String, failures: u32 },
+    #[error("the source gave no answer within {}s (--source-timeout)", after.as_secs_f64())]
+    TimedOut { after: Duration },
     #[error("this source needs Vault: pass --vault-addr and an auth method")]
     NoVault,
     #[error("{0}")]
@@ -99,119 +75,152 @@ pub enum FetchCredentialError {
 }
 
 /// The outcome of fetching every needed credential once.
-#[derive(Debug, Default)]
-pub struct Values {
-    pub ok: BTreeMap<String, CredentialValue>,
-    pub failed: BTreeMap<String, FetchCredentialError>,
+pub type Values = crate::value::credential::Values<FetchCredentialError>;
+
+/// What fetching credentials may reach and keep: the parts of a sync's context the sources
+/// use, and nothing else (no informer, no sink, no leadership).
+pub struct Sources<'a> {
+    pub kube: Option<&'a Kube>,
+    /// pullsync's own namespace (`kubernetesSecret` sources); the kubeconfig's when `None`.
+    pub own_namespace: Option<&'a str>,
+    pub vault: Option<&'a vault::VaultSession>,
+    /// Credential → the Vault session of the tenant that owns it.
+    pub tenant_vault: &'a BTreeMap<String, vault::VaultSession>,
+    pub aws: &'a aws::AwsSettings,
+    pub azure_authority: &'a str,
+    pub plain_http: &'a [String],
+    pub files: &'a file_policy::FilePolicy,
+    pub age_identities: Option<&'a age_file::Identities>,
+    /// Issue nothing (`plan`): a dynamic secret is read from the lease book only.
+    pub read_only: bool,
+    pub leases: &'a tokio::sync::Mutex<vault::dynamic::LeaseBook>,
+    /// Values and failures kept between syncs; `None` in a one-shot command.
+    pub cache: Option<&'a tokio::sync::Mutex<CredentialCache>>,
+    /// How long one credential's fetch may take.
+    pub timeout: SourceTimeout,
 }
 
-/// The credentials another one is exchanged from (an ECR identity's keys).
-pub fn dependencies(spec: &crate::spec::model::CredentialSpec) -> Option<&str> {
-    spec.ecr
-        .as_ref()
-        .and_then(|e| e.identity.credential.as_deref())
-        .or(spec
-            .gcp_access_token
-            .as_ref()
-            .map(|g| g.service_account_key.as_str()))
-        .or(spec.acr_token.as_ref().map(|a| a.service_principal.as_str()))
-}
+/// How many credentials are fetched at once: one slow or dead source then costs the others
+/// nothing, and a Vault or a token endpoint never sees more than this many calls from one sync.
+pub const FETCH_CONCURRENCY: usize = 8;
 
-/// `names` and the credentials they are exchanged from.
-pub fn with_dependencies<'a>(catalog: &'a Catalog, names: &BTreeSet<&'a str>) -> BTreeSet<&'a str> {
-    let mut out = names.clone();
-    for name in names {
-        if let Some(dep) = catalog.credential(name).and_then(|c| dependencies(&c.spec)) {
-            out.insert(dep);
-        }
+/// How long one credential's fetch may take before it counts as failed (`--source-timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceTimeout(pub Duration);
+
+impl Default for SourceTimeout {
+    /// Under the 30 s the HTTP clients allow per request, so a source that answers nothing
+    /// fails here first, with its credential's name.
+    fn default() -> Self {
+        SourceTimeout(Duration::from_secs(25))
     }
-    out
 }
 
-/// Fetch each named credential exactly once; those exchanged from another come after it.
-pub async fn fetch_all(catalog: &Catalog, names: &BTreeSet<&str>, context: &Context) -> Values {
-    use tracing::Instrument;
+/// Fetch each named credential exactly once, up to [`FETCH_CONCURRENCY`] at a time, each
+/// within the source timeout; those exchanged from another come after every other.
+pub async fn fetch_all(catalog: &Catalog, names: &BTreeSet<&str>, context: &Sources<'_>) -> Values {
+    use futures::StreamExt;
     let mut values = Values::default();
-    let derived = |name: &&&str| {
+    let derived = |name: &&str| {
         catalog
             .credential(name)
-            .is_some_and(|c| dependencies(&c.spec).is_some())
+            .is_some_and(|c| c.spec.exchanged_from().is_some())
     };
-    let ordered: Vec<&&str> = names
-        .iter()
-        .filter(|n| !derived(n))
-        .chain(names.iter().filter(|n| derived(n)))
-        .collect();
-    for name in ordered {
-        let Some(object) = catalog.credential(name) else {
-            continue;
-        };
-        let span = tracing::info_span!("fetch_credential", credential = %name);
-        let now = std::time::SystemTime::now();
-        if let Some(cache) = &context.cache {
-            let cache = cache.lock().await;
-            if let Some(value) = cache.fresh(name, &object.spec, now) {
-                values.ok.insert(name.to_string(), value.clone());
-                continue;
-            }
-            if let Some(failing) = cache.backing_off(name, now) {
-                match cache.last_good(name, now) {
-                    Some(value) => {
-                        values.ok.insert(name.to_string(), value.clone());
-                    }
-                    None => {
-                        let error = FetchCredentialError::BadResponse(format!(
-                            "{} (failed {} time(s); next attempt after a backoff)",
-                            failing.error, failing.failures
-                        ));
-                        values.failed.insert(name.to_string(), error);
-                    }
+    let (exchanged, direct): (Vec<&str>, Vec<&str>) = names.iter().copied().partition(derived);
+    for wave in [direct, exchanged] {
+        let done = &values.ok;
+        let fetched: Vec<(&str, Result<CredentialValue, FetchCredentialError>)> = futures::stream::iter(
+            wave.into_iter()
+                .filter_map(|name| Some((name, catalog.credential(name)?))),
+        )
+        .map(|(name, object)| async move { (name, fetch_one(catalog, object, context, done).await) })
+        .buffer_unordered(FETCH_CONCURRENCY)
+        .collect()
+        .await;
+        for (name, result) in fetched {
+            match result {
+                Ok(value) => {
+                    values.ok.insert(name.to_string(), value);
                 }
-                continue;
-            }
-        }
-        match fetch(catalog, object, context, &values.ok)
-            .instrument(span.clone())
-            .await
-        {
-            Ok(value) => {
-                let _guard = span.enter();
-                tracing::debug!(version = %value.version, origin = %value.origin, fields = value.fields.len(), "credential fetched");
-                if let Some(cache) = &context.cache {
-                    cache.lock().await.store(name, &object.spec, value.clone(), now);
-                }
-                values.ok.insert(name.to_string(), value);
-            }
-            Err(error) => {
-                let _guard = span.enter();
-                let last_good = match &context.cache {
-                    Some(cache) => {
-                        let mut cache = cache.lock().await;
-                        cache.note_error(name, error.to_string(), now);
-                        cache.last_good(name, now).cloned()
-                    }
-                    None => None,
-                };
-                match last_good {
-                    Some(value) => {
-                        tracing::warn!(%error, "credential refresh failed; using the last good value until it expires");
-                        values.ok.insert(name.to_string(), value);
-                    }
-                    None => {
-                        tracing::warn!(%error, "credential fetch failed");
-                        values.failed.insert(name.to_string(), error);
-                    }
+                Err(error) => {
+                    values.failed.insert(name.to_string(), error);
                 }
             }
         }
     }
     values
 }
+/// One credential: the cached value while it is fresh or its source is backing off, else a
+/// fetch within the source timeout; a failed fetch falls back to the last good value.
+async fn fetch_one(
+    catalog: &Catalog,
+    object: &Object<CredentialSpec>,
+    context: &Sources<'_>,
+    done: &BTreeMap<String, CredentialValue>,
+) -> Result<CredentialValue, FetchCredentialError> {
+    use tracing::Instrument;
+    let name = object.name.as_str();
+    let span = tracing::info_span!("fetch_credential", credential = %name);
+    let now = std::time::SystemTime::now();
+    if let Some(cache) = context.cache {
+        let cache = cache.lock().await;
+        if let Some(value) = cache.fresh(name, &object.spec, now) {
+            return Ok(value.clone());
+        }
+        if let Some(failing) = cache.backing_off(name, now) {
+            return match cache.last_good(name, now) {
+                Some(value) => Ok(value.clone()),
+                None => Err(FetchCredentialError::BackingOff {
+                    last: failing.error.clone(),
+                    failures: failing.failures,
+                }),
+            };
+        }
+    }
+    let limit = context.timeout.0;
+    let result = match tokio::time::timeout(limit, fetch(catalog, object, context, done))
+        .instrument(span.clone())
+        .await
+    {
+        Ok(result) => result,
+        Err(_) => Err(FetchCredentialError::TimedOut { after: limit }),
+    };
+    let _guard = span.enter();
+    match result {
+        Ok(value) => {
+            tracing::debug!(version = %value.version, origin = %value.origin, fields = value.fields.len(), "credential fetched");
+            if let Some(cache) = context.cache {
+                cache.lock().await.store(name, &object.spec, value.clone(), now);
+            }
+            Ok(value)
+        }
+        Err(error) => {
+            let last_good = match context.cache {
+                Some(cache) => {
+                    let mut cache = cache.lock().await;
+                    cache.note_error(name, error.to_string(), now);
+                    cache.last_good(name, now).cloned()
+                }
+                None => None,
+            };
+            match last_good {
+                Some(value) => {
+                    tracing::warn!(%error, "credential refresh failed; using the last good value until it expires");
+                    Ok(value)
+                }
+                None => {
+                    tracing::warn!(%error, "credential fetch failed");
+                    Err(error)
+                }
+            }
+        }
+    }
+}
 
 async fn fetch(
     catalog: &Catalog,
     object: &Object<CredentialSpec>,
-    context: &Context,
+    context: &Sources<'_>,
     done: &BTreeMap<String, CredentialValue>,
 ) -> Result<CredentialValue, FetchCredentialError> {
     let spec = &object.spec;
@@ -226,14 +235,14 @@ async fn fetch(
                 }
             }
             (None, Some(web)) => {
-                aws::sts::assume_role_with_web_identity(&context.aws, &source.region, &web.role_arn)
+                aws::sts::assume_role_with_web_identity(context.aws, &source.region, &web.role_arn)
                     .await
                     .map_err(FetchCredentialError::Aws)?
                     .0
             }
             (None, None) => return Err(FetchCredentialError::NoSource),
         };
-        return aws::ecr::fetch(source, &keys, &context.aws)
+        return aws::ecr::fetch(source, &keys, context.aws)
             .await
             .map_err(FetchCredentialError::Aws);
     }
@@ -252,29 +261,28 @@ async fn fetch(
             &get("client_id")?,
             &get("client_secret")?,
             &get("tenant_id")?,
-            &context.azure_authority,
+            context.azure_authority,
             plain,
         )
         .await
         .map_err(FetchCredentialError::Aws);
     }
     if let Some(source) = &spec.service_account_token {
-        let kube = context.kube.as_ref().ok_or(FetchCredentialError::NoCluster)?;
+        let kube = context.kube.ok_or(FetchCredentialError::NoCluster)?;
         return service_account_token::fetch(kube, source).await;
     }
     if let Some(source) = &spec.kubernetes_secret {
-        let kube = context.kube.as_ref().ok_or(FetchCredentialError::NoCluster)?;
+        let kube = context.kube.ok_or(FetchCredentialError::NoCluster)?;
         let namespace = context
             .own_namespace
-            .clone()
-            .unwrap_or_else(|| kube.default_namespace.clone());
+            .map_or_else(|| kube.default_namespace.clone(), str::to_string);
         return kubernetes_secret::fetch(kube, &namespace, &source.name).await;
     }
     if let Some(source) = &spec.vault {
         let session = context
             .tenant_vault
             .get(&object.name)
-            .or(context.vault.as_ref())
+            .or(context.vault)
             .ok_or(FetchCredentialError::NoVault)?;
         if let Some(kv) = &source.kv {
             return vault::kv::fetch(session, kv).await;
@@ -294,47 +302,12 @@ async fn fetch(
                 source: std::io::Error::other("path leaves the spec repository"),
             }
         })?;
-        return age_file::fetch(
-            &catalog.path(&relative),
-            &relative,
-            context.age_identities.as_deref(),
-        );
+        return age_file::fetch(&catalog.path(&relative), &relative, context.age_identities);
     }
     if let Some(file) = &spec.file {
-        return file::fetch(file, &context.files);
+        return file::fetch(file, context.files);
     }
     Err(FetchCredentialError::NoSource)
-}
-
-/// The value of a logical field (`username`, `password`, `token`…) after the spec's mapping.
-pub fn field(
-    spec: &CredentialSpec,
-    value: &CredentialValue,
-    logical: &str,
-) -> Result<SecretValue, MissingField> {
-    if logical == "username" {
-        if let Some(username) = &spec.username {
-            return Ok(SecretValue::new(username.clone()));
-        }
-        if let Some(preset) = spec.username_preset {
-            return Ok(SecretValue::new(preset.username()));
-        }
-    }
-    let key = spec.fields.get(logical).map(String::as_str).unwrap_or(logical);
-    value.fields.get(key).cloned().ok_or_else(|| MissingField {
-        field: logical.to_string(),
-        key: key.to_string(),
-        available: value.fields.keys().cloned().collect(),
-    })
-}
-
-/// A field the fetched credential does not hold. Names keys only, never values.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("field `{field}` (key `{key}`) is not in the credential; it has: {}", .available.join(", "))]
-pub struct MissingField {
-    pub field: String,
-    pub key: String,
-    pub available: Vec<String>,
 }
 
 /// A field of an already fetched credential, through that credential's `fields` mapping.

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::CredentialValue;
 use super::http::{client, encode};
-use crate::secret::SecretValue;
+use crate::value::secret::SecretValue;
 
 pub const GCP_USERNAME: &str = "oauth2accesstoken";
 pub const ACR_USERNAME: &str = "00000000-0000-0000-0000-000000000000";

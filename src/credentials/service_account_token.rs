@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 
 use super::{CredentialValue, FetchCredentialError};
 use crate::k8s::{Kube, OnConflict};
-use crate::secret::SecretValue;
 use crate::spec::model::ServiceAccountTokenSource;
+use crate::value::secret::SecretValue;
 
 /// The `exp` claim of a JWT, if it is one.
 fn jwt_expiry(token: &str) -> Option<SystemTime> {

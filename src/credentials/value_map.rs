@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::secret::SecretValue;
+use crate::value::secret::SecretValue;
 
 /// Parse `key: value` pairs. Values must be strings: an unquoted `0123` would otherwise turn
 /// into a number and lose its leading zero, silently changing a password.

@@ -10,13 +10,15 @@ use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::Trigger;
 
 /// Events arriving within this window make one check.
 const DEBOUNCE: Duration = Duration::from_millis(300);
 
-pub fn spawn(repo: PathBuf, poll: Duration, tx: mpsc::Sender<Trigger>) {
+/// Until `stop` is cancelled. The fingerprint (a walk of the folder) runs off the runtime.
+pub fn spawn(repo: PathBuf, poll: Duration, tx: mpsc::Sender<Trigger>, stop: CancellationToken) {
     let (events_tx, mut events) = mpsc::channel::<()>(64);
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if event.is_ok() {
@@ -35,7 +37,7 @@ pub fn spawn(repo: PathBuf, poll: Duration, tx: mpsc::Sender<Trigger>) {
         watch(w, &repo, target.as_deref());
     }
     tokio::spawn(async move {
-        let mut last = super::fingerprint(&repo);
+        let mut last = fingerprint(&repo).await;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}
@@ -43,6 +45,7 @@ pub fn spawn(repo: PathBuf, poll: Duration, tx: mpsc::Sender<Trigger>) {
                     tokio::time::sleep(DEBOUNCE).await;
                     while events.try_recv().is_ok() {}
                 }
+                () = stop.cancelled() => return,
             }
             let now_target = canonical(&repo);
             if now_target != target {
@@ -54,13 +57,21 @@ pub fn spawn(repo: PathBuf, poll: Duration, tx: mpsc::Sender<Trigger>) {
                     watch(w, &repo, target.as_deref());
                 }
             }
-            let now = super::fingerprint(&repo);
+            let now = fingerprint(&repo).await;
             if now != last {
                 last = now;
                 let _ = tx.try_send(Trigger::Specs);
             }
         }
     });
+}
+
+/// The folder's fingerprint, walked on a blocking thread.
+async fn fingerprint(repo: &Path) -> Option<String> {
+    let repo = repo.to_path_buf();
+    tokio::task::spawn_blocking(move || super::fingerprint(&repo))
+        .await
+        .unwrap_or(None)
 }
 
 fn canonical(repo: &Path) -> Option<PathBuf> {

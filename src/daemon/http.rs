@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tokio::sync::{RwLock, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use super::status::Status;
 
@@ -52,9 +53,11 @@ async fn hook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
     (StatusCode::ACCEPTED, "fetching")
 }
 
+/// Serves until `stop` is cancelled, then finishes the requests in flight.
 pub async fn serve(
     listen: SocketAddr,
     state: AppState,
+    stop: CancellationToken,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -90,7 +93,9 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
     let handle = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
     });
     Ok((bound, handle))
 }

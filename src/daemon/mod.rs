@@ -5,23 +5,23 @@
 
 mod folder_watch;
 pub mod http;
-pub mod leader;
 pub mod status;
 pub mod webhook;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Mutex, RwLock, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use crate::context::Context;
-use crate::credentials::cache::CredentialCache;
 use crate::engine::config::{ClusterConfig, RenderConfig};
 use crate::engine::sync as sync_with;
+use crate::k8s::leader;
 use crate::repo::Snapshot;
+use crate::schedule::cache::CredentialCache;
 use crate::sink::kube::Status as Outcome;
 use status::{AppliedRevision, CredentialStatus, Status};
 
@@ -29,6 +29,9 @@ use status::{AppliedRevision, CredentialStatus, Status};
 const TRIGGER_QUEUE: usize = 16;
 /// Quiet time after a trigger, so a burst of watch events makes one sync.
 const DEBOUNCE: Duration = Duration::from_millis(250);
+/// How long shutdown waits for the lease release and the HTTP server (Kubernetes' default
+/// termination grace period is 30 s; this stays well inside it).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -93,18 +96,33 @@ pub async fn run(
     let status: http::Shared = Arc::new(RwLock::new(Status::default()));
     let (fetch_tx, mut fetch_rx) = mpsc::channel::<()>(1);
     let webhook = webhook_key.map(|key| (key, fetch_tx.clone()));
-    let (bound, _server) = http::serve(
+    // One token every task obeys: SIGTERM (or Ctrl-C) cancels it, the sync in progress is
+    // abandoned before its next write, the watches, pollers and server stop, the lease goes.
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        async move {
+            tokio::select! {
+                _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
+                () = shutdown.cancelled() => {}
+            }
+            shutdown.cancel();
+        }
+    });
+    let (bound, server) = http::serve(
         options.listen,
         http::AppState {
             status: status.clone(),
             webhook,
             deliveries: Default::default(),
         },
+        shutdown.clone(),
     )
     .await?;
     tracing::info!(listen = %bound, "serving /healthz /readyz /status /metrics");
 
-    let stop = Arc::new(AtomicBool::new(false));
     let mut elector_task = None;
     let guard = if options.leader_election {
         let elector = leader::Elector::new(
@@ -115,7 +133,7 @@ pub async fn run(
             options.lease,
         );
         let guard = elector.guard.clone();
-        elector_task = Some(tokio::spawn(elector.run(stop.clone())));
+        elector_task = Some(tokio::spawn(elector.run(shutdown.clone())));
         guard
     } else {
         leader::LeaderGuard::always()
@@ -136,6 +154,7 @@ pub async fn run(
                 let _ = tx.try_send(Trigger::Cluster);
             }
         }),
+        &shutdown,
     ));
     // The newest snapshot of the Git remote; each sync takes its own reference to one.
     let current: Arc<std::sync::Mutex<Option<Arc<Snapshot>>>> = Default::default();
@@ -150,12 +169,13 @@ pub async fn run(
         .ok_or_else(|| anyhow::anyhow!("the first fetch gave no commit"))?;
         tracing::info!(commit = %first.commit, "checked out");
         *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(first));
-        let (tx, current, poll) = (tx.clone(), current.clone(), options.poll);
+        let (tx, current, poll, stop) = (tx.clone(), current.clone(), options.poll, shutdown.clone());
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(poll) => {}
                     _ = fetch_rx.recv() => tracing::info!("webhook: fetching now"),
+                    () = stop.cancelled() => return,
                 }
                 let source = source.clone();
                 let known = current
@@ -179,10 +199,9 @@ pub async fn run(
         });
     } else {
         drop(fetch_rx);
-        folder_watch::spawn(options.repo.clone(), options.poll, tx.clone());
+        folder_watch::spawn(options.repo.clone(), options.poll, tx.clone(), shutdown.clone());
     }
 
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut last_sync = SystemTime::UNIX_EPOCH;
     // The last snapshot whose specs were valid, and a commit known to be invalid: while the
     // newest commit is invalid, the last good one keeps running (its credentials still rotate).
@@ -225,22 +244,34 @@ pub async fn run(
             let newest_invalid = snapshot
                 .as_ref()
                 .is_some_and(|s| known_invalid.as_deref() == Some(s.fetched.as_str()));
-            if newest_invalid && last_good.is_some() {
-                run(last_good.as_ref(), true).await;
-            } else {
-                match run(snapshot.as_ref(), false).await {
-                    Specs::Valid => {
-                        last_good = snapshot.clone();
-                        known_invalid = None;
-                    }
-                    Specs::Invalid => {
-                        known_invalid = snapshot.as_ref().map(|s| s.fetched.clone());
-                        if last_good.is_some() {
-                            run(last_good.as_ref(), true).await;
+            let step = async {
+                if newest_invalid && last_good.is_some() {
+                    run(last_good.as_ref(), true).await;
+                } else {
+                    match run(snapshot.as_ref(), false).await {
+                        Specs::Valid => {
+                            last_good = snapshot.clone();
+                            known_invalid = None;
                         }
+                        Specs::Invalid => {
+                            known_invalid = snapshot.as_ref().map(|s| s.fetched.clone());
+                            if last_good.is_some() {
+                                run(last_good.as_ref(), true).await;
+                            }
+                        }
+                        Specs::Unknown => {}
                     }
-                    Specs::Unknown => {}
                 }
+            };
+            // Dropping the sync stops it at its next await: no write starts after the signal,
+            // and a write in flight either landed or did not (each is one request).
+            let finished = tokio::select! {
+                () = step => true,
+                () = shutdown.cancelled() => false,
+            };
+            if !finished {
+                tracing::info!("shutdown: abandoned the sync in progress");
+                break;
             }
             tracing::debug!(
                 ms = started.elapsed().unwrap_or_default().as_millis() as u64,
@@ -265,17 +296,16 @@ pub async fn run(
                 tracing::debug!(?trigger, "triggered");
             }
             _ = tokio::time::sleep(wait) => {}
-            _ = terminate.recv() => {
-                tracing::info!("SIGTERM: finishing");
-                break;
-            }
-            _ = tokio::signal::ctrl_c() => break,
+            () = shutdown.cancelled() => break,
         }
     }
-    stop.store(true, Ordering::Relaxed);
+    shutdown.cancel();
+    // Bounded: a shutdown must not hang on an API server that does not answer.
     if let Some(task) = elector_task {
-        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, task).await;
     }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
+    tracing::info!("stopped");
     Ok(std::process::ExitCode::SUCCESS)
 }
 
@@ -350,6 +380,21 @@ async fn one_sync(
         Ok(Err(_)) => Specs::Invalid,
         Err(_) => Specs::Unknown,
     };
+    // An invalid revision is named by the folder's digest when no commit names it: walked on a
+    // blocking thread, before the status lock (so /readyz and /metrics never wait on a walk).
+    let invalid_revision = match (&result, &render.revision) {
+        (Ok(Err(_)), Some(revision)) => revision.clone(),
+        (Ok(Err(_)), None) => {
+            let repo = repo.to_path_buf();
+            tokio::task::spawn_blocking(move || fingerprint(&repo))
+                .await
+                .ok()
+                .flatten()
+                .map(|f| format!("local-{}", &f[..12.min(f.len())]))
+                .unwrap_or_default()
+        }
+        _ => String::new(),
+    };
     let mut rejected_event: Option<(String, String)> = None;
     let mut sync_events = None;
     let mut s = status.write().await;
@@ -363,8 +408,7 @@ async fn one_sync(
             *s.syncs.entry("error".into()).or_default() += 1;
         }
         Ok(Err(diagnostics)) => {
-            let revision = fingerprint(repo).map(|f| format!("local-{}", &f[..12.min(f.len())]));
-            let revision = render.revision.clone().or(revision).unwrap_or_default();
+            let revision = invalid_revision;
             if !s.invalid || s.current_revision.as_deref() != Some(revision.as_str()) {
                 for d in &diagnostics {
                     tracing::error!(diagnostic = %d, "invalid specs: keeping the last good revision");

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use super::pipeline::{Pipeline, pipeline};
 use crate::context::Context;
+use crate::credentials::vault::lease_state;
 use crate::engine::config::{ClusterConfig, RenderConfig};
-use crate::k8s::lease_state;
 use crate::k8s::observe::{self, Observed};
 use crate::k8s::{Kube, KubeSettings};
 use crate::plan::{self, PlanOptions};
@@ -78,7 +78,7 @@ pub async fn prepare(
             tracing::debug!(namespace = %name, "namespace is terminating; skipped");
         }
     }
-    let known: BTreeMap<String, crate::intern::SharedMap> = observed
+    let known: BTreeMap<String, crate::value::intern::SharedMap> = observed
         .namespaces
         .iter()
         .filter(|(_, ns)| !ns.terminating)

@@ -24,6 +24,8 @@ pub struct RenderConfig {
     pub cluster: ClusterIdentity,
     pub aws: AwsSettings,
     pub azure_authority: String,
+    /// How long one credential's fetch may take before it fails.
+    pub source_timeout: std::time::Duration,
     pub file_source_roots: Vec<PathBuf>,
     /// pullsync's own credential files: never a `file` source.
     pub own_files: Vec<PathBuf>,

@@ -195,10 +195,11 @@ pub async fn pipeline(
     context.vault = vault;
     context.aws = args.aws.clone();
     context.azure_authority = args.azure_authority.clone();
+    context.source_timeout = crate::credentials::SourceTimeout(args.source_timeout);
     context.files = args.file_policy(context.kube.is_some(), context.own_files.iter().cloned());
     context.leases = std::sync::Arc::new(tokio::sync::Mutex::new(book.clone()));
     let needed: BTreeSet<&str> = desired.secrets.values().flat_map(|s| s.credentials()).collect();
-    let needed = credentials::with_dependencies(catalog, &needed);
+    let needed = catalog.with_dependencies(&needed);
     let mut users: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
     for intent in desired.secrets.values() {
         for credential in intent.credentials() {
@@ -211,7 +212,7 @@ pub async fn pipeline(
     if let Some(cache) = &context.cache {
         cache.lock().await.retain(&needed);
     }
-    let values = credentials::fetch_all(catalog, &needed, &context).await;
+    let values = credentials::fetch_all(catalog, &needed, &context.sources()).await;
     let revision = args
         .revision
         .clone()
@@ -223,7 +224,7 @@ pub async fn pipeline(
         key: context
             .digest_key
             .clone()
-            .unwrap_or_else(render::digest::DigestKey::generate),
+            .unwrap_or_else(crate::value::digest::DigestKey::generate),
     };
     // Shown with the other diagnostics (`sync`, `/status`); they do not stop the revision.
     let mut diagnostics = diagnostics;

@@ -4,6 +4,5 @@
 pub mod explain;
 pub mod glob;
 pub mod keyring;
-pub mod login;
 pub mod reference;
 pub mod registry;

@@ -10,7 +10,7 @@ use kube::core::request::Request;
 use serde_json::{Value, json};
 
 use super::client::{CallError, Kube, OnConflict};
-use crate::render::digest::DigestKey;
+use crate::value::digest::DigestKey;
 
 const KEY: &str = "key";
 

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -21,7 +22,7 @@ use tokio::sync::Notify;
 
 use super::Kube;
 use super::observe::{ManagedSecret, NamespaceInfo, Observed, SecretMeta, owned_keys_of, ownership_selector};
-use crate::intern::Interner;
+use crate::value::intern::Interner;
 
 /// Events between two purges of the interners.
 const PURGE_EVERY: usize = 1024;
@@ -352,7 +353,14 @@ impl Informer {
     /// namespace of `scope` (namespaced RBAC) — and namespaces (cluster-wide only). A failing
     /// watch is retried with kube-rs's default backoff (exponential, jittered, capped) and each
     /// error is logged.
-    pub fn start(kube: &Kube, instance: &str, scope: &[String], on_change: OnChange) -> Informer {
+    /// The watches end when `stop` is cancelled (shutdown).
+    pub fn start(
+        kube: &Kube,
+        instance: &str,
+        scope: &[String],
+        on_change: OnChange,
+        stop: &CancellationToken,
+    ) -> Informer {
         let client = kube.client();
         let config = watcher::Config::default().labels(&ownership_selector(instance));
         let mut state = State::default();
@@ -387,14 +395,18 @@ impl Informer {
         };
         for (name, api, ns) in streams {
             let stream = watcher(api, config.clone()).default_backoff();
-            informer.follow(name.clone(), stream, on_change.clone(), move |state, event| {
-                state.secret_seen(&name, ns.as_deref(), decode(event, managed_secret))
-            });
+            informer.follow(
+                name.clone(),
+                stream,
+                on_change.clone(),
+                stop,
+                move |state, event| state.secret_seen(&name, ns.as_deref(), decode(event, managed_secret)),
+            );
         }
         if scope.is_empty() {
             let api: kube::Api<PartialObjectMeta<Namespace>> = kube::Api::all(client);
             let stream = watcher(api, watcher::Config::default()).default_backoff();
-            informer.follow("namespaces".into(), stream, on_change, |state, event| {
+            informer.follow("namespaces".into(), stream, on_change, stop, |state, event| {
                 state.namespace_seen(decode(event, namespace_info))
             });
         }
@@ -409,12 +421,17 @@ impl Informer {
         name: String,
         stream: impl futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static,
         on_change: OnChange,
+        stop: &CancellationToken,
         seen: impl Fn(&mut State, watcher::Event<K>) -> bool + Send + 'static,
     ) {
         let informer = self.clone();
+        let stop = stop.clone();
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
-            while let Some(event) = stream.next().await {
+            while let Some(event) = tokio::select! {
+                event = stream.next() => event,
+                () = stop.cancelled() => None,
+            } {
                 match event {
                     Ok(event) => {
                         let changed = informer.update(|state| {

@@ -6,7 +6,7 @@ pub mod client;
 pub mod digest_key;
 pub mod events;
 pub mod informer;
-pub mod lease_state;
+pub mod leader;
 pub mod observe;
 pub mod rollout;
 pub mod service_accounts;

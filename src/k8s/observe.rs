@@ -10,48 +10,12 @@ use kube::core::request::Request;
 use serde_json::Value;
 
 use super::client::{CallError, Kube, OnConflict};
-use crate::intern::{Interner, SharedMap};
-use crate::render::{LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
+use crate::value::intern::Interner;
+pub use crate::value::labels::ownership_selector;
+pub use crate::value::observed::{ManagedSecret, NamespaceInfo, Observed, SecretMeta};
 
 /// Page size for lists.
 const PAGE: u32 = 500;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NamespaceInfo {
-    pub labels: SharedMap,
-    pub terminating: bool,
-}
-
-/// A Secret carrying this instance's ownership label.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ManagedSecret {
-    pub resource_version: String,
-    /// Shared with every other Secret whose metadata is the same (a fan-out's are).
-    pub meta: Arc<SecretMeta>,
-}
-
-/// What a sync compares of a managed Secret, besides its version.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct SecretMeta {
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    /// `labels/KEY` and `annotations/KEY` pullsync's server-side apply owns (from
-    /// `managedFields`): a key the specs no longer render must be applied away.
-    pub applied_keys: std::collections::BTreeSet<String>,
-    /// `labels/KEY`, `annotations/KEY` and `data/KEY` pullsync's create (POST, an `Update`
-    /// entry) wrote and still owns: an apply without them leaves them in place (the same
-    /// manager's Update entry keeps owning them), so one no longer rendered is removed by a
-    /// patch.
-    pub created_keys: std::collections::BTreeSet<String>,
-}
-
-impl std::ops::Deref for ManagedSecret {
-    type Target = SecretMeta;
-
-    fn deref(&self) -> &SecretMeta {
-        &self.meta
-    }
-}
 
 /// The keys owned by pullsync's `operation` entry (`Apply`, or `Update` for what its create
 /// wrote) in `managedFields` (FieldsV1 format: `{"f:metadata":{"f:labels":{"f:KEY":{}}}}`,
@@ -102,16 +66,6 @@ pub fn owned_keys_of<'a>(
     keys
 }
 
-/// Shared, not copied: the daemon's watch-fed copy hands the same maps to every sync.
-#[derive(Debug, Clone, Default)]
-pub struct Observed {
-    pub namespaces: Arc<BTreeMap<String, NamespaceInfo>>,
-    pub managed: Arc<BTreeMap<(String, String), ManagedSecret>>,
-    /// Managed Secrets someone else wrote since pullsync last did (their resourceVersion
-    /// moved): applied again even when their content-hash annotation still matches.
-    pub drifted: std::collections::BTreeSet<(String, String)>,
-}
-
 fn string_map(v: &Value) -> BTreeMap<String, String> {
     v.as_object()
         .map(|m| {
@@ -120,11 +74,6 @@ fn string_map(v: &Value) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// The selector for this instance's objects.
-pub fn ownership_selector(instance: &str) -> String {
-    format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE},{LABEL_INSTANCE}={instance}")
 }
 
 /// List page by page, handing each page's items to `each` as it arrives: a list of 10,000
@@ -202,7 +151,7 @@ pub async fn edited_before_us(
     kube: &Kube,
     instance: &str,
     scope: Scope<'_>,
-    key: &crate::render::digest::DigestKey,
+    key: &crate::value::digest::DigestKey,
     keys: &std::collections::BTreeSet<(String, String)>,
 ) -> Result<std::collections::BTreeSet<(String, String)>, CallError> {
     use base64::Engine;
@@ -217,7 +166,7 @@ pub async fn edited_before_us(
         if !keys.contains(&id) {
             return;
         }
-        let data: BTreeMap<String, crate::secret::SecretValue> = secret["data"]
+        let data: BTreeMap<String, crate::value::secret::SecretValue> = secret["data"]
             .as_object()
             .into_iter()
             .flatten()
@@ -227,13 +176,15 @@ pub async fn edited_before_us(
                     .ok()?;
                 Some((
                     k.clone(),
-                    crate::secret::SecretValue::new(String::from_utf8(bytes).ok()?),
+                    crate::value::secret::SecretValue::new(String::from_utf8(bytes).ok()?),
                 ))
             })
             .collect();
         let secret_type = secret["type"].as_str().unwrap_or("Opaque");
-        let actual = crate::render::content_hash(key, secret_type, &data);
-        if meta["annotations"][crate::render::ANNOTATION_CONTENT_HASH].as_str() != Some(actual.as_str()) {
+        let actual = crate::value::digest::content_hash(key, secret_type, &data);
+        if meta["annotations"][crate::value::labels::ANNOTATION_CONTENT_HASH].as_str()
+            != Some(actual.as_str())
+        {
             edited.insert(id);
         }
     };

@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
-use crate::secret::SecretValue;
+use crate::value::secret::SecretValue;
 
 /// One registry's login.
 pub struct Login<'a> {

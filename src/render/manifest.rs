@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
 use super::Rendered;
-use crate::secret::REDACTED;
+use crate::value::secret::REDACTED;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -5,29 +5,19 @@
 //! digest of the data, never the data: see [`digest`]), so later syncs can tell an unchanged
 //! secret without reading it.
 
-pub mod digest;
 pub mod dockerconfig;
 pub mod manifest;
 
 use std::collections::BTreeMap;
 
-use crate::credentials::{self, Values};
-use crate::secret::SecretValue;
 use crate::spec::Catalog;
 use crate::spec::resolve::{DataIntent, Desired, IntentBody, Layer, Payload};
+use crate::value::credential::Values;
+use crate::value::secret::SecretValue;
 
-pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY_VALUE: &str = "pullsync";
-/// The ownership label: pullsync only ever changes objects that carry it with its instance id.
-pub const LABEL_INSTANCE: &str = "pullsync.dev/instance";
-pub const ANNOTATION_SPEC: &str = "pullsync.dev/spec";
-pub const ANNOTATION_REVISION: &str = "pullsync.dev/revision";
-pub const ANNOTATION_CONTENT_HASH: &str = "pullsync.dev/content-hash";
-pub const ANNOTATION_CREDENTIALS: &str = "pullsync.dev/credentials";
-/// The ServiceAccounts a pull secret was added to, so a later sync can take it out again.
-pub const ANNOTATION_SERVICE_ACCOUNTS: &str = "pullsync.dev/service-accounts";
-pub const DOCKER_CONFIG_JSON_TYPE: &str = "kubernetes.io/dockerconfigjson";
-pub const DOCKER_CONFIG_JSON_KEY: &str = ".dockerconfigjson";
+pub use crate::value::digest;
+pub use crate::value::digest::content_hash;
+pub use crate::value::labels::*;
 
 /// What every rendered object is stamped with.
 #[derive(Debug, Clone)]
@@ -98,10 +88,10 @@ pub struct RenderOutcome {
     pub held: std::collections::BTreeMap<String, String>,
 }
 
-pub fn render(
+pub fn render<E: std::fmt::Display>(
     desired: &Desired,
     catalog: &Catalog,
-    values: &Values,
+    values: &Values<E>,
     context: &RenderContext,
 ) -> RenderOutcome {
     let mut outcome = RenderOutcome::default();
@@ -133,9 +123,9 @@ pub fn render(
     outcome
 }
 
-fn credential_field(
+fn credential_field<E: std::fmt::Display>(
     catalog: &Catalog,
-    values: &Values,
+    values: &Values<E>,
     credential: &str,
     field: &str,
 ) -> Result<SecretValue, String> {
@@ -145,7 +135,9 @@ fn credential_field(
     let (Some(spec), Some(value)) = (catalog.credential(credential), values.ok.get(credential)) else {
         return Err(format!("credential `{credential}` was not fetched"));
     };
-    let secret = credentials::field(&spec.spec, value, field)
+    let secret = spec
+        .spec
+        .field(value, field)
         .map_err(|e| format!("credential `{credential}`: {e}"))?;
     if secret.is_empty() {
         return Err(format!(
@@ -155,10 +147,10 @@ fn credential_field(
     Ok(secret)
 }
 
-fn render_body(
+fn render_body<E: std::fmt::Display>(
     intent: &IntentBody,
     catalog: &Catalog,
-    values: &Values,
+    values: &Values<E>,
     context: &RenderContext,
 ) -> Result<RenderedBody, String> {
     let mut data = BTreeMap::new();
@@ -272,14 +264,4 @@ fn shown_version(key: &digest::DigestKey, credential: &str, version: &str) -> St
     } else {
         key.digest([credential.as_bytes(), version.as_bytes()])[..16].to_string()
     }
-}
-
-/// `hmac-sha256:<hex>` over the type and every key and value, under the install's key.
-pub fn content_hash(
-    key: &digest::DigestKey,
-    secret_type: &str,
-    data: &BTreeMap<String, SecretValue>,
-) -> String {
-    let parts = std::iter::once(secret_type).chain(data.iter().flat_map(|(k, v)| [k.as_str(), v.expose()]));
-    format!("hmac-sha256:{}", key.digest(parts.map(str::as_bytes)))
 }

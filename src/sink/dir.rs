@@ -163,8 +163,8 @@ pub fn sync(outcome: &RenderOutcome, options: &DirOptions) -> Result<DirReport, 
 }
 
 /// The digest key kept in OUT, made on first use (0600, never through a link).
-pub fn digest_key(out: &Path) -> Result<crate::render::digest::DigestKey, WriteFilesError> {
-    use crate::render::digest::DigestKey;
+pub fn digest_key(out: &Path) -> Result<crate::value::digest::DigestKey, WriteFilesError> {
+    use crate::value::digest::DigestKey;
     let path = out.join(KEY_FILE);
     if let Some(key) = read_no_follow(&path).and_then(|b| DigestKey::from_bytes(&b)) {
         return Ok(key);

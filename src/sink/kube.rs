@@ -114,7 +114,7 @@ pub struct KubeSink<'a> {
     /// Filled by writes as they answer; moved into the report.
     pub versions: std::sync::Mutex<std::collections::BTreeMap<(String, String), String>>,
     /// With leader election: no write starts once leadership has run out.
-    pub leader: Option<crate::daemon::leader::LeaderGuard>,
+    pub leader: Option<crate::k8s::leader::LeaderGuard>,
     /// Registry hosts `verify` reaches over plain HTTP.
     pub plain_http: Vec<String>,
     /// The daemon's watch-fed copy, told of each write so the next sync waits for it.
@@ -367,7 +367,7 @@ impl KubeSink<'_> {
         let Some(config) = rendered.data.get(".dockerconfigjson") else {
             return Ok(());
         };
-        for (server, user, password) in crate::image::login::logins(config.expose()) {
+        for (server, user, password) in crate::sink::login::logins(config.expose()) {
             let digest: [u8; 32] = sha2::Sha256::digest(format!("{user}\0{password}").as_bytes()).into();
             let key = (server.clone(), digest);
             // Held across the check: the writes run concurrently, and 32 Secrets sharing one
@@ -376,7 +376,7 @@ impl KubeSink<'_> {
             let result = match verified.get(&key) {
                 Some(result) => result.clone(),
                 None => {
-                    let result = crate::image::login::verify(&server, &user, &password, &self.plain_http)
+                    let result = crate::sink::login::verify(&server, &user, &password, &self.plain_http)
                         .await
                         .map_err(|e| format!("the credential does not log in: {e}"));
                     verified.insert(key, result.clone());

@@ -89,6 +89,17 @@ impl Catalog {
         self.credentials.iter().find(|c| c.name == name)
     }
 
+    /// `names` and the credentials they are exchanged from.
+    pub fn with_dependencies<'a>(&'a self, names: &BTreeSet<&'a str>) -> BTreeSet<&'a str> {
+        let mut out = names.clone();
+        for name in names {
+            if let Some(dep) = self.credential(name).and_then(|c| c.spec.exchanged_from()) {
+                out.insert(dep);
+            }
+        }
+        out
+    }
+
     /// Absolute path of a repository-relative file.
     pub fn path(&self, relative: &Path) -> PathBuf {
         self.root.join(relative)

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::value::credential::{CredentialValue, MissingField, field_of};
+use crate::value::secret::SecretValue;
+
 pub const API_VERSION: &str = "pullsync.dev/v1alpha1";
 
 /// The kinds a spec file may contain, in the order `schema` prints them.
@@ -93,6 +96,34 @@ pub struct CredentialSpec {
 }
 
 impl CredentialSpec {
+    /// The credential this one is exchanged from (an ECR identity's keys, a GCP service-account
+    /// key, an Entra ID service principal).
+    pub fn exchanged_from(&self) -> Option<&str> {
+        self.ecr
+            .as_ref()
+            .and_then(|e| e.identity.credential.as_deref())
+            .or(self
+                .gcp_access_token
+                .as_ref()
+                .map(|g| g.service_account_key.as_str()))
+            .or(self.acr_token.as_ref().map(|a| a.service_principal.as_str()))
+    }
+
+    /// The value of a logical field (`username`, `password`, `token`…) after this spec's
+    /// literal username, preset and `fields` mapping.
+    pub fn field(&self, value: &CredentialValue, logical: &str) -> Result<SecretValue, MissingField> {
+        if logical == "username" {
+            if let Some(username) = &self.username {
+                return Ok(SecretValue::new(username.clone()));
+            }
+            if let Some(preset) = self.username_preset {
+                return Ok(SecretValue::new(preset.username()));
+            }
+        }
+        let key = self.fields.get(logical).map(String::as_str).unwrap_or(logical);
+        field_of(value, logical, key)
+    }
+
     /// Whether each fetch mints a new value that carries its own expiry (a token exchange or a
     /// TokenRequest): such a value is renewed by that expiry, not every `refreshInterval`, since
     /// every fetch returns a new token and so rewrites every Secret that carries it.

@@ -117,7 +117,7 @@ impl IntentBody {
 #[derive(Debug, Clone, Default)]
 pub struct Namespaces {
     /// `None`: no cluster to ask; explicit `namespaces` lists are taken as they are.
-    pub known: Option<BTreeMap<String, crate::intern::SharedMap>>,
+    pub known: Option<BTreeMap<String, crate::value::intern::SharedMap>>,
 }
 
 #[derive(Debug, Default)]

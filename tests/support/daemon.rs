@@ -97,6 +97,12 @@ impl Daemon {
         serde_json::from_str(&body).unwrap_or(Value::Null)
     }
 
+    /// What the daemon logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(std::env::temp_dir().join(format!("pullsync-daemon-{}.log", self.port)))
+            .unwrap_or_default()
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/status", self.port)
     }

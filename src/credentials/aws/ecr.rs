@@ -1,6 +1,6 @@
 //! ECR `GetAuthorizationToken` (effect): a registry password valid for 12 hours, for the
 //! account (private registries) or for `public.ecr.aws`. Registry hosts follow the ECR
-//! user guide ("Private registry concepts"): `<account>.dkr.ecr.<region>.amazonaws.com`.
+//! user guide ("Private registry concepts"); their grammar is in [`crate::value::ecr_host`].
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -10,31 +10,9 @@ use serde_json::{Value, json};
 
 use super::sigv4::{self, AwsKeys};
 use super::{AwsSettings, client, endpoint, errors};
-use crate::credentials::CredentialValue;
-use crate::secret::SecretValue;
 use crate::spec::model::EcrSource;
-
-/// The registry host a private ECR registry of `account` in `region` has.
-pub fn registry_host(account: &str, region: &str) -> String {
-    let suffix = if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
-    };
-    format!("{account}.dkr.ecr.{region}.{suffix}")
-}
-
-/// Whether `server` (a PullSecret's registry key) is what an ECR credential can log in to.
-pub fn server_matches(source: &EcrSource, server: &str) -> bool {
-    if source.public {
-        return server == "public.ecr.aws";
-    }
-    let account = server.split('.').next().unwrap_or_default();
-    account.len() == 12
-        && account.chars().all(|c| c.is_ascii_digit())
-        && server == registry_host(account, &source.region)
-        && source.account.as_ref().is_none_or(|a| a == account)
-}
+use crate::value::credential::CredentialValue;
+use crate::value::secret::SecretValue;
 
 pub async fn fetch(
     source: &EcrSource,
@@ -191,44 +169,5 @@ mod tests {
         let (_, pass, _, registry) = super::parse_answer(&public, true).unwrap();
         assert_eq!((pass.as_str(), registry.as_str()), ("token-b", "public.ecr.aws"));
         assert!(super::parse_answer(&serde_json::json!({}), false).is_err());
-    }
-
-    use super::*;
-
-    fn source(account: Option<&str>, public: bool) -> EcrSource {
-        EcrSource {
-            region: "eu-west-1".into(),
-            public,
-            account: account.map(String::from),
-            identity: Default::default(),
-        }
-    }
-
-    #[test]
-    fn servers_an_ecr_credential_can_log_in_to() {
-        let any = source(None, false);
-        assert!(server_matches(
-            &any,
-            "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-        ));
-        assert!(
-            !server_matches(&any, "123456789012.dkr.ecr.us-east-1.amazonaws.com"),
-            "another region"
-        );
-        assert!(
-            !server_matches(&any, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team"),
-            "a path"
-        );
-        assert!(!server_matches(&any, "nvcr.io"));
-        let one = source(Some("123456789012"), false);
-        assert!(
-            !server_matches(&one, "210987654321.dkr.ecr.eu-west-1.amazonaws.com"),
-            "another account"
-        );
-        assert!(server_matches(&source(None, true), "public.ecr.aws"));
-        assert_eq!(
-            registry_host("1", "cn-north-1"),
-            "1.dkr.ecr.cn-north-1.amazonaws.com.cn"
-        );
     }
 }

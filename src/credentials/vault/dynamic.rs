@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use super::VaultSession;
 use super::kv::fields_of;
 use crate::credentials::{CredentialValue, FetchCredentialError};
-use crate::secret::SecretValue;
 use crate::spec::model::{DynamicMethod, VaultDynamic};
+use crate::value::secret::SecretValue;
 
 /// Renew once this share of the lease has passed.
 const RENEW_AFTER: f64 = 2.0 / 3.0;

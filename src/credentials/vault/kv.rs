@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 
 use super::{VaultCallError, VaultSession};
 use crate::credentials::{CredentialValue, FetchCredentialError};
-use crate::secret::SecretValue;
 use crate::spec::model::{KvEngine, VaultKv};
+use crate::value::secret::SecretValue;
 
 fn vault_error(what: &str, source: VaultCallError) -> FetchCredentialError {
     FetchCredentialError::Vault {

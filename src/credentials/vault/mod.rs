@@ -9,6 +9,7 @@
 
 pub mod dynamic;
 pub mod kv;
+pub mod lease_state;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -586,7 +586,7 @@ fn credential_rules(
     }
     // Exchanged from another credential (AWS keys, a GCP key, a service principal): that one
     // must be the tenant's own or granted to it.
-    if let Some(keys) = crate::credentials::dependencies(spec) {
+    if let Some(keys) = spec.exchanged_from() {
         let owned = match scope.owner_of_credential(keys) {
             Some(Owner::Tenant(t)) => t.name == tenant.name,
             Some(Owner::Platform) => tenant.spec.credentials.iter().any(|c| c == keys),

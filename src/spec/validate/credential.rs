@@ -43,7 +43,7 @@ impl Validator<'_> {
         }
         // Exchanged from another credential: that one must exist and hold material itself
         // (fetching orders a credential after the one it is exchanged from, one level deep).
-        if let Some(other) = crate::credentials::dependencies(spec) {
+        if let Some(other) = spec.exchanged_from() {
             let path = match (&spec.ecr, &spec.gcp_access_token) {
                 (Some(_), _) => "spec.ecr.identity.credential",
                 (_, Some(_)) => "spec.gcpAccessToken.serviceAccountKey",
@@ -60,7 +60,7 @@ impl Validator<'_> {
                 && self
                     .catalog
                     .credential(other)
-                    .is_some_and(|c| crate::credentials::dependencies(&c.spec).is_some())
+                    .is_some_and(|c| c.spec.exchanged_from().is_some())
             {
                 self.error(
                     &id,

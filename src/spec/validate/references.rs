@@ -96,12 +96,17 @@ impl Validator<'_> {
                 .credential(&entry.credential)
                 .and_then(|c| c.spec.ecr.as_ref())
                 && check_server_key(&entry.server).is_ok()
-                && !crate::credentials::aws::ecr::server_matches(ecr, &entry.server)
+                && !crate::value::ecr_host::server_matches(
+                    ecr.public,
+                    &ecr.region,
+                    ecr.account.as_deref(),
+                    &entry.server,
+                )
             {
                 let want = if ecr.public {
                     "public.ecr.aws".to_string()
                 } else {
-                    crate::credentials::aws::ecr::registry_host(
+                    crate::value::ecr_host::registry_host(
                         ecr.account.as_deref().unwrap_or("<12-digit account id>"),
                         &ecr.region,
                     )

@@ -9,8 +9,8 @@ use kube::api::{Patch, PatchParams};
 use kube::core::request::Request;
 use serde_json::{Value, json};
 
-use super::client::{CallError, Kube, OnConflict};
-use crate::credentials::vault::dynamic::{LeaseBook, to_json};
+use super::dynamic::{LeaseBook, to_json};
+use crate::k8s::{CallError, Kube, OnConflict};
 
 const KEY: &str = "leases.json";
 
@@ -74,7 +74,7 @@ pub async fn save(
         "data": {KEY: STANDARD.encode(to_json(book).to_string())}
     });
     let request = Request::new(format!("/api/v1/namespaces/{namespace}/secrets"));
-    let params = PatchParams::apply(super::FIELD_MANAGER).force();
+    let params = PatchParams::apply(crate::k8s::FIELD_MANAGER).force();
     kube.call(OnConflict::Retry, || {
         request.patch(&name, &params, &Patch::Apply(&body))
     })

@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
-use super::CredentialValue;
 use crate::spec::model::CredentialSpec;
+use crate::value::credential::CredentialValue;
 
 #[derive(Debug, Clone)]
 pub struct Cached {

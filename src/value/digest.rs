@@ -62,6 +62,16 @@ impl DigestKey {
     }
 }
 
+/// `hmac-sha256:<hex>` over the type and every key and value, under the install's key.
+pub fn content_hash(
+    key: &DigestKey,
+    secret_type: &str,
+    data: &std::collections::BTreeMap<String, crate::value::secret::SecretValue>,
+) -> String {
+    let parts = std::iter::once(secret_type).chain(data.iter().flat_map(|(k, v)| [k.as_str(), v.expose()]));
+    format!("hmac-sha256:{}", key.digest(parts.map(str::as_bytes)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,9 +17,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::credentials::cache::{Cached, CredentialCache};
+pub mod cache;
+
 use crate::spec::duration;
 use crate::spec::model::Rotation;
+use cache::{Cached, CredentialCache};
 
 /// How often a remote source without its own schedule is read again.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
@@ -130,8 +132,8 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    use crate::credentials::CredentialValue;
-    use crate::credentials::cache::Failing;
+    use crate::schedule::cache::Failing;
+    use crate::value::credential::CredentialValue;
 
     fn t(seconds: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + seconds)

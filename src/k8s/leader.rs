@@ -15,8 +15,9 @@
 //! round; the lease is released on shutdown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
+use tokio_util::sync::CancellationToken;
 
 use serde_json::{Value, json};
 
@@ -242,10 +243,12 @@ impl Elector {
     }
 
     /// Keep electing until `stop` flips; then give the lease up if we hold it.
-    pub async fn run(self, stop: Arc<AtomicBool>) {
+    /// Until `stop` is cancelled; then the lease is released (when held) so a successor takes
+    /// over at once instead of after the lease duration.
+    pub async fn run(self, stop: CancellationToken) {
         let timing = self.timing;
         let mut was_leader = false;
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.is_cancelled() {
             let started = Instant::now();
             // A round that outlasts the renew deadline is a failed round.
             let held = match tokio::time::timeout(timing.renew_deadline, self.round()).await {
@@ -271,7 +274,10 @@ impl Elector {
                 tracing::info!(leader, identity = %self.identity, "leadership changed");
                 was_leader = leader;
             }
-            tokio::time::sleep(timing.retry_period).await;
+            tokio::select! {
+                () = tokio::time::sleep(timing.retry_period) => {}
+                () = stop.cancelled() => {}
+            }
         }
         if self.guard.holds() {
             self.release().await;
