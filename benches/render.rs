@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use pullsync::context::Context;
+use pullsync::engine::context::Context;
 use pullsync::credentials;
 use pullsync::render::{self, RenderContext};
 use pullsync::sink::dir::{self, DirOptions};

@@ -14,7 +14,6 @@
 pub mod app;
 pub mod bounded;
 pub mod cli;
-pub mod context;
 pub mod credentials;
 pub mod daemon;
 pub mod engine;

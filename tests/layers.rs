@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 const EFFECT_MODULES: &[&str] = &[
     "app",
     "cli",
-    "context",
     "credentials",
     "daemon",
     "engine",

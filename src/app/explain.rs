@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 
 use super::{Resolved, check_and_resolve, print_diagnostics};
 use crate::cli::Output;
-use crate::context::Context;
 use crate::credentials::{self, age_file};
+use crate::engine::context::Context;
+use crate::engine::error::Stop;
 use crate::image::explain::{Explanation, explain};
 use crate::image::keyring::{Entry, Keyring};
 use crate::spec::resolve::Payload;
@@ -61,9 +62,10 @@ pub async fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow
                 &crate::spec::resolve::Namespaces::default(),
                 &crate::spec::tenancy::TenancySettings::default(),
                 &crate::spec::fleet::ClusterIdentity::default(),
-            )? {
+            ) {
                 Ok(resolved) => resolved,
-                Err(diagnostics) => {
+                Err(Stop::Failed(error)) => return Err(error.into()),
+                Err(Stop::Invalid(diagnostics)) => {
                     print_diagnostics(&diagnostics);
                     return Ok(ExitCode::FAILURE);
                 }

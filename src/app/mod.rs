@@ -19,7 +19,8 @@ use crate::spec::{self, Diagnostic};
 
 pub(crate) mod cluster;
 
-use crate::context::Context;
+use crate::engine::context::Context;
+use crate::engine::error::Stop;
 use crate::engine::pipeline::{Resolved, check_and_resolve, pipeline, vault_session};
 use crate::spec::tenancy::TenancySettings;
 pub mod explain;
@@ -172,7 +173,8 @@ fn validate(
     tenancy: &TenancySettings,
     identity: &crate::spec::fleet::ClusterIdentity,
 ) -> anyhow::Result<ExitCode> {
-    let (diagnostics, objects) = match check_and_resolve(dir, &Namespaces::default(), tenancy, identity)? {
+    let (diagnostics, objects) = match check_and_resolve(dir, &Namespaces::default(), tenancy, identity) {
+        Err(Stop::Failed(error)) => return Err(error.into()),
         Ok(Resolved {
             checked,
             desired,
@@ -195,7 +197,7 @@ fn validate(
             );
             (diagnostics, count)
         }
-        Err(diagnostics) => (diagnostics, 0),
+        Err(Stop::Invalid(diagnostics)) => (diagnostics, 0),
     };
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     match output {
@@ -286,9 +288,10 @@ async fn render_cmd(
     show_secrets: bool,
     args: &RenderConfig,
 ) -> anyhow::Result<ExitCode> {
-    let pipeline = match pipeline(dir, args, &Context::default()).await? {
+    let pipeline = match pipeline(dir, args, &Context::default()).await {
         Ok(p) => p,
-        Err(diagnostics) => {
+        Err(Stop::Failed(error)) => return Err(error.into()),
+        Err(Stop::Invalid(diagnostics)) => {
             print_diagnostics(&diagnostics);
             return Ok(ExitCode::FAILURE);
         }
@@ -354,9 +357,10 @@ async fn sync(
         digest_key: Some(dir::digest_key(out)?),
         ..Context::default()
     };
-    let pipeline = match pipeline(repo, args, &context).await? {
+    let pipeline = match pipeline(repo, args, &context).await {
         Ok(p) => p,
-        Err(diagnostics) => {
+        Err(Stop::Failed(error)) => return Err(error.into()),
+        Err(Stop::Invalid(diagnostics)) => {
             print_diagnostics(&diagnostics);
             eprintln!("nothing was written: fix the errors above");
             return Ok(ExitCode::FAILURE);

@@ -16,9 +16,8 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{Mutex, RwLock, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::context::Context;
 use crate::engine::config::{ClusterConfig, RenderConfig};
-use crate::engine::sync as sync_with;
+use crate::engine::{Applied, Engine, SpecFolder, SyncOutcome};
 use crate::k8s::leader;
 use crate::repo::Snapshot;
 use crate::schedule::cache::CredentialCache;
@@ -72,7 +71,8 @@ pub async fn run(
     let identity = options.leader_election.then(|| options.identity.clone());
     // The one context every sync of this process runs with: sessions, caches, the watch-fed
     // copy and the versions written are kept in it between syncs.
-    let mut context = crate::engine::connect(&cluster, identity).await?;
+    let mut engine = Engine::connect(render.clone(), cluster.clone(), identity).await?;
+    let context = &mut engine.context;
     let kube = context.cluster()?.clone();
     context.own_files.extend(options.webhook_secret.iter().cloned());
     if let Some(git) = &options.git {
@@ -215,22 +215,20 @@ pub async fn run(
             let started = SystemTime::now();
             last_sync = started;
             let run = |target: Option<&Arc<Snapshot>>, behind_invalid: bool| {
-                let mut render = render.clone();
                 let untrusted = target.and_then(|s| s.untrusted.clone());
-                let repo = match target {
-                    Some(s) => {
-                        render.revision = Some(s.commit.clone());
-                        s.root.clone()
-                    }
-                    None => options.repo.clone(),
+                let (root, revision) = match target {
+                    Some(s) => (s.root.clone(), Some(s.commit.clone())),
+                    None => (options.repo.clone(), None),
                 };
-                let (context, cluster, status, cache) = (&context, &cluster, &status, &cache);
+                let (engine, status, cache) = (&engine, &status, &cache);
                 async move {
+                    let folder = SpecFolder {
+                        root: &root,
+                        revision: revision.as_deref(),
+                    };
                     one_sync(
-                        context,
-                        &repo,
-                        &render,
-                        cluster,
+                        engine,
+                        folder,
                         status,
                         cache,
                         Which {
@@ -343,10 +341,8 @@ struct Which {
 /// One sync of the specs at `repo`. `behind_invalid`: these are the last good specs, run
 /// while the newest revision is invalid; `/status` keeps showing the invalid one as current.
 async fn one_sync(
-    context: &Context,
-    repo: &std::path::Path,
-    render: &RenderConfig,
-    cluster: &ClusterConfig,
+    engine: &Engine,
+    folder: SpecFolder<'_>,
     status: &http::Shared,
     cache: &Arc<Mutex<CredentialCache>>,
     which: Which,
@@ -355,6 +351,7 @@ async fn one_sync(
         behind_invalid,
         untrusted,
     } = which;
+    let (context, render) = (&engine.context, &engine.render);
     let Some(kube) = context.kube.as_ref() else {
         return Specs::Unknown;
     };
@@ -362,7 +359,7 @@ async fn one_sync(
     // An untrusted commit is refused like an invalid one: nothing of it runs, the last good
     // revision keeps running, `/status`, the Event and `pullsync wait` say why.
     let result = match &untrusted {
-        Some(why) => Ok(Err(vec![
+        Some(why) => SyncOutcome::Invalid(vec![
             crate::spec::Diagnostic::error(
                 crate::spec::diag::Position {
                     file: "(commit signature)".into(),
@@ -372,20 +369,20 @@ async fn one_sync(
                 why.clone(),
             )
             .help("sign it with a key listed in --allowed-signers (git commit -S with gpg.format=ssh)"),
-        ])),
-        None => sync_with(context, repo, render, cluster).await,
+        ]),
+        None => engine.sync(folder).await,
     };
     let specs = match &result {
-        Ok(Ok(_)) => Specs::Valid,
-        Ok(Err(_)) => Specs::Invalid,
-        Err(_) => Specs::Unknown,
+        SyncOutcome::Applied(_) => Specs::Valid,
+        SyncOutcome::Invalid(_) => Specs::Invalid,
+        SyncOutcome::Failed(_) => Specs::Unknown,
     };
     // An invalid revision is named by the folder's digest when no commit names it: walked on a
     // blocking thread, before the status lock (so /readyz and /metrics never wait on a walk).
-    let invalid_revision = match (&result, &render.revision) {
-        (Ok(Err(_)), Some(revision)) => revision.clone(),
-        (Ok(Err(_)), None) => {
-            let repo = repo.to_path_buf();
+    let invalid_revision = match (&result, folder.revision.or(render.revision.as_deref())) {
+        (SyncOutcome::Invalid(_), Some(revision)) => revision.to_string(),
+        (SyncOutcome::Invalid(_), None) => {
+            let repo = folder.root.to_path_buf();
             tokio::task::spawn_blocking(move || fingerprint(&repo))
                 .await
                 .ok()
@@ -403,11 +400,11 @@ async fn one_sync(
         s.signature_rejected = untrusted.is_some();
     }
     match result {
-        Err(error) => {
-            tracing::error!(%error, "sync failed");
+        SyncOutcome::Failed(error) => {
+            tracing::error!(%error, kind = error.label(), "sync failed");
             *s.syncs.entry("error".into()).or_default() += 1;
         }
-        Ok(Err(diagnostics)) => {
+        SyncOutcome::Invalid(diagnostics) => {
             let revision = invalid_revision;
             if !s.invalid || s.current_revision.as_deref() != Some(revision.as_str()) {
                 for d in &diagnostics {
@@ -433,7 +430,12 @@ async fn one_sync(
             s.remember_rejected(revision);
             *s.syncs.entry("invalid".into()).or_default() += 1;
         }
-        Ok(Ok((revision, report, warnings))) => {
+        SyncOutcome::Applied(applied) => {
+            let Applied {
+                revision,
+                report,
+                diagnostics: warnings,
+            } = &applied;
             // The refusal is a Warning Event when it starts or changes, not on every sync.
             let newly_refused = report.prune_refused.is_some() && report.prune_refused != s.prune_refused;
             if let Some(refused) = &report.prune_refused {
@@ -449,7 +451,6 @@ async fn one_sync(
                 s.current_revision = Some(revision.clone());
             }
             s.last_good_revision = Some(revision.clone());
-            let applied_revision = revision.clone();
             let complete = report.failures() == 0 && report.prune_refused.is_none();
             let mut namespaces: Vec<String> = report
                 .outcomes
@@ -460,7 +461,7 @@ async fn one_sync(
             namespaces.sort();
             namespaces.dedup();
             s.remember_applied(AppliedRevision {
-                revision,
+                revision: revision.clone(),
                 namespaces,
                 complete,
             });
@@ -482,7 +483,7 @@ async fn one_sync(
             }
             let result = if complete { "success" } else { "failed" };
             *s.syncs.entry(result.into()).or_default() += 1;
-            sync_events = Some((applied_revision, report, newly_refused, newly_rejected));
+            sync_events = Some((applied, newly_refused, newly_rejected));
             if complete {
                 s.last_successful_sync = Some(crate::time::format(now));
                 s.last_sync_unix = now
@@ -525,16 +526,8 @@ async fn one_sync(
     drop(cache);
     drop(s);
     // Outside the status lock: readers of /status never wait for the API server.
-    if let Some((revision, report, newly_refused, newly_rejected)) = sync_events {
-        crate::engine::cluster::record_sync(
-            context,
-            &render.instance,
-            &revision,
-            &report,
-            newly_refused,
-            newly_rejected,
-        )
-        .await;
+    if let Some((applied, newly_refused, newly_rejected)) = sync_events {
+        engine.record(&applied, newly_refused, newly_rejected).await;
     }
     if let Some((namespace, message)) = rejected_event {
         let note = crate::k8s::events::Note {

@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::error::{Applied, EngineError, Stop};
 use super::pipeline::{Pipeline, pipeline};
-use crate::context::Context;
 use crate::credentials::vault::lease_state;
 use crate::engine::config::{ClusterConfig, RenderConfig};
+use crate::engine::context::Context;
 use crate::k8s::observe::{self, Observed};
 use crate::k8s::{Kube, KubeSettings};
 use crate::plan::{self, PlanOptions};
@@ -20,7 +21,7 @@ use crate::spec::resolve::Namespaces;
 /// it lists instead.
 const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
 
-async fn connect_kube(args: &ClusterConfig, identity: Option<String>) -> anyhow::Result<Kube> {
+async fn connect_kube(args: &ClusterConfig, identity: Option<String>) -> Result<Kube, EngineError> {
     let settings = KubeSettings {
         kubeconfig: args.kubeconfig.clone(),
         qps: args.qps,
@@ -34,7 +35,7 @@ async fn connect_kube(args: &ClusterConfig, identity: Option<String>) -> anyhow:
 
 /// A context connected to the cluster the flags name; `identity` (a replica's name in leader
 /// election) goes into the User-Agent.
-pub async fn connect(args: &ClusterConfig, identity: Option<String>) -> anyhow::Result<Context> {
+pub async fn connect(args: &ClusterConfig, identity: Option<String>) -> Result<Context, EngineError> {
     let kube = connect_kube(args, identity).await?;
     Ok(Context {
         own_namespace: Some(resolve_own_namespace(&kube, args)),
@@ -53,7 +54,7 @@ pub async fn prepare(
     render: &RenderConfig,
     args: &ClusterConfig,
     read_only: bool,
-) -> anyhow::Result<Result<(Observed, Pipeline), Vec<crate::spec::Diagnostic>>> {
+) -> Result<(Observed, Pipeline), Stop> {
     let kube = context.cluster()?;
     let started = std::time::Instant::now();
     let scope = observe::Scope::of(&args.namespaces);
@@ -65,7 +66,9 @@ pub async fn prepare(
     let observed = match cached {
         Some(observed) => observed,
         None => {
-            let listed = observe::observe(kube, &render.instance, scope).await?;
+            let listed = observe::observe(kube, &render.instance, scope)
+                .await
+                .map_err(EngineError::ObserveCluster)?;
             if let Some(informer) = &context.informer {
                 informer.listed(&listed);
             }
@@ -88,7 +91,9 @@ pub async fn prepare(
     let leases = lease_state::load(kube, &own_namespace, &render.instance).await?;
     let digest_key = match &context.digest_key {
         Some(key) => Some(key.clone()),
-        None => crate::k8s::digest_key::load(kube, &own_namespace, &render.instance, !read_only).await?,
+        None => crate::k8s::digest_key::load(kube, &own_namespace, &render.instance, !read_only)
+            .await
+            .map_err(EngineError::LoadDigestKey)?,
     };
     let mut context = context.clone();
     context.own_namespace = Some(own_namespace);
@@ -97,7 +102,7 @@ pub async fn prepare(
     context.read_only = read_only;
     context.digest_key = digest_key;
     let before_pipeline = started.elapsed();
-    let result = pipeline(repo, render, &context).await?;
+    let result = pipeline(repo, render, &context).await;
     tracing::debug!(
         from_cache,
         observe_ms,
@@ -105,23 +110,20 @@ pub async fn prepare(
         pipeline_ms = (started.elapsed() - before_pipeline).as_millis() as u64,
         "prepared"
     );
-    Ok(result.map(|p| (observed, p)))
+    result.map(|p| (observed, p))
 }
 
-/// One sync with a long-lived engine: apply, settle leases, and return the report.
+/// One sync: observe, run the pipeline, plan, apply, settle leases, and return the report.
+/// A long-lived context (the daemon's) also checks and remembers the versions it wrote.
 pub async fn sync(
     context: &Context,
     repo: &Path,
     render: &RenderConfig,
     args: &ClusterConfig,
-) -> anyhow::Result<Result<(String, SyncReport, Vec<crate::spec::Diagnostic>), Vec<crate::spec::Diagnostic>>>
-{
+) -> Result<Applied, Stop> {
     let started = std::time::Instant::now();
     let kube = context.cluster()?;
-    let (mut observed, pipeline) = match prepare(context, repo, render, args, false).await? {
-        Ok(ok) => ok,
-        Err(diagnostics) => return Ok(Err(diagnostics)),
-    };
+    let (mut observed, pipeline) = prepare(context, repo, render, args, false).await?;
     let prepared = started.elapsed();
     if let Some(written) = &context.written {
         let unknown: std::collections::BTreeSet<(String, String)> = {
@@ -149,7 +151,8 @@ pub async fn sync(
                 key,
                 &unknown,
             )
-            .await?;
+            .await
+            .map_err(EngineError::CheckEdited)?;
             for id in &edited {
                 tracing::info!(namespace = %id.0, secret = %id.1, "edited before this replica was watching; applied again");
             }
@@ -199,11 +202,11 @@ pub async fn sync(
         }
         *written.lock().await = versions;
     }
-    Ok(Ok((
-        pipeline.revision.clone(),
+    Ok(Applied {
+        revision: pipeline.revision.clone(),
         report,
-        pipeline.diagnostics.clone(),
-    )))
+        diagnostics: pipeline.diagnostics.clone(),
+    })
 }
 
 fn resolve_own_namespace(kube: &Kube, args: &ClusterConfig) -> String {
@@ -268,7 +271,7 @@ async fn persist_leases(
     render: &RenderConfig,
     pipeline: &Pipeline,
     book: &crate::credentials::vault::dynamic::LeaseBook,
-) -> anyhow::Result<()> {
+) -> Result<(), EngineError> {
     let stored = pipeline
         .persisted
         .lock()
@@ -282,14 +285,15 @@ async fn persist_leases(
         book,
         &stored,
     )
-    .await?;
+    .await
+    .map_err(EngineError::SaveLeaseBook)?;
     *pipeline.persisted.lock().unwrap_or_else(|e| e.into_inner()) = book.clone();
     Ok(())
 }
 
 /// Persist newly issued leases before applying anything: a crash mid-apply must not make the
 /// next run issue a still-valid dynamic credential a second time.
-pub async fn save_leases_early(render: &RenderConfig, pipeline: &Pipeline) -> anyhow::Result<()> {
+pub async fn save_leases_early(render: &RenderConfig, pipeline: &Pipeline) -> Result<(), EngineError> {
     let book = pipeline.context.leases.lock().await;
     persist_leases(render, pipeline, &book).await
 }
@@ -299,7 +303,7 @@ pub async fn finish_leases(
     render: &RenderConfig,
     pipeline: &Pipeline,
     report: &SyncReport,
-) -> anyhow::Result<()> {
+) -> Result<(), EngineError> {
     let mut book = pipeline.context.leases.lock().await;
     if let Some(vault) = &pipeline.context.vault {
         let done: Vec<String> = book

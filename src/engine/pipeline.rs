@@ -5,9 +5,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::context::Context;
+use super::error::{EngineError, Stop};
 use crate::credentials::{self, age_file};
 use crate::engine::config::RenderConfig;
+use crate::engine::context::Context;
 use crate::render::{self, RenderContext, RenderOutcome};
 use crate::spec::fleet::ClusterIdentity;
 use crate::spec::resolve::{self, Desired, Namespaces};
@@ -25,27 +26,28 @@ pub struct Resolved {
     pub tenancy: Verdict,
 }
 
-/// Load, validate, enforce tenancy and resolve; `Err` carries the diagnostics (sorted) that
-/// stop the whole revision: invalid specs, an invalid tenants folder, or any tenancy
-/// violation under `--strict-tenancy`.
+/// Load, validate, enforce tenancy and resolve (reads the spec folder: call it off the
+/// runtime). `Stop::Invalid` carries the diagnostics (sorted) that stop the whole revision:
+/// invalid specs, an invalid tenants folder, or any tenancy violation under
+/// `--strict-tenancy`.
 pub fn check_and_resolve(
     dir: &Path,
     namespaces: &Namespaces,
     tenancy: &TenancySettings,
     cluster: &ClusterIdentity,
-) -> anyhow::Result<Result<Resolved, Vec<Diagnostic>>> {
+) -> Result<Resolved, Stop> {
     let policy = match tenancy::load(tenancy, dir) {
         Ok(policy) => policy,
-        Err(LoadTenantsError::Invalid(diagnostics)) => return Ok(Err(diagnostics)),
-        Err(other) => return Err(other.into()),
+        Err(LoadTenantsError::Invalid(diagnostics)) => return Err(Stop::Invalid(diagnostics)),
+        Err(other) => return Err(EngineError::LoadTenants(other).into()),
     };
     let except = tenancy.source.as_ref().and_then(|s| s.inside(dir));
     let mut verdict = Verdict::default();
     let mut checked = match &policy {
         None => match spec::check_except(dir, except.as_deref()) {
             Ok(checked) => checked,
-            Err(CheckSpecsError::Invalid(diagnostics)) => return Ok(Err(diagnostics)),
-            Err(other) => return Err(other.into()),
+            Err(CheckSpecsError::Invalid(diagnostics)) => return Err(Stop::Invalid(diagnostics)),
+            Err(CheckSpecsError::Load(error)) => return Err(error.into()),
         },
         // Under tenancy one team's broken file is that team's problem only.
         Some(policy) => {
@@ -56,7 +58,7 @@ pub fn check_and_resolve(
             if diagnostics.iter().any(Diagnostic::is_error) {
                 diagnostics.extend(verdict.diagnostics);
                 spec::diag::sort(&mut diagnostics);
-                return Ok(Err(diagnostics));
+                return Err(Stop::Invalid(diagnostics));
             }
             Checked {
                 catalog,
@@ -82,15 +84,34 @@ pub fn check_and_resolve(
     if diagnostics.iter().any(Diagnostic::is_error) || (strict && verdict.rejected() > 0) {
         diagnostics.extend(verdict.diagnostics);
         spec::diag::sort(&mut diagnostics);
-        return Ok(Err(diagnostics));
+        return Err(Stop::Invalid(diagnostics));
     }
     spec::diag::sort(&mut verdict.diagnostics);
-    Ok(Ok(Resolved {
+    Ok(Resolved {
         checked,
         desired,
         diagnostics,
         tenancy: verdict,
-    }))
+    })
+}
+
+/// [`check_and_resolve`] on a blocking thread: the spec folder is read with `std::fs`, and a
+/// large repository must not hold a runtime worker (the daemon's `/readyz` shares them).
+pub async fn check_and_resolve_blocking(
+    dir: &Path,
+    namespaces: &Namespaces,
+    tenancy: &TenancySettings,
+    cluster: &ClusterIdentity,
+) -> Result<Resolved, Stop> {
+    let (dir, namespaces, tenancy, cluster) = (
+        dir.to_path_buf(),
+        namespaces.clone(),
+        tenancy.clone(),
+        cluster.clone(),
+    );
+    tokio::task::spawn_blocking(move || check_and_resolve(&dir, &namespaces, &tenancy, &cluster))
+        .await
+        .map_err(EngineError::Blocking)?
 }
 
 /// Everything between the spec folder and the rendered objects.
@@ -109,11 +130,11 @@ pub struct Pipeline {
 }
 
 /// The Vault session the flags ask for, if any.
-pub fn vault_session(args: &RenderConfig) -> anyhow::Result<Option<credentials::vault::VaultSession>> {
+pub fn vault_session(args: &RenderConfig) -> Result<Option<credentials::vault::VaultSession>, EngineError> {
     match &args.vault {
         Ok(Some(settings)) => Ok(Some(credentials::vault::VaultSession::new(settings.clone())?)),
         Ok(None) => Ok(None),
-        Err(e) => Err(anyhow::anyhow!("{e}")),
+        Err(e) => Err(EngineError::VaultFlags(e.clone())),
     }
 }
 
@@ -137,7 +158,7 @@ fn tenant_sessions(
     vault: Option<&credentials::vault::VaultSession>,
     verdict: &Verdict,
     context: &Context,
-) -> anyhow::Result<std::collections::BTreeMap<String, credentials::vault::VaultSession>> {
+) -> Result<std::collections::BTreeMap<String, credentials::vault::VaultSession>, EngineError> {
     let mut out = std::collections::BTreeMap::new();
     let Some(vault) = vault else {
         return Ok(out);
@@ -159,20 +180,13 @@ fn tenant_sessions(
 
 /// Run the pipeline in `context` (a cluster's namespaces, sessions and caches, or none); the
 /// returned [`Pipeline`] holds this sync's own copy of the context.
-pub async fn pipeline(
-    dir: &Path,
-    args: &RenderConfig,
-    context: &Context,
-) -> anyhow::Result<Result<Pipeline, Vec<Diagnostic>>> {
+pub async fn pipeline(dir: &Path, args: &RenderConfig, context: &Context) -> Result<Pipeline, Stop> {
     let Resolved {
         mut checked,
         desired,
         diagnostics,
         tenancy,
-    } = match check_and_resolve(dir, &context.namespaces, &args.tenancy, &args.cluster)? {
-        Ok(ok) => ok,
-        Err(diagnostics) => return Ok(Err(diagnostics)),
-    };
+    } = check_and_resolve_blocking(dir, &context.namespaces, &args.tenancy, &args.cluster).await?;
     // Rotation layered from Defaults reaches the credentials the secrets use.
     spec::rotation::apply(&mut checked.catalog, &desired);
     let catalog = &checked.catalog;
@@ -187,8 +201,13 @@ pub async fn pipeline(
     // tenants, the render flags' sources; everything kept between syncs is shared.
     let book = context.leases.lock().await.clone();
     let mut context = context.clone();
-    context.age_identities = match &args.age_identity {
-        Some(path) => Some(std::sync::Arc::new(age_file::Identities::load(path)?)),
+    // Read each sync (a mounted Secret may have been rotated), on a blocking thread.
+    context.age_identities = match args.age_identity.clone() {
+        Some(path) => Some(std::sync::Arc::new(
+            tokio::task::spawn_blocking(move || age_file::Identities::load(&path))
+                .await
+                .map_err(EngineError::Blocking)??,
+        )),
         None => None,
     };
     context.tenant_vault = tenant_sessions(vault.as_ref(), &tenancy, &context)?;
@@ -235,7 +254,7 @@ pub async fn pipeline(
     for failure in &outcome.failed {
         tracing::error!(namespace = %failure.namespace, secret = %failure.name, spec = %failure.spec_ref, reason = %failure.reason, "secret not rendered");
     }
-    Ok(Ok(Pipeline {
+    Ok(Pipeline {
         outcome,
         revision,
         diagnostics,
@@ -243,5 +262,5 @@ pub async fn pipeline(
         users,
         context,
         persisted: std::sync::Mutex::new(book),
-    }))
+    })
 }

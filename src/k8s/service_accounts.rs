@@ -57,13 +57,22 @@ fn escape(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
-/// Bring one account's list to `wanted` (this instance's secrets for it).
+/// Whether [`reconcile`] writes its patch or only says what it would be (`plan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    Patch,
+    DryRun,
+}
+
+/// Bring one account's list to `wanted` (this instance's secrets for it); with
+/// [`Write::DryRun`], the same reads and decision, and the patch it would send is not sent.
 pub async fn reconcile(
     kube: &Kube,
     namespace: &str,
     account: &str,
     instance: &str,
     wanted: &BTreeSet<String>,
+    write: Write,
 ) -> Result<SaOutcome, CallError> {
     let path = format!("/api/v1/namespaces/{namespace}/serviceaccounts");
     let request = kube::core::request::Request::new(&path);
@@ -93,6 +102,13 @@ pub async fn reconcile(
         let Some((list, added)) = merge(&current, &added_before, wanted) else {
             return Ok(SaOutcome::Unchanged);
         };
+        let patched = SaOutcome::Patched {
+            added: list.iter().filter(|n| !current.contains(n)).cloned().collect(),
+            removed: current.iter().filter(|n| !list.contains(n)).cloned().collect(),
+        };
+        if write == Write::DryRun {
+            return Ok(patched);
+        }
         let rv = live
             .pointer("/metadata/resourceVersion")
             .cloned()
@@ -129,12 +145,7 @@ pub async fn reconcile(
             })
             .await;
         match result {
-            Ok(_) => {
-                return Ok(SaOutcome::Patched {
-                    added: list.iter().filter(|n| !current.contains(n)).cloned().collect(),
-                    removed: current.iter().filter(|n| !list.contains(n)).cloned().collect(),
-                });
-            }
+            Ok(_) => return Ok(patched),
             // Someone wrote in between: the `test` failed (422) or the write conflicted (409).
             Err(e) if matches!(e.code(), Some(409) | Some(422)) => continue,
             Err(e) => return Err(e),

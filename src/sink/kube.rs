@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::k8s::client::{CallError, Kube, OnConflict};
 use crate::k8s::events::{EventType, Note, emit};
-use crate::k8s::service_accounts::{SaOutcome, reconcile};
+use crate::k8s::service_accounts::{SaOutcome, Write, reconcile};
 use crate::k8s::{FIELD_MANAGER, observe};
 use crate::plan::{Action, Plan};
 use crate::render::{RenderOutcome, Rendered, manifest};
@@ -102,6 +102,17 @@ impl SyncReport {
         .collect();
         (!parts.is_empty()).then(|| format!("revision {revision}: {}", parts.join(", ")))
     }
+}
+
+/// Who holds an existing Secret of a name pullsync would create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// Labelled as this instance's: a race with our own earlier write.
+    Ours,
+    /// Someone else's, and the spec says `adopt: true`.
+    Adoptable,
+    /// Someone else's: a conflict, left alone.
+    Foreign,
 }
 
 /// A registry and an in-memory digest of a login to it.
@@ -413,13 +424,44 @@ impl KubeSink<'_> {
     /// A Secret of this name exists but was not in our inventory: ours after all (a race),
     /// adoptable, or someone else's.
     async fn existing(&self, rendered: &Rendered) -> Result<(Status, String), CallError> {
+        match self.found(rendered).await? {
+            Some(Found::Ours) => self
+                .apply(rendered)
+                .await
+                .map(|_| (Status::Updated, "changed: found on create".into())),
+            Some(Found::Adoptable) => self
+                .apply(rendered)
+                .await
+                .map(|_| (Status::Adopted, "taken over (adopt: true)".into())),
+            Some(Found::Foreign) => Ok((
+                Status::Conflict,
+                format!(
+                    "a Secret named {} already exists and is not managed by pullsync; left alone (set `adopt: true` in {} to take it over)",
+                    rendered.name, rendered.spec_ref
+                ),
+            )),
+            // It existed a moment ago and is gone: the next sync creates it.
+            None => Ok((
+                Status::Skipped,
+                "deleted by someone else while being created; created on the next sync".into(),
+            )),
+        }
+    }
+
+    /// Whose the Secret of a rendered name is, if one exists (a read; `plan` asks the same).
+    pub(crate) async fn found(&self, rendered: &Rendered) -> Result<Option<Found>, CallError> {
         let request = secrets_path(&rendered.namespace);
-        let live = self
+        let live = match self
             .kube
             .call(OnConflict::Retry, || {
                 request.get_metadata(&rendered.name, &Default::default())
             })
-            .await?;
+            .await
+        {
+            Ok(live) => live,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let selector = observe::ownership_selector(self.instance);
         let ours = selector.split(',').all(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
@@ -428,25 +470,11 @@ impl KubeSink<'_> {
                 .and_then(Value::as_str)
                 == Some(v)
         });
-        if ours {
-            return self
-                .apply(rendered)
-                .await
-                .map(|_| (Status::Updated, "changed: found on create".into()));
-        }
-        if rendered.adopt {
-            return self
-                .apply(rendered)
-                .await
-                .map(|_| (Status::Adopted, "taken over (adopt: true)".into()));
-        }
-        Ok((
-            Status::Conflict,
-            format!(
-                "a Secret named {} already exists and is not managed by pullsync; left alone (set `adopt: true` in {} to take it over)",
-                rendered.name, rendered.spec_ref
-            ),
-        ))
+        Ok(Some(match (ours, rendered.adopt) {
+            (true, _) => Found::Ours,
+            (false, true) => Found::Adoptable,
+            (false, false) => Found::Foreign,
+        }))
     }
 
     async fn apply(&self, rendered: &Rendered) -> Result<(), CallError> {
@@ -534,7 +562,7 @@ impl KubeSink<'_> {
         wanted: &std::collections::BTreeSet<String>,
     ) -> Result<(Status, String), CallError> {
         Ok(
-            match reconcile(self.kube, namespace, name, self.instance, wanted).await? {
+            match reconcile(self.kube, namespace, name, self.instance, wanted, Write::Patch).await? {
                 SaOutcome::Unchanged => (Status::Unchanged, String::new()),
                 SaOutcome::Missing => (
                     Status::Skipped,

@@ -4,3 +4,4 @@
 pub mod dir;
 pub mod kube;
 pub mod login;
+pub mod preview;

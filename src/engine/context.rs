@@ -106,9 +106,7 @@ impl Context {
     }
 
     /// The cluster client; an error for a command that has none.
-    pub fn cluster(&self) -> anyhow::Result<&Kube> {
-        self.kube
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("this needs a Kubernetes cluster (--kubeconfig)"))
+    pub fn cluster(&self) -> Result<&Kube, crate::engine::EngineError> {
+        self.kube.as_ref().ok_or(crate::engine::EngineError::NoCluster)
     }
 }
