@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use pullsync::engine::context::Context;
 use pullsync::credentials;
+use pullsync::engine::context::Context;
 use pullsync::render::{self, RenderContext};
 use pullsync::sink::dir::{self, DirOptions};
 use pullsync::spec::{self, resolve};

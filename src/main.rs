@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     match runtime.block_on(pullsync::app::run(cli)) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe(error.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -44,4 +44,19 @@ fn set_git_timeouts(timeout: std::time::Duration) {
         let _ = git2::opts::set_server_connect_timeout_in_milliseconds(ms);
         let _ = git2::opts::set_server_timeout_in_milliseconds(ms);
     }
+}
+
+/// An error and its causes, joined with ": ", leaving out a cause whose text the message
+/// before it already carries (many of pullsync's messages name their cause in place).
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        source = cause.source();
+    }
+    text
 }

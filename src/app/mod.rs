@@ -122,7 +122,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .unwrap_or_else(|_| format!("pullsync-{}", std::process::id()))
                 }),
             };
-            crate::daemon::run(options, render.config()?, cluster.config()).await
+            Ok(crate::daemon::run(options, render.config()?, cluster.config()).await?)
         }
         Command::Wait {
             revision,

@@ -58,7 +58,7 @@ pub async fn serve(
     listen: SocketAddr,
     state: AppState,
     stop: CancellationToken,
-) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), super::StartDaemonError> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
@@ -90,8 +90,11 @@ pub async fn serve(
         )
         .route("/hooks/git", post(hook))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let bound = listener.local_addr()?;
+    let listen_error = |source| super::StartDaemonError::Listen { listen, source };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(listen_error)?;
+    let bound = listener.local_addr().map_err(listen_error)?;
     let handle = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(stop.cancelled_owned())

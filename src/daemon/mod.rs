@@ -3,6 +3,7 @@
 //! due, the periodic resync) leads to one sync of the whole desired state — cheap when nothing
 //! changed — written only while this replica holds the leader lease.
 
+pub mod error;
 mod folder_watch;
 pub mod http;
 pub mod status;
@@ -15,6 +16,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Mutex, RwLock, mpsc};
 use tokio_util::sync::CancellationToken;
+
+pub use error::StartDaemonError;
 
 use crate::engine::config::{ClusterConfig, RenderConfig};
 use crate::engine::{Applied, Engine, SpecFolder, SyncOutcome};
@@ -62,7 +65,7 @@ pub async fn run(
     options: RunOptions,
     render: RenderConfig,
     cluster: ClusterConfig,
-) -> anyhow::Result<std::process::ExitCode> {
+) -> Result<std::process::ExitCode, StartDaemonError> {
     // Configuration is checked before anything connects: a bad flag fails at once.
     let webhook_key = match &options.webhook_secret {
         Some(file) => Some(Arc::new(webhook_secret(file)?)),
@@ -81,14 +84,13 @@ pub async fn run(
             .extend(git.auth.token_file.iter().chain(&git.auth.ssh_key).cloned());
     }
     // The daemon checks its Vault flags at start.
-    context.vault = crate::engine::pipeline::vault_session(&render)?;
+    context.vault = crate::engine::pipeline::vault_session(&render).map_err(StartDaemonError::Engine)?;
     let own_namespace = context.pullsync_namespace().to_string();
     context.digest_key = crate::k8s::digest_key::load(&kube, &own_namespace, &render.instance, true)
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot keep the digest key Secret in namespace {own_namespace} ({e}); pullsync needs to read and create Secrets in its own namespace (--own-namespace)"
-            )
+        .map_err(|source| StartDaemonError::DigestKey {
+            namespace: own_namespace.clone(),
+            source,
         })?;
     let cache = Arc::new(Mutex::new(CredentialCache::default()));
     context.cache = Some(cache.clone());
@@ -101,7 +103,8 @@ pub async fn run(
     let shutdown = CancellationToken::new();
     tokio::spawn({
         let shutdown = shutdown.clone();
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(StartDaemonError::Signals)?;
         async move {
             tokio::select! {
                 _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
@@ -165,8 +168,9 @@ pub async fn run(
             let source = source.clone();
             move || crate::repo::sync(&source, None)
         })
-        .await??
-        .ok_or_else(|| anyhow::anyhow!("the first fetch gave no commit"))?;
+        .await
+        .map_err(StartDaemonError::FetchTask)??
+        .ok_or(StartDaemonError::NoCommit)?;
         tracing::info!(commit = %first.commit, "checked out");
         *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(first));
         let (tx, current, poll, stop) = (tx.clone(), current.clone(), options.poll, shutdown.clone());
@@ -308,15 +312,18 @@ pub async fn run(
 }
 
 /// The webhook secret from its file; an empty one would accept anyone's signature.
-fn webhook_secret(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let text = crate::bounded::read_text(file, crate::bounded::MAX_SMALL_FILE)
-        .map_err(|e| anyhow::anyhow!("--webhook-secret-file {}: {e}", file.display()))?;
+fn webhook_secret(file: &std::path::Path) -> Result<Vec<u8>, StartDaemonError> {
+    let text = crate::bounded::read_text(file, crate::bounded::MAX_SMALL_FILE).map_err(|source| {
+        StartDaemonError::ReadWebhookSecret {
+            path: file.to_path_buf(),
+            source,
+        }
+    })?;
     let secret = text.trim();
     if secret.is_empty() {
-        anyhow::bail!(
-            "--webhook-secret-file {} is empty: anyone could sign a webhook; write a random secret into it (e.g. `openssl rand -hex 32`)",
-            file.display()
-        );
+        return Err(StartDaemonError::EmptyWebhookSecret {
+            path: file.to_path_buf(),
+        });
     }
     Ok(secret.as_bytes().to_vec())
 }
