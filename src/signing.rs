@@ -286,13 +286,19 @@ fn parse_time(text: &str) -> Option<i64> {
     if !digits.chars().all(|c| c.is_ascii_digit()) || !matches!(digits.len(), 8 | 12 | 14) {
         return None;
     }
-    let n = |range: std::ops::Range<usize>| digits.get(range).map_or(Some(0), |s| s.parse::<i64>().ok());
+    let n = |range: std::ops::Range<usize>| digits.get(range).map_or(Some(0), |s| s.parse::<i16>().ok());
     let (y, m, d) = (n(0..4)?, n(4..6)?, n(6..8)?);
     let (hh, mm, ss) = (n(8..10)?, n(10..12)?, n(12..14)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    Some(crate::time::days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss)
+    // ssh-keygen allows a leap second; a civil time has none, so it is the second before.
+    let small = |v: i16| i8::try_from(v).ok();
+    crate::time::utc_seconds(
+        y,
+        small(m)?,
+        small(d)?,
+        small(hh)?,
+        small(mm)?,
+        small(ss)?.min(59),
+    )
 }
 
 #[cfg(test)]

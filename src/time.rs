@@ -1,94 +1,41 @@
-//! RFC 3339 timestamps as Kubernetes writes them (`2026-11-22T09:30:00Z`) (pure).
-//!
-//! Only what pullsync reads and writes: UTC, whole seconds, `Z` or an explicit offset on input.
+//! RFC 3339 timestamps as Kubernetes writes them (`2026-11-22T09:30:00Z`) (pure), on `jiff`
+//! (already in the tree through k8s-openapi): UTC and whole seconds out, `Z` or an explicit
+//! offset in.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Days since 1970-01-01 for a civil date (Howard Hinnant's `days_from_civil`).
-pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+use jiff::Timestamp;
 
-pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+fn timestamp(t: SystemTime) -> Timestamp {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    Timestamp::new(since.as_secs() as i64, since.subsec_nanos() as i32).unwrap_or(Timestamp::MAX)
 }
 
 /// Format as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    timestamp(t).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Format as a Kubernetes `MicroTime`: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub fn format_micro(t: SystemTime) -> String {
-    let micros = t.duration_since(UNIX_EPOCH).unwrap_or_default().subsec_micros();
-    let whole = format(t);
-    format!("{}.{micros:06}Z", whole.trim_end_matches('Z'))
+    timestamp(t).strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
 }
 
-/// Parse `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
+/// Parse `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` to the whole second; `None` before 1970.
 pub fn parse(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.find(|c: char| !c.is_ascii_digit()).unwrap_or(frac.len());
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let (oh, om) = rest[1..].split_once(':')?;
-            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
-        }
-    };
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset;
-    u64::try_from(secs)
+    let at: Timestamp = s.parse().ok()?;
+    u64::try_from(at.as_second())
         .ok()
-        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        .map(|secs| UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Seconds since 1970 of a UTC civil time, `None` when it is not a real date.
+pub(crate) fn utc_seconds(y: i16, mo: i8, d: i8, h: i8, mi: i8, s: i8) -> Option<i64> {
+    let civil = jiff::civil::DateTime::new(y, mo, d, h, mi, s, 0).ok()?;
+    jiff::tz::Offset::UTC
+        .to_timestamp(civil)
+        .ok()
+        .map(|t| t.as_second())
 }
 
 #[cfg(test)]
@@ -107,5 +54,16 @@ mod tests {
             "2000-02-29T23:59:59Z"
         );
         assert!(parse("yesterday").is_none());
+        assert!(parse("2026-13-01T00:00:00Z").is_none(), "month 13 is not a date");
+        assert!(
+            parse("2026-11-22T09:30:05").is_none(),
+            "an instant needs its offset"
+        );
+        assert_eq!(
+            format_micro(UNIX_EPOCH + Duration::from_micros(1_500_000)),
+            "1970-01-01T00:00:01.500000Z"
+        );
+        assert_eq!(utc_seconds(1970, 1, 2, 0, 0, 0), Some(86_400));
+        assert_eq!(utc_seconds(2026, 2, 30, 0, 0, 0), None);
     }
 }

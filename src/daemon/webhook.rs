@@ -1,12 +1,13 @@
 //! Push webhooks (pure): is this request really from the Git host? GitHub and Gitea sign the
 //! body with HMAC-SHA256 (`X-Hub-Signature-256: sha256=<hex>`, `X-Gitea-Signature: <hex>`);
-//! GitLab sends the shared token as `X-Gitlab-Token`. Comparisons are constant-time. A
+//! GitLab sends the shared token as `X-Gitlab-Token`. Comparisons are constant-time; the MAC
+//! is ring's (the same crate that signs SigV4 and the content hash), not a second HMAC. A
 //! delivery id seen within the replay window is not acted on twice.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
+use ring::hmac;
 
 /// How long a delivery id is remembered: longer than any Git host's retry of one delivery.
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(600);
@@ -16,33 +17,27 @@ const MAX_DELIVERIES: usize = 4096;
 /// The headers GitHub, Gitea and GitLab put a unique delivery id in.
 pub const DELIVERY_HEADERS: [&str; 3] = ["x-github-delivery", "x-gitea-delivery", "x-gitlab-event-uuid"];
 
-/// HMAC-SHA256 (RFC 2104).
-pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let inner: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
-    let outer: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
-    let inner_hash = Sha256::new()
-        .chain_update(&inner)
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(&outer)
-        .chain_update(inner_hash)
-        .finalize()
-        .into()
-}
-
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Whether `hex_signature` is the HMAC-SHA256 of `body` under `secret`. ring compares the
+/// tags in constant time; a signature that is not hex of the right length fails first.
+fn signature_matches(secret: &[u8], body: &[u8], hex_signature: &str) -> bool {
+    let Some(tag) = decode_hex(hex_signature.trim()) else {
+        return false;
+    };
+    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, secret), body, &tag).is_ok()
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
 }
 
 /// Whether the headers prove the body came from a host that knows `secret`. An empty secret
@@ -51,15 +46,11 @@ pub fn verify(secret: &[u8], body: &[u8], header: impl Fn(&str) -> Option<String
     if secret.is_empty() {
         return false;
     }
-    let expected = hex(&hmac_sha256(secret, body));
     if let Some(signature) = header("x-hub-signature-256") {
-        return constant_time_eq(
-            signature.trim().trim_start_matches("sha256=").as_bytes(),
-            expected.as_bytes(),
-        );
+        return signature_matches(secret, body, signature.trim().trim_start_matches("sha256="));
     }
     if let Some(signature) = header("x-gitea-signature") {
-        return constant_time_eq(signature.trim().as_bytes(), expected.as_bytes());
+        return signature_matches(secret, body, &signature);
     }
     if let Some(token) = header("x-gitlab-token") {
         return constant_time_eq(token.trim().as_bytes(), secret);
@@ -99,19 +90,55 @@ impl Deliveries {
 mod tests {
     use super::*;
 
+    use crate::value::hex;
+
+    fn sign(key: &[u8], body: &[u8]) -> String {
+        hex::lower(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), body).as_ref())
+    }
+
     #[test]
-    fn hmac_matches_rfc_4231_case_2() {
-        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
-        assert_eq!(
-            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+    fn rfc_4231_vectors_verify_including_a_key_longer_than_the_block() {
+        // RFC 4231 test case 2: key "Jefe".
+        assert!(signature_matches(
+            b"Jefe",
+            b"what do ya want for nothing?",
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        ));
+        // Test case 6: a 131-byte key, hashed first (the branch a hand-written HMAC gets wrong).
+        assert!(signature_matches(
+            &[0xaa; 131],
+            b"Test Using Larger Than Block-Size Key - Hash Key First",
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        ));
+        assert!(!signature_matches(
+            &[0xaa; 131],
+            b"other",
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        ));
+        assert!(
+            !signature_matches(b"Jefe", b"x", "not hex"),
+            "garbage is refused, not a panic"
         );
+        assert!(
+            !signature_matches(b"Jefe", b"x", &"\u{e9}".repeat(32)),
+            "non-ASCII is refused, not a panic"
+        );
+    }
+
+    #[test]
+    fn a_gitea_signature_verifies() {
+        let body = b"{}";
+        let good = sign(b"s3cret", body);
+        assert!(verify(b"s3cret", body, |h| (h == "x-gitea-signature")
+            .then(|| good.clone())));
+        assert!(!verify(b"other", body, |h| (h == "x-gitea-signature")
+            .then(|| good.clone())));
     }
 
     #[test]
     fn signatures() {
         let body = br#"{"ref":"refs/heads/main"}"#;
-        let good = format!("sha256={}", hex(&hmac_sha256(b"s3cret", body)));
+        let good = format!("sha256={}", sign(b"s3cret", body));
         assert!(verify(b"s3cret", body, |h| (h == "x-hub-signature-256")
             .then(|| good.clone())));
         assert!(!verify(b"s3cret", b"tampered", |h| (h == "x-hub-signature-256")
@@ -126,7 +153,7 @@ mod tests {
     #[test]
     fn an_empty_secret_verifies_nothing() {
         let body = b"{}";
-        let forged = format!("sha256={}", hex(&hmac_sha256(b"", body)));
+        let forged = format!("sha256={}", sign(b"", body));
         assert!(!verify(b"", body, |h| (h == "x-hub-signature-256")
             .then(|| forged.clone())));
         assert!(!verify(b"", body, |h| (h == "x-gitlab-token").then(String::new)));

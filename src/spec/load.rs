@@ -16,6 +16,7 @@ use super::diag::{Diagnostic, Position};
 use super::locate::PathIndex;
 use super::model::{API_VERSION, Document, Header, KINDS};
 use super::suggest::closest;
+use crate::value::hex;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadSpecsError {
@@ -41,7 +42,7 @@ pub fn fingerprint(root: &Path) -> Option<String> {
             add_to_digest(&mut digest, relative, &bytes);
         }
     }
-    Some(hex(&digest.finalize()))
+    Some(hex::lower(&digest.finalize()))
 }
 
 /// One file's part of the folder digest: its path, its length, its bytes.
@@ -105,7 +106,7 @@ pub fn load_except(root: &Path, except: Option<&Path>) -> Result<(Catalog, Vec<D
             }
         }
     }
-    catalog.fingerprint = hex(&digest.finalize());
+    catalog.fingerprint = hex::lower(&digest.finalize());
     Ok((catalog, diagnostics))
 }
 
@@ -116,10 +117,6 @@ pub fn load_str(relative: &Path, text: &str) -> (Catalog, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     load_file(relative, text, &mut catalog, &mut diagnostics);
     (catalog, diagnostics)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn is_spec_file(path: &Path) -> bool {

@@ -10,7 +10,7 @@ use crate::value::secret::SecretValue;
 
 /// A credential version from a digest: its first 8 bytes in hex (identifies, reveals nothing).
 pub fn short_version(digest: &[u8]) -> String {
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    crate::value::hex::lower(&digest[..digest.len().min(8)])
 }
 
 /// Fetched secret material. `Debug` lists field names only.

@@ -53,12 +53,7 @@ impl DigestKey {
             context.update(&(part.len() as u64).to_be_bytes());
             context.update(part);
         }
-        context
-            .sign()
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::value::hex::lower(context.sign().as_ref())
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod credential;
 pub mod digest;
 pub mod ecr_host;
+pub mod hex;
 pub mod intern;
 pub mod labels;
 pub mod observed;

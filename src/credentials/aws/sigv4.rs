@@ -7,6 +7,8 @@
 use ring::hmac;
 use sha2::{Digest, Sha256};
 
+use crate::value::hex;
+
 /// An AWS identity: long-lived keys, or temporary ones with their session token.
 #[derive(Clone)]
 pub struct AwsKeys {
@@ -38,10 +40,6 @@ pub struct Request<'a> {
     pub service: &'a str,
     /// `YYYYMMDD'T'HHMMSS'Z'`.
     pub amz_date: &'a str,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
@@ -89,14 +87,14 @@ pub fn sign(request: &Request<'_>, keys: &AwsKeys) -> Vec<(String, String)> {
             .map(|(k, v)| format!("{k}:{v}\n"))
             .collect::<String>(),
         signed_headers,
-        hex(&Sha256::digest(request.body)),
+        hex::lower(&Sha256::digest(request.body)),
     );
     let date = &request.amz_date[..8];
     let scope = format!("{date}/{}/{}/aws4_request", request.region, request.service);
     let to_sign = format!(
         "AWS4-HMAC-SHA256\n{}\n{scope}\n{}",
         request.amz_date,
-        hex(&Sha256::digest(canonical.as_bytes()))
+        hex::lower(&Sha256::digest(canonical.as_bytes()))
     );
     let key = signing_key(
         keys.secret_access_key.expose_secret(),
@@ -104,7 +102,7 @@ pub fn sign(request: &Request<'_>, keys: &AwsKeys) -> Vec<(String, String)> {
         request.region,
         request.service,
     );
-    let signature = hex(&hmac_sha256(&key, to_sign.as_bytes()));
+    let signature = hex::lower(&hmac_sha256(&key, to_sign.as_bytes()));
     headers.push((
         "authorization".into(),
         format!(
@@ -142,7 +140,7 @@ mod tests {
             session_token: None,
         };
         assert_eq!(
-            hex(&signing_key(
+            hex::lower(&signing_key(
                 "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
                 "20150830",
                 "us-east-1",
