@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use support::controlplane::ControlPlane;
 use support::daemon::Daemon;
 use support::moto::Moto;
-use support::{HEADER, write};
+use support::{HEADER, eventually_within, write};
 
 const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 
@@ -49,14 +49,6 @@ fn pull_secret_writes(server: &ControlPlane) -> usize {
         .count()
 }
 
-fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn at(status: &serde_json::Value, field: &str) -> SystemTime {
     let text = status["credentials"]["ecr"][field]
         .as_str()
@@ -73,10 +65,10 @@ fn a_twelve_hour_style_token_is_renewed_a_third_before_its_expiry_not_every_few_
     let repo = work.path().join("repo");
     specs(&repo, &work.path().join("aws"), &["inference"]);
     let daemon = Daemon::start(&server.kubeconfig(), &repo, &["--aws-endpoint-url", &moto.url]);
-    eventually("the pull secret", Duration::from_secs(30), || {
+    eventually_within("the pull secret", Duration::from_secs(30), || {
         password(&server, "inference").is_some()
     });
-    eventually("the credential in /status", Duration::from_secs(10), || {
+    eventually_within("the credential in /status", Duration::from_secs(10), || {
         daemon.status()["credentials"]["ecr"]["renewAt"].is_string()
     });
     let status = daemon.status();
@@ -96,7 +88,7 @@ fn a_twelve_hour_style_token_is_renewed_a_third_before_its_expiry_not_every_few_
     // Many resyncs later (1 s each here), still one exchange and one write.
     let syncs = |d: &Daemon| d.status()["syncs"]["success"].as_u64().unwrap_or(0);
     let first = syncs(&daemon);
-    eventually("five more syncs", Duration::from_secs(30), || {
+    eventually_within("five more syncs", Duration::from_secs(30), || {
         syncs(&daemon) >= first + 5
     });
     assert_eq!(moto.posts(), 1, "GetAuthorizationToken calls");
@@ -117,12 +109,12 @@ fn each_renewal_is_one_exchange_and_one_write_per_namespace() {
     let repo = work.path().join("repo");
     specs(&repo, &work.path().join("aws"), &namespaces);
     let daemon = Daemon::start(&server.kubeconfig(), &repo, &["--aws-endpoint-url", &moto.url]);
-    eventually("the pull secrets", Duration::from_secs(30), || {
+    eventually_within("the pull secrets", Duration::from_secs(30), || {
         namespaces.iter().all(|ns| password(&server, ns).is_some())
     });
     let started = Instant::now();
     // Three renewals, each written to every namespace.
-    eventually("three renewals", Duration::from_secs(60), || {
+    eventually_within("three renewals", Duration::from_secs(60), || {
         let exchanges = moto.posts();
         exchanges >= 4
             && namespaces
@@ -158,7 +150,7 @@ fn a_secret_whose_credential_never_worked_is_reported_not_created_rather_than_ke
     specs(&repo, &keys, &["inference"]);
     // `specs` wrote keys moto does not know: the exchange fails from the first sync on.
     let daemon = Daemon::start(&server.kubeconfig(), &repo, &["--aws-endpoint-url", &moto.url]);
-    eventually("the failure in /status", Duration::from_secs(30), || {
+    eventually_within("the failure in /status", Duration::from_secs(30), || {
         daemon.status()["secrets"]["inference/ecr-pull"].is_string()
     });
     let status = daemon.status();
@@ -173,10 +165,10 @@ fn a_secret_whose_credential_never_worked_is_reported_not_created_rather_than_ke
             user.access_key_id, user.secret_access_key
         ),
     );
-    eventually("the pull secret", Duration::from_secs(30), || {
+    eventually_within("the pull secret", Duration::from_secs(30), || {
         password(&server, "inference").is_some()
     });
-    eventually("created in /status", Duration::from_secs(10), || {
+    eventually_within("created in /status", Duration::from_secs(10), || {
         daemon.status()["secrets"]["inference/ecr-pull"] == "created"
     });
 }

@@ -14,19 +14,11 @@ use serde_json::{Value, json};
 use support::controlplane::ControlPlane;
 use support::daemon::Daemon;
 use support::openbao::OpenBao;
-use support::{HEADER, write};
+use support::{HEADER, eventually_within, write};
 
 const NAMESPACES: usize = 20;
 /// The daemon's periodic resync in this test.
 const RESYNC_SECONDS: u64 = 2;
-
-fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn specs(creds: &Path, with_hf: bool, hf_annotation: &str) -> String {
     let mut text = format!(
@@ -147,7 +139,7 @@ fn a_compressed_month_stays_quiet_bounded_and_safe() {
             token.to_str().unwrap(),
         ],
     );
-    eventually("the first sync", Duration::from_secs(30), || {
+    eventually_within("the first sync", Duration::from_secs(30), || {
         all_passwords_are(&server, "nvapi-1") && server.get("secrets", "team-0", "hf-credentials").is_some()
     });
     std::thread::sleep(Duration::from_secs(1));
@@ -167,7 +159,7 @@ fn a_compressed_month_stays_quiet_bounded_and_safe() {
     // One spec change for one Secret: exactly that Secret is written, one summary Event.
     let w = Window::measure(&server, &daemon, || {
         write(&repo, "specs.yaml", specs(&creds, true, "two"));
-        eventually("the annotation", Duration::from_secs(20), || {
+        eventually_within("the annotation", Duration::from_secs(20), || {
             server.get("secrets", "team-0", "hf-credentials").unwrap()["metadata"]["annotations"]["note"]
                 == "two"
         });
@@ -183,7 +175,7 @@ fn a_compressed_month_stays_quiet_bounded_and_safe() {
 
     // A credential removed from the specs: its Secret is pruned once, then nothing wakes for it.
     write(&repo, "specs.yaml", specs(&creds, false, ""));
-    eventually("the prune", Duration::from_secs(20), || {
+    eventually_within("the prune", Duration::from_secs(20), || {
         server.get("secrets", "team-0", "hf-credentials").is_none()
     });
     // The request log is written after the response: let the prune's own entries land first.
@@ -212,7 +204,7 @@ fn a_compressed_month_stays_quiet_bounded_and_safe() {
     // It comes back (a dev server starts empty: seeded again): recovery by itself.
     let bao = OpenBao::start_on(bao.port);
     bao.kv2_put("registries/ngc", json!({"api_key": "nvapi-2"}));
-    eventually("recovery after the outage", Duration::from_secs(60), || {
+    eventually_within("recovery after the outage", Duration::from_secs(60), || {
         all_passwords_are(&server, "nvapi-2")
     });
 

@@ -75,8 +75,13 @@ pub fn have(tool: &str) -> bool {
 }
 
 /// Wait up to 20 s for `check`, polling every 100 ms; the test fails naming `what`.
-pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+pub fn eventually(what: &str, check: impl FnMut() -> bool) {
+    eventually_within(what, std::time::Duration::from_secs(20), check)
+}
+
+/// [`eventually`] with its own limit, for waits that span several syncs or renewals.
+pub fn eventually_within(what: &str, limit: std::time::Duration, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
     while !check() {
         assert!(
             std::time::Instant::now() < deadline,
