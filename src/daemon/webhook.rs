@@ -24,20 +24,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Whether `hex_signature` is the HMAC-SHA256 of `body` under `secret`. ring compares the
 /// tags in constant time; a signature that is not hex of the right length fails first.
 fn signature_matches(secret: &[u8], body: &[u8], hex_signature: &str) -> bool {
-    let Some(tag) = decode_hex(hex_signature.trim()) else {
+    let Some(tag) = crate::value::hex::decode(hex_signature.trim()).filter(|t| t.len() == 32) else {
         return false;
     };
     hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, secret), body, &tag).is_ok()
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() != 64 || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
 }
 
 /// Whether the headers prove the body came from a host that knows `secret`. An empty secret
