@@ -10,6 +10,7 @@ use kube::core::request::Request;
 use serde_json::Value;
 
 use super::{CredentialValue, FetchCredentialError};
+use crate::credentials::unusable::Unusable;
 use crate::k8s::{Kube, OnConflict};
 use crate::value::secret::SecretValue;
 
@@ -32,14 +33,21 @@ pub async fn fetch(
         let bytes = value
             .as_str()
             .and_then(|v| STANDARD.decode(v).ok())
-            .ok_or_else(|| FetchCredentialError::BadResponse(format!("{what}: data[{key}] is not base64")))?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            FetchCredentialError::BadResponse(format!("{what}: data[{key}] is not UTF-8 text"))
+            .ok_or_else(|| FetchCredentialError::Unusable {
+                what: what.clone(),
+                problem: Unusable::NotBase64 { key: key.clone() },
+            })?;
+        let text = String::from_utf8(bytes).map_err(|_| FetchCredentialError::Unusable {
+            what: what.clone(),
+            problem: Unusable::NotText { key: key.clone() },
         })?;
         fields.insert(key.clone(), SecretValue::new(text));
     }
     if fields.is_empty() {
-        return Err(FetchCredentialError::BadResponse(format!("{what} holds no data")));
+        return Err(FetchCredentialError::Unusable {
+            what,
+            problem: Unusable::NoData,
+        });
     }
     Ok(CredentialValue {
         fields,

@@ -7,12 +7,14 @@
 
 pub mod age_file;
 pub mod aws;
+pub mod exchange_error;
 pub mod file;
 pub mod file_policy;
 pub mod http;
 pub mod kubernetes_secret;
 pub mod oauth;
 pub mod service_account_token;
+pub mod unusable;
 pub mod value_map;
 pub mod vault;
 
@@ -54,16 +56,24 @@ pub enum FetchCredentialError {
         #[source]
         source: crate::k8s::CallError,
     },
-    #[error("{0}")]
-    BadResponse(String),
+    /// The source answered, but not with something usable.
+    #[error("{what}: {problem}")]
+    Unusable {
+        what: String,
+        problem: unusable::Unusable,
+    },
     #[error("{last} (failed {failures} time(s); next attempt after a backoff)")]
     BackingOff { last: String, failures: u32 },
     #[error("the source gave no answer within {}s (--source-timeout)", after.as_secs_f64())]
     TimedOut { after: Duration },
     #[error("this source needs Vault: pass --vault-addr and an auth method")]
     NoVault,
+    /// A token exchange (AWS, GCP, Entra ID/ACR) failed.
     #[error("{0}")]
-    Aws(String),
+    Exchange(#[from] exchange_error::ExchangeError),
+    /// An exchange needs a field its identity credential does not have.
+    #[error("credential `{credential}` has no field `{field}`")]
+    MissingField { credential: String, field: String },
     #[error("identity credential `{0}` is not available (it failed, or is missing)")]
     Identity(String),
     #[error("{what}: {source}")]
@@ -236,22 +246,17 @@ async fn fetch(
             }
             (None, Some(web)) => {
                 aws::sts::assume_role_with_web_identity(context.aws, &source.region, &web.role_arn)
-                    .await
-                    .map_err(FetchCredentialError::Aws)?
+                    .await?
                     .0
             }
             (None, None) => return Err(FetchCredentialError::NoSource),
         };
-        return aws::ecr::fetch(source, &keys, context.aws)
-            .await
-            .map_err(FetchCredentialError::Aws);
+        return Ok(aws::ecr::fetch(source, &keys, context.aws).await?);
     }
     if let Some(gcp) = &spec.gcp_access_token {
         let field = gcp.field.as_deref().unwrap_or("key.json");
         let key = dependency_field(catalog, done, &gcp.service_account_key, field)?;
-        return oauth::gcp_access_token(&key)
-            .await
-            .map_err(FetchCredentialError::Aws);
+        return Ok(oauth::gcp_access_token(&key).await?);
     }
     if let Some(acr) = &spec.acr_token {
         let get = |f: &str| dependency_field(catalog, done, &acr.service_principal, f);
@@ -265,7 +270,7 @@ async fn fetch(
             plain,
         )
         .await
-        .map_err(FetchCredentialError::Aws);
+        .map_err(FetchCredentialError::from);
     }
     if let Some(source) = &spec.service_account_token {
         let kube = context.kube.ok_or(FetchCredentialError::NoCluster)?;
@@ -328,5 +333,8 @@ fn dependency_field(
         .fields
         .get(key)
         .map(|v| v.expose().to_string())
-        .ok_or_else(|| FetchCredentialError::Aws(format!("credential `{name}` has no field `{key}`")))
+        .ok_or_else(|| FetchCredentialError::MissingField {
+            credential: name.to_string(),
+            field: key.to_string(),
+        })
 }

@@ -16,33 +16,29 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 use super::CredentialValue;
-use super::http::{client, encode};
+use super::exchange_error::{Call, ExchangeError};
+use super::http::{client, encode, form};
 use crate::value::secret::SecretValue;
 
 pub const GCP_USERNAME: &str = "oauth2accesstoken";
 pub const ACR_USERNAME: &str = "00000000-0000-0000-0000-000000000000";
 const GCP_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+const GCP_CALL: Call = "GCP token exchange";
+const ENTRA_CALL: Call = "Entra ID token";
+const ACR_CALL: Call = "ACR token exchange";
 
 /// POST a form; the JSON answer, or an error naming the endpoint's `error`/`error_description`
 /// (never the form, which holds the secret).
-async fn post_form(url: &str, form: &[(&str, &str)], what: &str) -> Result<Value, String> {
-    let body = form
-        .iter()
-        .map(|(k, v)| format!("{k}={}", encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
+async fn post_form(url: &str, pairs: &[(&str, &str)], call: Call) -> Result<Value, ExchangeError> {
     let response = client()?
         .post(url)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
+        .body(form(pairs))
         .send()
         .await
-        .map_err(|e| format!("{what}: {}", e.without_url()))?;
+        .map_err(ExchangeError::send(call))?;
     let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| format!("{what}: {}", e.without_url()))?;
+    let bytes = response.bytes().await.map_err(ExchangeError::send(call))?;
     let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if !status.is_success() {
         let error = answer["error"].as_str().unwrap_or("unknown_error");
@@ -52,11 +48,22 @@ async fn post_form(url: &str, form: &[(&str, &str)], what: &str) -> Result<Value
             .chars()
             .take(200)
             .collect();
-        return Err(format!("{what}: HTTP {status}: {error} {description}")
-            .trim_end()
-            .to_string());
+        return Err(ExchangeError::Refused {
+            call,
+            status: status.as_u16(),
+            explained: format!("HTTP {status}: {error} {description}")
+                .trim_end()
+                .to_string(),
+        });
     }
     Ok(answer)
+}
+
+/// `field` of an exchange's JSON answer, as text.
+fn answered<'a>(answer: &'a Value, call: Call, field: &'static str) -> Result<&'a str, ExchangeError> {
+    answer[field]
+        .as_str()
+        .ok_or(ExchangeError::Incomplete { call, field })
 }
 
 fn value(username: &str, password: String, expires_in: Option<u64>, origin: String) -> CredentialValue {
@@ -74,14 +81,16 @@ fn value(username: &str, password: String, expires_in: Option<u64>, origin: Stri
 }
 
 /// The JWT-bearer exchange for a service-account JSON key.
-pub async fn gcp_access_token(key_json: &str) -> Result<CredentialValue, String> {
-    let key: Value =
-        serde_json::from_str(key_json).map_err(|_| "the service-account key is not JSON".to_string())?;
+pub async fn gcp_access_token(key_json: &str) -> Result<CredentialValue, ExchangeError> {
+    let bad_key = |problem: &str| ExchangeError::ServiceAccountKey {
+        problem: problem.to_string(),
+    };
+    let key: Value = serde_json::from_str(key_json).map_err(|_| bad_key("is not JSON"))?;
     let field = |name: &str| {
         key[name]
             .as_str()
             .map(str::to_string)
-            .ok_or_else(|| format!("the service-account key has no `{name}`"))
+            .ok_or_else(|| bad_key(&format!("has no `{name}`")))
     };
     let (email, pem, token_uri) = (field("client_email")?, field("private_key")?, field("token_uri")?);
     let der = pem
@@ -90,9 +99,9 @@ pub async fn gcp_access_token(key_json: &str) -> Result<CredentialValue, String>
         .collect::<String>();
     let der = STANDARD
         .decode(der.trim())
-        .map_err(|_| "the service-account key's private_key is not PEM".to_string())?;
+        .map_err(|_| bad_key("has a private_key that is not PEM"))?;
     let pair = ring::signature::RsaKeyPair::from_pkcs8(&der)
-        .map_err(|_| "the service-account key's private_key is not an RSA PKCS#8 key".to_string())?;
+        .map_err(|_| bad_key("has a private_key that is not an RSA PKCS#8 key"))?;
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
@@ -110,7 +119,7 @@ pub async fn gcp_access_token(key_json: &str) -> Result<CredentialValue, String>
         input.as_bytes(),
         &mut signature,
     )
-    .map_err(|_| "signing the assertion failed".to_string())?;
+    .map_err(|_| bad_key("could not sign the assertion"))?;
     let assertion = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
     let answer = post_form(
         &token_uri,
@@ -118,12 +127,10 @@ pub async fn gcp_access_token(key_json: &str) -> Result<CredentialValue, String>
             ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
             ("assertion", &assertion),
         ],
-        "GCP token exchange",
+        GCP_CALL,
     )
     .await?;
-    let token = answer["access_token"]
-        .as_str()
-        .ok_or("the GCP token endpoint answered without access_token")?;
+    let token = answered(&answer, GCP_CALL, "access_token")?;
     Ok(value(
         GCP_USERNAME,
         token.to_string(),
@@ -140,7 +147,7 @@ pub async fn acr_refresh_token(
     tenant_id: &str,
     authority: &str,
     plain_http: bool,
-) -> Result<CredentialValue, String> {
+) -> Result<CredentialValue, ExchangeError> {
     let authority = authority.trim_end_matches('/');
     let aad = post_form(
         &format!("{authority}/{}/oauth2/v2.0/token", encode(tenant_id)),
@@ -150,12 +157,10 @@ pub async fn acr_refresh_token(
             ("client_secret", client_secret),
             ("scope", "https://containerregistry.azure.net/.default"),
         ],
-        "Entra ID token",
+        ENTRA_CALL,
     )
     .await?;
-    let aad_token = aad["access_token"]
-        .as_str()
-        .ok_or("Entra ID answered without access_token")?;
+    let aad_token = answered(&aad, ENTRA_CALL, "access_token")?;
     let scheme = if plain_http { "http" } else { "https" };
     let answer = post_form(
         &format!("{scheme}://{registry}/oauth2/exchange"),
@@ -165,12 +170,10 @@ pub async fn acr_refresh_token(
             ("tenant", tenant_id),
             ("access_token", aad_token),
         ],
-        "ACR token exchange",
+        ACR_CALL,
     )
     .await?;
-    let refresh = answer["refresh_token"]
-        .as_str()
-        .ok_or("ACR answered without refresh_token")?;
+    let refresh = answered(&answer, ACR_CALL, "refresh_token")?;
     // ACR refresh tokens live 3 hours (ACR authentication docs); renew well before.
     Ok(value(
         ACR_USERNAME,

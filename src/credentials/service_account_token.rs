@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{CredentialValue, FetchCredentialError};
+use crate::credentials::unusable::Unusable;
 use crate::k8s::{Kube, OnConflict};
 use crate::spec::model::ServiceAccountTokenSource;
 use crate::value::secret::SecretValue;
@@ -62,7 +63,10 @@ pub async fn fetch(
         .pointer("/status/token")
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| FetchCredentialError::BadResponse(format!("{what}: the response holds no token")))?;
+        .ok_or_else(|| FetchCredentialError::Unusable {
+            what: what.clone(),
+            problem: Unusable::NoToken,
+        })?;
     let stated = response
         .pointer("/status/expirationTimestamp")
         .and_then(Value::as_str)
@@ -72,9 +76,10 @@ pub async fn fetch(
         (a, b) => a.or(b),
     };
     if expires_at.is_none() {
-        return Err(FetchCredentialError::BadResponse(format!(
-            "{what}: the response gives no expiry"
-        )));
+        return Err(FetchCredentialError::Unusable {
+            what,
+            problem: Unusable::NoExpiry,
+        });
     }
     let digest = Sha256::digest(token.as_bytes());
     let fields = BTreeMap::from([

@@ -10,15 +10,18 @@ use serde_json::{Value, json};
 
 use super::sigv4::{self, AwsKeys};
 use super::{AwsSettings, client, endpoint, errors};
+use crate::credentials::exchange_error::{Call, ExchangeError};
 use crate::spec::model::EcrSource;
 use crate::value::credential::CredentialValue;
 use crate::value::secret::SecretValue;
+
+const CALL: Call = "ECR GetAuthorizationToken";
 
 pub async fn fetch(
     source: &EcrSource,
     keys: &AwsKeys,
     settings: &AwsSettings,
-) -> Result<CredentialValue, String> {
+) -> Result<CredentialValue, ExchangeError> {
     let (default_host, service, target, region) = if source.public {
         (
             "api.ecr-public.us-east-1.amazonaws.com".to_string(),
@@ -62,38 +65,34 @@ pub async fn fetch(
             call = call.header(name, value);
         }
     }
-    let response = call
-        .send()
-        .await
-        .map_err(|e| format!("ECR: {}", e.without_url()))?;
+    let response = call.send().await.map_err(ExchangeError::send(CALL))?;
     let status = response.status();
-    let text = response
-        .text()
-        .await
-        .map_err(|e| format!("ECR: {}", e.without_url()))?;
+    let text = response.text().await.map_err(ExchangeError::send(CALL))?;
     let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if !status.is_success() {
         // `__type` may carry a namespace prefix: `com.amazon.coral.service#UnrecognizedClientException`.
         // Signature and identity errors may come as XML (the front end answers before ECR).
         let code = answer["__type"]
             .as_str()
-            .map(|t| t.rsplit('#').next().unwrap_or_default())
+            .map(|t| t.rsplit('#').next().unwrap_or_default().to_string())
             .or_else(|| super::sts::tag(&text, "Code"))
-            .unwrap_or("Unknown");
+            .unwrap_or_else(|| "Unknown".to_string());
         let message = answer["message"]
             .as_str()
             .or(answer["Message"].as_str())
+            .map(str::to_string)
             .or_else(|| super::sts::tag(&text, "Message"))
-            .unwrap_or("");
+            .unwrap_or_default();
         let message = if code == "Unknown" && message.is_empty() {
             format!("HTTP {status}")
         } else {
-            message.to_string()
+            message
         };
-        return Err(format!(
-            "GetAuthorizationToken: {}",
-            errors::explain(code, &message, &keys.access_key_id, keys.session_token.is_some())
-        ));
+        return Err(ExchangeError::Refused {
+            call: CALL,
+            status: status.as_u16(),
+            explained: errors::explain(&code, &message, &keys.access_key_id, keys.session_token.is_some()),
+        });
     }
     let (username, password, expires_at, registry) = parse_answer(&answer, source.public)?;
     let mut fields = BTreeMap::new();
@@ -124,7 +123,7 @@ pub async fn fetch(
 fn parse_answer(
     answer: &Value,
     public: bool,
-) -> Result<(String, String, Option<SystemTime>, String), String> {
+) -> Result<(String, String, Option<SystemTime>, String), ExchangeError> {
     let data = if public {
         &answer["authorizationData"]
     } else {
@@ -132,15 +131,22 @@ fn parse_answer(
     };
     let token = data["authorizationToken"]
         .as_str()
-        .ok_or("GetAuthorizationToken answered without a token")?;
-    let decoded = base64::engine::general_purpose::STANDARD
+        .ok_or(ExchangeError::Incomplete {
+            call: CALL,
+            field: "authorizationToken",
+        })?;
+    let not_a_login = ExchangeError::Malformed {
+        call: CALL,
+        problem: "the token is not base64 of `user:password`",
+    };
+    let Some(decoded) = base64::engine::general_purpose::STANDARD
         .decode(token)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or("the ECR token is not base64 of `user:password`")?;
-    let (username, password) = decoded
-        .split_once(':')
-        .ok_or("the ECR token is not base64 of `user:password`")?;
+    else {
+        return Err(not_a_login);
+    };
+    let (username, password) = decoded.split_once(':').ok_or(not_a_login)?;
     let expires_at = data["expiresAt"]
         .as_f64()
         .map(|secs| UNIX_EPOCH + Duration::from_secs_f64(secs.max(0.0)));

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::VaultSession;
 use super::kv::fields_of;
+use crate::credentials::unusable::Unusable;
 use crate::credentials::{CredentialValue, FetchCredentialError};
 use crate::spec::model::{DynamicMethod, VaultDynamic};
 use crate::value::secret::SecretValue;
@@ -110,10 +111,9 @@ async fn issue(
     let lease_id = response["lease_id"]
         .as_str()
         .filter(|l| !l.is_empty())
-        .ok_or_else(|| {
-            FetchCredentialError::BadResponse(format!(
-                "{what}: the answer has no lease (use `vault.kv` for static secrets)"
-            ))
+        .ok_or_else(|| FetchCredentialError::Unusable {
+            what: what.clone(),
+            problem: Unusable::NoLease,
         })?;
     let duration = response["lease_duration"].as_u64().unwrap_or(0);
     let fields = fields_of(&response["data"], &what)?
@@ -213,9 +213,10 @@ pub fn current(
         .filter(|r| r.path == path && r.expires_at > now_secs())
     {
         Some(record) => Ok(value_of(record, name)),
-        None => Err(FetchCredentialError::BadResponse(format!(
-            "vault dynamic {path}: no current lease, and `plan` does not issue dynamic credentials (the next sync will)"
-        ))),
+        None => Err(FetchCredentialError::Unusable {
+            what: format!("vault dynamic {path}"),
+            problem: Unusable::NotIssuedInPlan,
+        }),
     }
 }
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{VaultCallError, VaultSession};
+use crate::credentials::unusable::Unusable;
 use crate::credentials::{CredentialValue, FetchCredentialError};
 use crate::spec::model::{KvEngine, VaultKv};
 use crate::value::secret::SecretValue;
@@ -20,9 +21,10 @@ fn vault_error(what: &str, source: VaultCallError) -> FetchCredentialError {
 
 /// Vault values are JSON: strings are taken as they are, other scalars as their JSON text.
 pub fn fields_of(data: &Value, what: &str) -> Result<BTreeMap<String, SecretValue>, FetchCredentialError> {
-    let map = data
-        .as_object()
-        .ok_or_else(|| FetchCredentialError::BadResponse(format!("{what}: no data")))?;
+    let map = data.as_object().ok_or_else(|| FetchCredentialError::Unusable {
+        what: what.to_string(),
+        problem: Unusable::NoData,
+    })?;
     let mut fields = BTreeMap::new();
     for (key, value) in map {
         // The rule of credential files: strings only. A number loses its leading zeros and an
@@ -36,17 +38,22 @@ pub fn fields_of(data: &Value, what: &str) -> Result<BTreeMap<String, SecretValu
                     Value::Number(_) => "a number",
                     _ => "not a string (an object or a list)",
                 };
-                return Err(FetchCredentialError::BadResponse(format!(
-                    "{what}: field `{key}` is {kind}; store it as a string so it is read exactly as written"
-                )));
+                return Err(FetchCredentialError::Unusable {
+                    what: what.to_string(),
+                    problem: Unusable::NotAString {
+                        field: key.clone(),
+                        kind,
+                    },
+                });
             }
         };
         fields.insert(key.clone(), SecretValue::new(text));
     }
     if fields.is_empty() {
-        return Err(FetchCredentialError::BadResponse(format!(
-            "{what} holds no fields"
-        )));
+        return Err(FetchCredentialError::Unusable {
+            what: what.to_string(),
+            problem: Unusable::NoFields,
+        });
     }
     Ok(fields)
 }
@@ -69,7 +76,7 @@ pub async fn fetch(session: &VaultSession, kv: &VaultKv) -> Result<CredentialVal
                         .call(http::Method::GET, &format!("{mount}/metadata/{path}"), None)
                         .await
                         .ok();
-                    let reason = match meta
+                    let problem = match meta
                         .as_ref()
                         .and_then(|m| m.pointer("/data/current_version"))
                         .and_then(Value::as_u64)
@@ -84,16 +91,14 @@ pub async fn fetch(session: &VaultSession, kv: &VaultKv) -> Result<CredentialVal
                                 .and_then(|e| e["deletion_time"].as_str())
                                 .is_some_and(|t| !t.is_empty());
                             match (destroyed, deleted) {
-                                (true, _) => format!("version {version} is destroyed"),
-                                (_, true) => format!("version {version} is deleted"),
-                                _ => format!("version {version} does not exist"),
+                                (true, _) => Unusable::VersionDestroyed { version },
+                                (_, true) => Unusable::VersionDeleted { version },
+                                _ => Unusable::NoSuchVersion { version },
                             }
                         }
-                        None => "no such secret".to_string(),
+                        None => Unusable::NoSuchSecret,
                     };
-                    return Err(FetchCredentialError::BadResponse(format!(
-                        "{what}: {reason}; the last good value is kept"
-                    )));
+                    return Err(FetchCredentialError::Unusable { what, problem });
                 }
                 Err(e) => return Err(vault_error(&what, e)),
             };
