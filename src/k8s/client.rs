@@ -137,6 +137,15 @@ impl RateLimiter {
     }
 }
 
+/// `attempts` tries in all: BASE_BACKOFF doubling up to MAX_BACKOFF, each step with jitter.
+fn retry_policy(attempts: u32) -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(BASE_BACKOFF)
+        .with_max_delay(MAX_BACKOFF)
+        .with_max_times(attempts.saturating_sub(1) as usize)
+        .with_jitter()
+}
+
 /// A little jitter without a random-number crate: the clock's nanoseconds are noise enough.
 fn jitter(max: Duration) -> Duration {
     let nanos = std::time::SystemTime::now()
@@ -233,41 +242,42 @@ impl Kube {
         T: serde::de::DeserializeOwned,
         F: Fn() -> Result<http::Request<Vec<u8>>, kube::core::request::Error>,
     {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let request = build().map_err(|e| CallError::Build(e.to_string()))?;
-            let (method, path) = (request.method().clone(), request.uri().path().to_string());
-            let outcome = {
-                let _permit = self
-                    .permits
-                    .acquire()
-                    .await
-                    .map_err(|e| CallError::Transport(e.to_string()))?;
-                self.limiter.acquire().await;
-                self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.send(request).await
-            };
-            let (error, server_wait) = match outcome {
-                Ok(value) => return Ok(value),
-                Err((error, wait)) => (error, wait),
-            };
-            let retryable = match error.code() {
-                Some(429) | Some(500..=599) => true,
-                Some(409) => on_conflict == OnConflict::Retry && error.reason() != "AlreadyExists",
-                Some(_) => false,
-                None => matches!(error, CallError::Transport(_)),
-            };
-            if !retryable || attempt >= self.max_attempts {
-                return Err(error);
-            }
-            let backoff = server_wait
-                .unwrap_or_else(|| BASE_BACKOFF * 2u32.pow(attempt - 1))
-                .min(MAX_BACKOFF);
-            let wait = backoff + jitter(backoff / 2);
-            tracing::debug!(%method, %path, attempt, %error, wait_ms = wait.as_millis() as u64, "retrying Kubernetes call");
-            tokio::time::sleep(wait).await;
-        }
+        use backon::Retryable;
+        let build = &build;
+        let attempt = move || async move {
+            let request = build().map_err(|e| (CallError::Build(e.to_string()), None))?;
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|e| (CallError::Transport(e.to_string()), None))?;
+            self.limiter.acquire().await;
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.send(request).await
+        };
+        let retryable = |(error, _): &(CallError, Option<Duration>)| match error.code() {
+            Some(429) | Some(500..=599) => true,
+            Some(409) => on_conflict == OnConflict::Retry && error.reason() != "AlreadyExists",
+            Some(_) => false,
+            None => matches!(error, CallError::Transport(_)),
+        };
+        attempt
+            .retry(retry_policy(self.max_attempts))
+            .when(retryable)
+            // A 429's Retry-After (or Status.details.retryAfterSeconds) replaces the step, up to
+            // MAX_BACKOFF; the number of attempts stays the policy's.
+            .adjust(|(_, server_wait), next| {
+                next.map(|step| {
+                    server_wait.map_or(step, |asked| {
+                        asked.min(MAX_BACKOFF) + jitter(asked.min(MAX_BACKOFF) / 2)
+                    })
+                })
+            })
+            .notify(|(error, _), wait| {
+                tracing::debug!(%error, wait_ms = wait.as_millis() as u64, "retrying Kubernetes call");
+            })
+            .await
+            .map_err(|(error, _)| error)
     }
 
     /// One attempt; on failure, the error and how long the server asked us to wait.

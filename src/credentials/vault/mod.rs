@@ -191,10 +191,11 @@ impl VaultSession {
         token: Option<&str>,
     ) -> Result<Value, VaultCallError> {
         let url = format!("{}/v1/{path}", self.settings.address.trim_end_matches('/'));
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut request = self.http.http.http.request(method.clone(), &url).timeout(TIMEOUT);
+        use backon::Retryable;
+        let url = &url;
+        let method = &method;
+        let attempt = move || async move {
+            let mut request = self.http.http.http.request(method.clone(), url).timeout(TIMEOUT);
             if let Some(token) = token {
                 request = request.header("X-Vault-Token", token);
             }
@@ -207,45 +208,36 @@ impl VaultSession {
                     .body(serde_json::to_vec(body).unwrap_or_default());
             }
             self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let error = match request.send().await {
-                Ok(response) => {
-                    let code = response.status().as_u16();
-                    let bytes = response.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-                    let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                    if (200..300).contains(&code) {
-                        return Ok(parsed);
-                    }
-                    VaultCallError::Api {
-                        method: method.to_string(),
-                        path: path.to_string(),
-                        code,
-                        message: errors_of(&parsed),
-                    }
-                }
-                Err(e) => VaultCallError::Transport {
-                    method: method.to_string(),
-                    path: path.to_string(),
-                    reason: e.to_string(),
-                },
-            };
-            let retryable = matches!(error.code(), Some(429) | Some(500..=599) | None);
-            if !retryable || attempt >= ATTEMPTS {
-                return Err(error);
+            let response = request.send().await.map_err(|e| VaultCallError::Transport {
+                method: method.to_string(),
+                path: path.to_string(),
+                reason: e.to_string(),
+            })?;
+            let code = response.status().as_u16();
+            let bytes = response.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+            let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if (200..300).contains(&code) {
+                return Ok(parsed);
             }
-            let wait = Duration::from_millis(200 * 2u64.pow(attempt - 1));
-            tokio::time::sleep(
-                wait + wait.mul_f64(
-                    f64::from(
-                        std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .unwrap_or_default()
-                            .subsec_nanos()
-                            % 1000,
-                    ) / 2000.0,
-                ),
+            Err(VaultCallError::Api {
+                method: method.to_string(),
+                path: path.to_string(),
+                code,
+                message: errors_of(&parsed),
+            })
+        };
+        attempt
+            .retry(
+                backon::ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_times(ATTEMPTS as usize - 1)
+                    .with_jitter(),
             )
-            .await;
-        }
+            .when(|error: &VaultCallError| matches!(error.code(), Some(429) | Some(500..=599) | None))
+            .notify(|error, wait| {
+                tracing::debug!(%error, wait_ms = wait.as_millis() as u64, "retrying Vault call");
+            })
+            .await
     }
 
     async fn login(&self) -> Result<Token, VaultCallError> {
