@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::render::{RenderOutcome, Rendered};
+use crate::value::kind::Change;
 use crate::value::labels::{
     ANNOTATION_CONTENT_HASH, ANNOTATION_REVISION, ANNOTATION_SERVICE_ACCOUNTS, ANNOTATION_SPEC,
 };
@@ -45,7 +46,7 @@ pub enum Action {
     Update {
         namespace: String,
         name: String,
-        changes: Vec<String>,
+        changes: Vec<Change>,
         /// Keys (`labels/K`, `annotations/K`, `data/K`) pullsync's create wrote that are no
         /// longer rendered: an apply leaves them (its create still owns them); removed after it.
         #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -119,24 +120,26 @@ impl Plan {
 /// revision annotation is not a difference: it records the commit that last *changed* the
 /// Secret, so a commit that changes nothing rendered costs no write (at 10,000 namespaces,
 /// stamping every commit on every Secret was 20,000 writes per commit).
-fn differences(rendered: &Rendered, live: &ManagedSecret) -> Vec<String> {
+fn differences(rendered: &Rendered, live: &ManagedSecret) -> Vec<Change> {
     let mut changes = Vec::new();
     if rendered.annotations.get(ANNOTATION_CONTENT_HASH) != live.annotations.get(ANNOTATION_CONTENT_HASH) {
-        changes.push("data".to_string());
+        changes.push(Change::Data);
     }
     if rendered.labels.iter().any(|(k, v)| live.labels.get(k) != Some(v)) {
-        changes.push("labels".to_string());
+        changes.push(Change::Labels);
     }
     if rendered.annotations.iter().any(|(k, v)| {
         k != ANNOTATION_CONTENT_HASH && k != ANNOTATION_REVISION && live.annotations.get(k) != Some(v)
     }) {
-        changes.push("annotations".to_string());
+        changes.push(Change::Annotations);
     }
     // A key pullsync applied or created before and renders no more must go.
     for key in live.applied_keys.iter().chain(&live.created_keys) {
-        let (kind, _) = key.split_once('/').unwrap_or_default();
-        if !still_rendered(rendered, key) && !changes.iter().any(|c| c == kind) {
-            changes.push(kind.to_string());
+        if let Some(change) = Change::of_key(key)
+            && !still_rendered(rendered, key)
+            && !changes.contains(&change)
+        {
+            changes.push(change);
         }
     }
     changes
@@ -144,12 +147,12 @@ fn differences(rendered: &Rendered, live: &ManagedSecret) -> Vec<String> {
 
 /// `labels/K`, `annotations/K` or `data/K` is among what `rendered` holds.
 fn still_rendered(rendered: &Rendered, key: &str) -> bool {
-    let (kind, name) = key.split_once('/').unwrap_or_default();
-    match kind {
-        "labels" => rendered.labels.contains_key(name),
-        "annotations" => rendered.annotations.contains_key(name),
-        "data" => rendered.data.contains_key(name),
-        _ => true,
+    let name = key.split_once('/').map_or("", |(_, name)| name);
+    match Change::of_key(key) {
+        Some(Change::Labels) => rendered.labels.contains_key(name),
+        Some(Change::Annotations) => rendered.annotations.contains_key(name),
+        Some(Change::Data) => rendered.data.contains_key(name),
+        Some(Change::Drift) | None => true,
     }
 }
 
@@ -185,13 +188,13 @@ pub fn plan(outcome: &RenderOutcome, observed: &Observed, options: &PlanOptions)
             Some(live) => {
                 let mut changes = differences(r, live);
                 if changes.is_empty() && observed.drifted.contains(&key) {
-                    changes.push("drift".to_string());
+                    changes.push(Change::Drift);
                 }
                 if changes.is_empty() {
                     plan.unchanged.push(key);
                 } else {
                     // Data that changed reaches env-var consumers only through a restart.
-                    if changes.iter().any(|c| c == "data") {
+                    if changes.contains(&Change::Data) {
                         restarts.extend(r.rollout_restart.iter().map(|t| Action::RolloutRestart {
                             namespace: key.0.clone(),
                             name: t.name.clone(),
@@ -378,7 +381,7 @@ mod tests {
         assert_eq!(plan.actions.len(), 3, "{kinds:?}");
         assert!(matches!(&plan.actions[0], Action::Create { name, .. } if name == "new"));
         assert!(
-            matches!(&plan.actions[1], Action::Update { name, changes, .. } if name == "changed" && changes == &vec!["data".to_string()])
+            matches!(&plan.actions[1], Action::Update { name, changes, .. } if name == "changed" && changes == &vec![Change::Data])
         );
         assert!(matches!(&plan.actions[2], Action::Prune { name, .. } if name == "gone"));
         assert_eq!(
@@ -484,7 +487,7 @@ mod tests {
         let plan = plan(&outcome, &live, &PlanOptions::default());
         match &plan.actions[..] {
             [Action::Update { changes, remove, .. }] => {
-                assert_eq!(changes, &vec!["labels".to_string()]);
+                assert_eq!(changes, &vec![Change::Labels]);
                 assert_eq!(
                     remove,
                     &vec!["labels/tier".to_string()],

@@ -77,9 +77,18 @@ pub struct Snapshot {
 }
 
 impl Drop for Snapshot {
+    /// The last `Arc` may die on a runtime thread (the daemon's sync loop): a checkout of
+    /// thousands of files is then removed on a blocking thread, not on the runtime.
     fn drop(&mut self) {
-        if let Err(error) = std::fs::remove_dir_all(&self.dir) {
-            tracing::warn!(dir = %self.dir.display(), %error, "could not remove an old snapshot");
+        let dir = std::mem::take(&mut self.dir);
+        let remove = move || {
+            if let Err(error) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), %error, "could not remove an old snapshot");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(remove)),
+            Err(_) => remove(),
         }
     }
 }

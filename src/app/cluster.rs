@@ -15,6 +15,7 @@ use crate::engine::{Applied, Engine, SpecFolder, SyncOutcome};
 use crate::plan;
 use crate::sink::kube::{KubeSink, Status, SyncReport};
 use crate::sink::preview::Preview;
+use crate::value::kind::ObjectKind;
 
 /// Exit code of `plan` when there are changes, for CI gates.
 const EXIT_CHANGES: u8 = 2;
@@ -83,7 +84,7 @@ fn print_report(report: &SyncReport, revision: &str, output: Output) -> anyhow::
                 report
                     .outcomes
                     .iter()
-                    .filter(|o| o.kind == "Secret" && o.result == s)
+                    .filter(|o| o.kind == ObjectKind::Secret && o.result == s)
                     .count()
             };
             println!(

@@ -25,6 +25,7 @@ use crate::k8s::leader;
 use crate::repo::Snapshot;
 use crate::schedule::cache::CredentialCache;
 use crate::sink::kube::Status as Outcome;
+use crate::value::kind::ObjectKind;
 use status::{AppliedRevision, CredentialStatus, Status};
 
 /// Triggers queued at once; more are redundant (one sync covers them all).
@@ -216,8 +217,11 @@ pub async fn run(
         status.write().await.leader = is_leader;
         let snapshot = current.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if is_leader {
-            let started = SystemTime::now();
-            last_sync = started;
+            // Wall time for the schedule (credential expiries are wall-clock instants, and the
+            // wait derived from them is slept on tokio's monotonic clock, capped by --resync);
+            // the monotonic clock for how long the sync took.
+            last_sync = SystemTime::now();
+            let started = std::time::Instant::now();
             let run = |target: Option<&Arc<Snapshot>>, behind_invalid: bool| {
                 let untrusted = target.and_then(|s| s.untrusted.clone());
                 let (root, revision) = match target {
@@ -275,10 +279,7 @@ pub async fn run(
                 tracing::info!("shutdown: abandoned the sync in progress");
                 break;
             }
-            tracing::debug!(
-                ms = started.elapsed().unwrap_or_default().as_millis() as u64,
-                "sync finished"
-            );
+            tracing::debug!(ms = started.elapsed().as_millis() as u64, "sync finished");
         }
         // Sleep until a trigger, the next credential due, or the resync period.
         let due = crate::schedule::next_wake(&*cache.lock().await, last_sync, options.resync);
@@ -462,7 +463,7 @@ async fn one_sync(
             let mut namespaces: Vec<String> = report
                 .outcomes
                 .iter()
-                .filter(|o| o.kind == "Secret")
+                .filter(|o| o.kind == ObjectKind::Secret)
                 .map(|o| o.namespace.clone())
                 .collect();
             namespaces.sort();
@@ -479,10 +480,10 @@ async fn one_sync(
                         .and_then(|v| v.as_str().map(String::from))
                         .unwrap_or_default();
                     *s.actions.entry(result.clone()).or_default() += 1;
-                    if o.kind == "Secret" {
+                    if o.kind == ObjectKind::Secret {
                         s.secrets.insert(format!("{}/{}", o.namespace, o.name), result);
                     }
-                } else if o.kind == "Secret" {
+                } else if o.kind == ObjectKind::Secret {
                     s.secrets
                         .entry(format!("{}/{}", o.namespace, o.name))
                         .or_insert_with(|| "unchanged".into());
@@ -539,7 +540,7 @@ async fn one_sync(
     if let Some((namespace, message)) = rejected_event {
         let note = crate::k8s::events::Note {
             namespace: &namespace,
-            kind: "Namespace",
+            kind: crate::value::kind::ObjectKind::Namespace,
             name: &namespace,
             event_type: crate::k8s::events::EventType::Warning,
             reason: "InvalidSpecs",

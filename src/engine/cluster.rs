@@ -16,6 +16,7 @@ use crate::k8s::{Kube, KubeSettings};
 use crate::plan::{self, PlanOptions};
 use crate::sink::kube::{KubeSink, Status, SyncReport};
 use crate::spec::resolve::Namespaces;
+use crate::value::kind::ObjectKind;
 
 /// How long a sync waits for the watch-fed copy to show the previous sync's writes before
 /// it lists instead.
@@ -196,7 +197,7 @@ pub async fn sync(
         for o in report
             .outcomes
             .iter()
-            .filter(|o| o.kind == "Secret" && o.result == Status::Pruned)
+            .filter(|o| o.kind == ObjectKind::Secret && o.result == Status::Pruned)
         {
             versions.remove(&(o.namespace.clone(), o.name.clone()));
         }
@@ -249,7 +250,7 @@ pub async fn record_sync(
     for (event_type, reason, message) in &notes {
         let note = Note {
             namespace,
-            kind: "Namespace",
+            kind: crate::value::kind::ObjectKind::Namespace,
             name: namespace,
             event_type: *event_type,
             reason,
@@ -313,7 +314,7 @@ pub async fn finish_leases(
                 pipeline.users.get(*credential).is_none_or(|users| {
                     users.iter().all(|(ns, name)| {
                         report.outcomes.iter().any(|o| {
-                            o.kind == "Secret"
+                            o.kind == ObjectKind::Secret
                                 && &o.namespace == ns
                                 && &o.name == name
                                 && matches!(

@@ -14,7 +14,7 @@ pub enum EventType {
 /// What to record, on which object.
 pub struct Note<'a> {
     pub namespace: &'a str,
-    pub kind: &'a str,
+    pub kind: crate::value::kind::ObjectKind,
     pub name: &'a str,
     pub event_type: EventType,
     pub reason: &'a str,
@@ -36,7 +36,7 @@ pub async fn emit(kube: &Kube, instance: &str, note: &Note<'_>) {
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {"generateName": format!("{name}."), "namespace": namespace},
-        "involvedObject": {"apiVersion": "v1", "kind": kind, "name": name, "namespace": namespace},
+        "involvedObject": {"apiVersion": kind.api_version(), "kind": kind.as_str(), "name": name, "namespace": namespace},
         "reason": reason,
         "message": message,
         "type": match event_type { EventType::Normal => "Normal", EventType::Warning => "Warning" },

@@ -22,6 +22,7 @@ use crate::k8s::service_accounts::{SaOutcome, Write, reconcile};
 use crate::k8s::{FIELD_MANAGER, observe};
 use crate::plan::{Action, Plan};
 use crate::render::{RenderOutcome, Rendered, manifest};
+use crate::value::kind::{Change, ObjectKind};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -44,7 +45,7 @@ pub enum Status {
 /// One object's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
-    pub kind: &'static str,
+    pub kind: ObjectKind,
     pub namespace: String,
     pub name: String,
     pub result: Status,
@@ -86,7 +87,7 @@ impl SyncReport {
         let secrets = |s: Status| {
             self.outcomes
                 .iter()
-                .filter(|o| o.kind == "Secret" && o.result == s)
+                .filter(|o| o.kind == ObjectKind::Secret && o.result == s)
                 .count()
         };
         let parts: Vec<String> = [
@@ -117,6 +118,7 @@ pub(crate) enum Found {
 
 /// A registry and an in-memory digest of a login to it.
 type LoginKey = (String, [u8; 32]);
+type LoginCheck = std::sync::Arc<tokio::sync::OnceCell<Result<(), String>>>;
 
 pub struct KubeSink<'a> {
     pub kube: &'a Kube,
@@ -131,8 +133,9 @@ pub struct KubeSink<'a> {
     /// The daemon's watch-fed copy, told of each write so the next sync waits for it.
     pub informer: Option<crate::k8s::informer::Informer>,
     /// One login check per (registry, credential) per sync, however many namespaces share
-    /// it; keyed by an in-memory digest of the login, never kept or shown.
-    verified: tokio::sync::Mutex<std::collections::HashMap<LoginKey, Result<(), String>>>,
+    /// it; keyed by an in-memory digest of the login, never kept or shown. One cell per key:
+    /// writes sharing a login wait for its one check, writes of other logins do not wait.
+    verified: std::sync::Mutex<std::collections::HashMap<LoginKey, LoginCheck>>,
 }
 
 impl<'a> KubeSink<'a> {
@@ -181,15 +184,15 @@ fn secrets_path(namespace: &str) -> Request {
 }
 
 /// The kind of object an action writes.
-fn kind_of(action: &Action) -> &'static str {
+fn kind_of(action: &Action) -> ObjectKind {
     match action {
-        Action::PatchServiceAccount { .. } => "ServiceAccount",
+        Action::PatchServiceAccount { .. } => ObjectKind::ServiceAccount,
         Action::RolloutRestart { kind, .. } => match kind {
-            crate::spec::model::WorkloadKind::Deployment => "Deployment",
-            crate::spec::model::WorkloadKind::StatefulSet => "StatefulSet",
-            crate::spec::model::WorkloadKind::DaemonSet => "DaemonSet",
+            crate::spec::model::WorkloadKind::Deployment => ObjectKind::Deployment,
+            crate::spec::model::WorkloadKind::StatefulSet => ObjectKind::StatefulSet,
+            crate::spec::model::WorkloadKind::DaemonSet => ObjectKind::DaemonSet,
         },
-        _ => "Secret",
+        _ => ObjectKind::Secret,
     }
 }
 
@@ -201,7 +204,7 @@ impl KubeSink<'_> {
         };
         for (ns, name) in &plan.unchanged {
             report.outcomes.push(Outcome {
-                kind: "Secret",
+                kind: ObjectKind::Secret,
                 namespace: ns.clone(),
                 name: name.clone(),
                 result: Status::Unchanged,
@@ -210,7 +213,7 @@ impl KubeSink<'_> {
         }
         for held in &plan.kept {
             report.outcomes.push(Outcome {
-                kind: "Secret",
+                kind: ObjectKind::Secret,
                 namespace: held.namespace.clone(),
                 name: held.name.clone(),
                 result: if held.exists {
@@ -244,7 +247,7 @@ impl KubeSink<'_> {
         let written: std::collections::BTreeSet<(&str, &str)> = report
             .outcomes
             .iter()
-            .filter(|o| o.kind == "Secret" && o.result == Status::Updated)
+            .filter(|o| o.kind == ObjectKind::Secret && o.result == Status::Updated)
             .map(|o| (o.namespace.as_str(), o.name.as_str()))
             .collect();
         let restarts: Vec<&Action> = restarts
@@ -287,7 +290,7 @@ impl KubeSink<'_> {
         }
         let data_changes = match action {
             Action::Create { index, .. } => Some(*index),
-            Action::Update { index, changes, .. } if changes.iter().any(|c| c == "data") => Some(*index),
+            Action::Update { index, changes, .. } if changes.contains(&Change::Data) => Some(*index),
             _ => None,
         };
         if let Some(index) = data_changes
@@ -295,7 +298,7 @@ impl KubeSink<'_> {
             && let Err(reason) = self.verify(&outcome.rendered[index]).await
         {
             let detail = format!("not written: {reason}; the previous Secret stays");
-            tracing::error!(kind = kind_of(action), %detail, "verification failed");
+            tracing::error!(kind = kind_of(action).as_str(), %detail, "verification failed");
             self.record(kind_of(action), namespace, name, &Status::Failed, &detail)
                 .await;
             return Outcome {
@@ -320,7 +323,15 @@ impl KubeSink<'_> {
                     Ok(()) => self.remove_created(rendered, remove).await,
                     Err(e) => Err(e),
                 }
-                .map(|_| (Status::Updated, format!("changed: {}", changes.join(", "))))
+                .map(|_| {
+                    (
+                        Status::Updated,
+                        format!(
+                            "changed: {}",
+                            changes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    )
+                })
             }
             Action::Prune { resource_version, .. } => self.prune(namespace, name, resource_version).await,
             Action::PatchServiceAccount { wanted, .. } => self.service_account(namespace, name, wanted).await,
@@ -338,11 +349,11 @@ impl KubeSink<'_> {
         let kind = kind_of(action);
         let (result, detail) = result.unwrap_or_else(|e| (Status::Failed, e.to_string()));
         match &result {
-            Status::Failed => tracing::error!(kind, %detail, "failed"),
-            Status::Conflict => tracing::warn!(kind, %detail, "conflict"),
+            Status::Failed => tracing::error!(kind = kind.as_str(), %detail, "failed"),
+            Status::Conflict => tracing::warn!(kind = kind.as_str(), %detail, "conflict"),
             // Per object at debug only: a 10,000-namespace rotation is one summary, not 10,000
             // log lines (failures and conflicts above are always logged).
-            _ => tracing::debug!(kind, result = ?result, "done"),
+            _ => tracing::debug!(kind = kind.as_str(), result = ?result, "done"),
         }
         self.record(kind, namespace, name, &result, &detail).await;
         Outcome {
@@ -355,7 +366,7 @@ impl KubeSink<'_> {
     }
 
     /// A Warning Event on the object for what needs a person: a conflict or a failure.
-    async fn record(&self, kind: &str, namespace: &str, name: &str, result: &Status, detail: &str) {
+    async fn record(&self, kind: ObjectKind, namespace: &str, name: &str, result: &Status, detail: &str) {
         let reason = match result {
             Status::Conflict => "Conflict",
             Status::Failed => "Failed",
@@ -381,21 +392,22 @@ impl KubeSink<'_> {
         for (server, user, password) in crate::sink::login::logins(config.expose()) {
             let digest: [u8; 32] = sha2::Sha256::digest(format!("{user}\0{password}").as_bytes()).into();
             let key = (server.clone(), digest);
-            // Held across the check: the writes run concurrently, and 32 Secrets sharing one
-            // credential must make one login, not 32 at once.
-            let mut verified = self.verified.lock().await;
-            let result = match verified.get(&key) {
-                Some(result) => result.clone(),
-                None => {
-                    let result = crate::sink::login::verify(&server, &user, &password, &self.plain_http)
-                        .await
-                        .map_err(|e| format!("the credential does not log in: {e}"));
-                    verified.insert(key, result.clone());
-                    result
-                }
-            };
-            drop(verified);
-            result?;
+            // The writes run concurrently: 32 Secrets sharing one credential must make one
+            // login, not 32 at once, and a slow registry must not hold up another's check.
+            let cell = self
+                .verified
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(key)
+                .or_default()
+                .clone();
+            cell.get_or_init(|| async {
+                crate::sink::login::verify(&server, &user, &password, &self.plain_http)
+                    .await
+                    .map_err(|e| format!("the credential does not log in: {e}"))
+            })
+            .await
+            .clone()?;
         }
         Ok(())
     }
@@ -498,11 +510,11 @@ impl KubeSink<'_> {
     async fn remove_created(&self, rendered: &Rendered, keys: &[String]) -> Result<(), CallError> {
         let mut patch = serde_json::json!({});
         for key in keys {
-            let (kind, name) = key.split_once('/').unwrap_or_default();
-            let at = match kind {
-                "labels" | "annotations" => &mut patch["metadata"][kind],
-                "data" => &mut patch["data"],
-                _ => continue,
+            let name = key.split_once('/').map_or("", |(_, name)| name);
+            let at = match Change::of_key(key) {
+                Some(part @ (Change::Labels | Change::Annotations)) => &mut patch["metadata"][part.as_str()],
+                Some(Change::Data) => &mut patch["data"],
+                Some(Change::Drift) | None => continue,
             };
             at[name] = Value::Null;
         }

@@ -43,7 +43,10 @@ impl KubeSink<'_> {
                         ),
                     })
                 }
-                Action::Update { changes, .. } => out.push(line("update", changes.join(", "))),
+                Action::Update { changes, .. } => out.push(line(
+                    "update",
+                    changes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+                )),
                 Action::Prune { .. } => out.push(line("prune", "no spec asks for it".into())),
                 Action::RolloutRestart { kind, secret, .. } => out.push(line(
                     "restart",

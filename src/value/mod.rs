@@ -9,6 +9,7 @@ pub mod digest;
 pub mod ecr_host;
 pub mod hex;
 pub mod intern;
+pub mod kind;
 pub mod labels;
 pub mod observed;
 pub mod secret;
