@@ -265,3 +265,7 @@ fn shown_version(key: &digest::DigestKey, credential: &str, version: &str) -> St
         key.digest([credential.as_bytes(), version.as_bytes()])[..16].to_string()
     }
 }
+
+#[cfg(test)]
+#[path = "render_tests.rs"]
+mod tests;

@@ -522,3 +522,7 @@ pub fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> b
             }
         })
 }
+
+#[cfg(test)]
+#[path = "resolve_tests.rs"]
+mod tests;

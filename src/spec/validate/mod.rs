@@ -440,3 +440,7 @@ pub fn age_file_path(origin: &Origin, path: &str) -> Option<PathBuf> {
     let base = origin.file.parent().unwrap_or(Path::new(""));
     normalize(&base.join(path))
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;
