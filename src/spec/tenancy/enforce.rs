@@ -7,15 +7,23 @@
 //! revision applies. Namespaces are judged on the cluster's live labels, never on a spec.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use super::Policy;
 use super::paths::path_matches;
 use crate::image::glob::glob_match;
 use crate::spec::catalog::{Catalog, Object};
 use crate::spec::diag::{Diagnostic, Position};
-use crate::spec::model::{CredentialSpec, TenantSpec};
+use crate::spec::model::TenantSpec;
 use crate::spec::resolve::{Desired, Namespaces, matches};
+
+mod credential_rules;
+use credential_rules::credential_rules;
+#[cfg(test)]
+use credential_rules::{normalize, vault_path_within};
+
+mod broken_files;
+pub use broken_files::isolate_broken_files;
 
 /// What enforcement decided for one revision.
 #[derive(Debug, Default, Clone)]
@@ -149,65 +157,6 @@ pub fn tenant_of<'a>(policy: &'a Policy, file: &Path) -> Option<&'a str> {
     match (owners.next(), owners.next()) {
         (Some(one), None) => Some(&one.name),
         _ => None,
-    }
-}
-
-/// Specs a tenant broke (a YAML error, an unknown field, a dangling reference) take only that
-/// tenant's file out of the revision, not everyone's: the file's objects are dropped, their
-/// earlier Secrets kept, the errors reported as rejections. An error in a platform file — or
-/// anywhere under `--strict-tenancy` — still stops the whole revision (the caller sees it in
-/// `diagnostics`). Repeats while dropping a file exposes errors in other tenants' files.
-pub fn isolate_broken_files(
-    policy: &Policy,
-    catalog: &mut Catalog,
-    diagnostics: &mut Vec<Diagnostic>,
-    verdict: &mut Verdict,
-) {
-    if policy.strict {
-        return;
-    }
-    for _ in 0..8 {
-        let errors: Vec<&Diagnostic> = diagnostics.iter().filter(|d| d.is_error()).collect();
-        if errors.is_empty()
-            || errors
-                .iter()
-                .any(|d| tenant_of(policy, &d.position.file).is_none())
-        {
-            return;
-        }
-        let files: BTreeSet<PathBuf> = errors.iter().map(|d| d.position.file.clone()).collect();
-        let (moved, kept): (Vec<Diagnostic>, Vec<Diagnostic>) = std::mem::take(diagnostics)
-            .into_iter()
-            .partition(|d| files.contains(&d.position.file));
-        for d in moved.into_iter().filter(Diagnostic::is_error) {
-            let tenant = tenant_of(policy, &d.position.file).unwrap_or_default();
-            let mut d = d;
-            d.message = format!(
-                "tenant `{tenant}`, rule `schema`: {}; this file is left out",
-                d.message
-            );
-            verdict.diagnostics.push(d);
-        }
-        let dropped = |file: &Path| files.contains(file);
-        // `file#`: every Secret written from this file is kept (its objects may not even parse).
-        for file in &files {
-            verdict
-                .held
-                .insert(format!("{}#", file.display()), "its spec file has errors".into());
-        }
-        catalog.credentials.retain(|o| !dropped(&o.origin.file));
-        catalog.pull_secrets.retain(|o| !dropped(&o.origin.file));
-        catalog.secrets.retain(|o| !dropped(&o.origin.file));
-        catalog.defaults.retain(|o| !dropped(&o.origin.file));
-        catalog.tenants.retain(|o| !dropped(&o.origin.file));
-        // Checked again without those files: a reference into them is now an error of its own.
-        *diagnostics = kept.into_iter().filter(|d| !d.is_error()).collect();
-        let warnings: BTreeSet<String> = diagnostics.iter().map(ToString::to_string).collect();
-        diagnostics.extend(
-            crate::spec::validate::validate(catalog)
-                .into_iter()
-                .filter(|d| !warnings.contains(&d.to_string())),
-        );
     }
 }
 
@@ -507,183 +456,6 @@ pub fn after_resolve(
         .retain(|_, intent| !rejected.contains(&intent.spec_ref));
 }
 
-/// What a tenant's own credential may read.
-fn credential_rules(
-    scope: &Scope<'_>,
-    tenant: &Object<TenantSpec>,
-    credential: &Object<CredentialSpec>,
-    warnings: &mut Vec<Diagnostic>,
-) -> Vec<Diagnostic> {
-    let spec = &credential.spec;
-    let at = |path: &str| credential.origin.at(path);
-    let fail = |rule: &str, path: &str, why: String, help: &str| {
-        violation(&tenant.name, rule, at(path), credential.id(), why, help)
-    };
-    let mut out = Vec::new();
-    if spec.file.is_some() {
-        out.push(fail(
-            "sources",
-            "spec.file",
-            "`file` sources read the daemon's own disk and are for platform credentials".into(),
-            "ask the platform to grant a shared credential in the Tenant's spec.credentials",
-        ));
-    }
-    if spec.kubernetes_secret.is_some() {
-        out.push(fail(
-            "sources",
-            "spec.kubernetesSecret",
-            "`kubernetesSecret` reads pullsync's own namespace and is for platform credentials".into(),
-            "ask the platform to grant a shared credential in the Tenant's spec.credentials",
-        ));
-    }
-    if let Some(token) = &spec.service_account_token {
-        match scope.reach(tenant, &token.namespace) {
-            Reach::Allowed => {}
-            Reach::Unknown => warnings.push(unknown(
-                credential,
-                tenant,
-                &token.namespace,
-                "spec.serviceAccountToken.namespace",
-            )),
-            Reach::Forbidden(why) => out.push(fail(
-                "namespaces",
-                "spec.serviceAccountToken.namespace",
-                why,
-                "mint tokens only for ServiceAccounts in the tenant's namespaces",
-            )),
-        }
-    }
-    if let Some(age) = &spec.age_file {
-        let file = credential
-            .origin
-            .file
-            .parent()
-            .map(|dir| normalize(&dir.join(&age.path)));
-        let owned = file
-            .as_ref()
-            .is_some_and(|f| matches!(scope.owner(f), Owner::Tenant(t) if t.name == tenant.name));
-        if !owned {
-            out.push(fail(
-                "paths",
-                "spec.ageFile.path",
-                format!("age file `{}` is outside the tenant's paths", age.path),
-                "keep the tenant's encrypted files under its own folder",
-            ));
-        }
-    }
-    if spec
-        .ecr
-        .as_ref()
-        .is_some_and(|e| e.identity.web_identity.is_some())
-    {
-        out.push(fail(
-            "sources",
-            "spec.ecr.identity.webIdentity",
-            "a web identity assumes a role with pullsync's own pod identity and is for platform credentials"
-                .into(),
-            "ask the platform to grant a shared ECR credential in the Tenant's spec.credentials",
-        ));
-    }
-    // Exchanged from another credential (AWS keys, a GCP key, a service principal): that one
-    // must be the tenant's own or granted to it.
-    if let Some(keys) = spec.exchanged_from() {
-        let owned = match scope.owner_of_credential(keys) {
-            Some(Owner::Tenant(t)) => t.name == tenant.name,
-            Some(Owner::Platform) => tenant.spec.credentials.iter().any(|c| c == keys),
-            _ => false,
-        };
-        if !owned {
-            out.push(fail(
-                "credentials",
-                "spec",
-                format!("credential `{keys}` it is exchanged from is neither the tenant's nor granted to it"),
-                "use a credential defined under the tenant's own paths, or a platform credential granted by name",
-            ));
-        }
-    }
-    if let Some(vault) = &spec.vault {
-        let (path, field) = match (&vault.kv, &vault.dynamic) {
-            (Some(kv), _) => (format!("{}/{}", kv.mount, kv.path), "spec.vault.kv.path"),
-            (None, Some(dynamic)) => (dynamic.path.clone(), "spec.vault.dynamic.path"),
-            (None, None) => (String::new(), "spec.vault"),
-        };
-        let prefixes = tenant
-            .spec
-            .vault
-            .as_ref()
-            .map(|v| v.path_prefixes.as_slice())
-            .unwrap_or_default();
-        if !prefixes.iter().any(|p| vault_path_within(&path, p)) {
-            out.push(fail(
-                "vaultPaths",
-                field,
-                format!(
-                    "Vault path `{path}` is outside the tenant's path prefixes ({})",
-                    if prefixes.is_empty() {
-                        "none".to_string()
-                    } else {
-                        prefixes.join(", ")
-                    }
-                ),
-                "read only under the prefixes in the Tenant's spec.vault.pathPrefixes",
-            ));
-        }
-    }
-    out
-}
-
-/// `path` lies under `prefix`, segment-wise, with no `.`/`..`/empty segment to walk out.
-fn vault_path_within(path: &str, prefix: &str) -> bool {
-    let segments = |s: &str| -> Option<Vec<String>> {
-        let parts: Vec<&str> = s.trim_matches('/').split('/').collect();
-        if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
-            return None;
-        }
-        Some(parts.iter().map(|p| p.to_string()).collect())
-    };
-    match (segments(path), segments(prefix)) {
-        (Some(path), Some(prefix)) => path.len() > prefix.len() && path.starts_with(&prefix),
-        _ => false,
-    }
-}
-
-/// `a/./b/../c` → `a/c`, without touching the disk (a spec's relative path, judged by name).
-fn normalize(path: &Path) -> PathBuf {
-    let mut out: Vec<&std::ffi::OsStr> = Vec::new();
-    for c in path.components() {
-        match c {
-            Component::Normal(s) => out.push(s),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out.iter().collect()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn vault_paths_stay_under_their_prefix() {
-        assert!(vault_path_within("secret/teams/ml/hf", "secret/teams/ml/"));
-        assert!(vault_path_within("secret/teams/ml/hf", "secret/teams/ml"));
-        assert!(!vault_path_within("secret/teams/mlops/hf", "secret/teams/ml"));
-        assert!(!vault_path_within(
-            "secret/teams/ml/../infra/root",
-            "secret/teams/ml"
-        ));
-        assert!(!vault_path_within("secret/teams/ml", "secret/teams/ml"));
-        assert!(!vault_path_within("secret/teams//ml/x", "secret/teams/ml"));
-    }
-
-    #[test]
-    fn relative_age_paths_are_judged_by_where_they_lead() {
-        assert_eq!(
-            normalize(Path::new("teams/a/../b/secret.age")),
-            PathBuf::from("teams/b/secret.age")
-        );
-    }
-}
+#[path = "enforce_tests.rs"]
+mod tests;
