@@ -253,7 +253,12 @@ impl Kube {
                 .map_err(|e| (CallError::Transport(e.to_string()), None))?;
             self.limiter.acquire().await;
             self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.send(request).await
+            let (method, path) = (request.method().clone(), request.uri().path().to_string());
+            let answer = self.send(request).await;
+            if let Err((error, _)) = &answer {
+                tracing::debug!(%method, %path, %error, "Kubernetes call failed");
+            }
+            answer
         };
         let retryable = |(error, _): &(CallError, Option<Duration>)| match error.code() {
             Some(429) | Some(500..=599) => true,
@@ -273,8 +278,8 @@ impl Kube {
                     })
                 })
             })
-            .notify(|(error, _), wait| {
-                tracing::debug!(%error, wait_ms = wait.as_millis() as u64, "retrying Kubernetes call");
+            .notify(|_, wait| {
+                tracing::debug!(wait_ms = wait.as_millis() as u64, "retrying Kubernetes call");
             })
             .await
             .map_err(|(error, _)| error)
