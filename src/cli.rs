@@ -160,6 +160,7 @@ impl ClusterArgs {
             burst: self.burst,
             concurrency: self.concurrency,
             max_attempts: self.max_attempts,
+            progress_interval: self.progress_interval,
         }
     }
 }
@@ -266,6 +267,10 @@ pub struct ClusterArgs {
     /// Attempts per API call on 409/429/5xx (the first included).
     #[arg(long, env = "PULLSYNC_MAX_ATTEMPTS", default_value_t = 5)]
     pub max_attempts: u32,
+    /// How often long work (a first sync of thousands of namespaces, a `plan`) logs how far it
+    /// is; `sync --once` and `plan` draw a progress bar instead on an interactive terminal.
+    #[arg(long, env = "PULLSYNC_PROGRESS_INTERVAL", default_value = "5s", value_parser = duration)]
+    pub progress_interval: Duration,
 }
 
 // Parsed once at start-up: the size of the largest variant does not matter.
@@ -428,6 +433,37 @@ pub enum Command {
         /// File holding the secret of `POST /hooks/git` (GitHub/Gitea HMAC, GitLab token).
         #[arg(long, env = "PULLSYNC_WEBHOOK_SECRET_FILE")]
         webhook_secret_file: Option<PathBuf>,
+        /// Serve the pod admission webhook (HTTPS, `POST /admission/pods`) on this address:
+        /// warns when a pod's image will find no pull secret, before ImagePullBackOff.
+        #[arg(long, env = "PULLSYNC_ADMISSION_LISTEN", requires_all = ["admission_tls_cert", "admission_tls_key"])]
+        admission_listen: Option<std::net::SocketAddr>,
+        /// The webhook's TLS certificate (PEM chain), e.g. from a cert-manager Secret; re-read
+        /// when it changes.
+        #[arg(long, env = "PULLSYNC_ADMISSION_TLS_CERT", requires = "admission_listen")]
+        admission_tls_cert: Option<PathBuf>,
+        /// The webhook's TLS private key (PEM).
+        #[arg(long, env = "PULLSYNC_ADMISSION_TLS_KEY", requires = "admission_listen")]
+        admission_tls_key: Option<PathBuf>,
+        /// `warn` admits with warnings; `deny` refuses the pod. A namespace's label
+        /// `pullsync.dev/admission: warn|deny` overrides this for that namespace.
+        #[arg(long, env = "PULLSYNC_ADMISSION_MODE", value_enum, default_value = "warn")]
+        admission_mode: crate::admission::review::Mode,
+        /// Registry hosts pulled anonymously by design, never warned about (repeatable).
+        #[arg(
+            long = "admission-anonymous-registry",
+            env = "PULLSYNC_ADMISSION_ANONYMOUS_REGISTRIES",
+            value_delimiter = ','
+        )]
+        admission_anonymous: Vec<String>,
+        /// Also judge pull secrets pullsync does not manage, reading their `auths` keys (never
+        /// kept, never their values). Only where the webhook port is reachable by the API server
+        /// alone: anyone else reaching it could learn a Secret's registry keys by its name.
+        #[arg(
+            long,
+            env = "PULLSYNC_ADMISSION_READ_UNMANAGED",
+            requires = "admission_listen"
+        )]
+        admission_read_unmanaged: bool,
         #[command(flatten)]
         render: RenderArgs,
         #[command(flatten)]
@@ -451,6 +487,27 @@ pub enum Command {
         status_url: String,
         #[arg(long, env = "PULLSYNC_WAIT_TIMEOUT", default_value = "5m", value_parser = duration)]
         timeout: Duration,
+    },
+    /// The daemon's state for a human: revisions, each credential's source, version, expiry,
+    /// next renewal and failures, each namespace's secrets, and what was refused. Reads the
+    /// daemon's /status (directly, or through the API server's service proxy).
+    Status {
+        /// The daemon's /status URL (e.g. through `kubectl port-forward`).
+        #[arg(long, env = "PULLSYNC_STATUS_URL", conflicts_with = "kubeconfig")]
+        status_url: Option<String>,
+        /// Read /status through the API server's service proxy with this kubeconfig: no
+        /// port-forward, needs `get` on `services/proxy` for the daemon's Service.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// The daemon's Service, as NAMESPACE/NAME:PORT (the chart's is pullsync-system/pullsync:http).
+        #[arg(
+            long,
+            env = "PULLSYNC_SERVICE",
+            default_value = "pullsync-system/pullsync:http"
+        )]
+        service: String,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
     },
     /// Print the JSON Schema of the spec kinds, for editors.
     Schema {

@@ -11,6 +11,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod app;
 pub mod bounded;
 pub mod cli;
@@ -19,7 +20,9 @@ pub mod daemon;
 pub mod engine;
 pub mod image;
 pub mod k8s;
+pub mod metrics;
 pub mod plan;
+pub mod progress;
 pub mod render;
 pub mod repo;
 pub mod schedule;

@@ -78,6 +78,18 @@ pub enum Action {
 }
 
 impl Action {
+    /// The action's name as `plan --output json` spells it (`create`, `update`, `prune`,
+    /// `patch-service-account`, `rollout-restart`).
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Create { .. } => "create",
+            Action::Update { .. } => "update",
+            Action::Prune { .. } => "prune",
+            Action::PatchServiceAccount { .. } => "patch-service-account",
+            Action::RolloutRestart { .. } => "rollout-restart",
+        }
+    }
+
     pub fn target(&self) -> (&str, &str) {
         match self {
             Action::Create { namespace, name, .. }

@@ -244,3 +244,42 @@ fn terminating_namespaces_are_left_alone() {
     );
     assert!(plan.actions.is_empty());
 }
+
+#[test]
+fn an_actions_metric_label_is_its_name_in_plan_output() {
+    let target = || ("ns".to_string(), "n".to_string());
+    let actions = [
+        Action::Create {
+            namespace: target().0,
+            name: target().1,
+            index: 0,
+        },
+        Action::Update {
+            namespace: target().0,
+            name: target().1,
+            changes: vec![],
+            remove: vec![],
+            index: 0,
+        },
+        Action::Prune {
+            namespace: target().0,
+            name: target().1,
+            resource_version: String::new(),
+        },
+        Action::PatchServiceAccount {
+            namespace: target().0,
+            name: target().1,
+            wanted: Default::default(),
+        },
+        Action::RolloutRestart {
+            namespace: target().0,
+            name: target().1,
+            kind: crate::spec::model::WorkloadKind::Deployment,
+            secret: String::new(),
+        },
+    ];
+    for action in &actions {
+        let json = serde_json::to_value(action).unwrap();
+        assert_eq!(json["action"], action.verb(), "{json}");
+    }
+}

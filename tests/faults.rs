@@ -322,6 +322,30 @@ fn faults_on_a_fifth_of_writes_still_converge() {
         "{}",
         run.stdout
     );
+
+    // 503 is one kube's own client would retry up to 15 times under ours: --max-attempts is
+    // the whole budget, so each of the 8 Secret writes is tried exactly twice.
+    s.credential("hf", "hf_four");
+    s.server.set_faults(Faults {
+        write_failure_ratio: 1.0,
+        codes: vec![503],
+        ..Faults::default()
+    });
+    s.server.clear_log();
+    let run = s.run("sync", &["--max-attempts", "2"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let unavailable = s
+        .server
+        .log()
+        .iter()
+        .filter(|l| l.is_write() && l.status == 503 && l.path.contains("/secrets/"))
+        .map(|l| format!("{} {}", l.method, l.path))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        unavailable.len(),
+        16,
+        "two attempts per write, no hidden retries: {unavailable:#?}"
+    );
 }
 
 // --- The daemon under faults -----------------------------------------------------------------

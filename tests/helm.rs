@@ -229,3 +229,150 @@ fn the_charts_rbac_on_a_real_api_server_is_enough_to_run() {
         "nothing the chart grants was missing"
     );
 }
+
+#[test]
+fn the_alert_rules_and_the_dashboard_are_the_files_they_come_from() {
+    support::require("helm");
+    let objects = template(&[
+        "--set",
+        "git.url=https://git.example.com/specs.git",
+        "--set",
+        "prometheusRule.enabled=true",
+        "--set",
+        "prometheusRule.labels.release=kube-prometheus-stack",
+        "--set",
+        "grafanaDashboard.enabled=true",
+        "--set",
+        "grafanaDashboard.namespace=monitoring",
+        "--set",
+        "grafanaDashboard.folder=Platform",
+    ]);
+    check_types(&objects);
+    let rule = find(&objects, "PrometheusRule")[0];
+    assert_eq!(rule["metadata"]["labels"]["release"], "kube-prometheus-stack");
+    let file: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(format!("{CHART}/files/alerts.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(
+        rule["spec"]["groups"], file["groups"],
+        "the PrometheusRule is the rules file"
+    );
+    // Go templates in annotations reach Prometheus untouched (Helm does not expand them).
+    assert!(rule.to_string().contains("{{ $labels.credential }}"));
+
+    let dashboard = find(&objects, "ConfigMap")[0];
+    assert_eq!(dashboard["metadata"]["namespace"], "monitoring");
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert_eq!(dashboard["metadata"]["annotations"]["grafana_folder"], "Platform");
+    let shipped: Value = serde_json::from_str(dashboard["data"]["pullsync.json"].as_str().unwrap()).unwrap();
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{CHART}/files/dashboard.json")).unwrap())
+            .unwrap();
+    assert_eq!(shipped, file, "the ConfigMap carries the dashboard file");
+
+    let off = template(&["--set", "git.url=https://git.example.com/specs.git"]);
+    assert!(find(&off, "PrometheusRule").is_empty() && find(&off, "ConfigMap").is_empty());
+}
+
+#[test]
+fn the_admission_webhook_is_wired_to_the_pod_service_and_certificate() {
+    support::require("helm");
+    let (ok, text) = helm(&[
+        "template",
+        "pullsync",
+        CHART,
+        "--set",
+        "git.url=https://git.example.com/specs.git",
+        "--set",
+        "admission.enabled=true",
+    ]);
+    assert!(
+        !ok && text.contains("admission.enabled needs admission.tls.secretName"),
+        "{text}"
+    );
+
+    for values in [
+        vec![
+            "--set",
+            "admission.tls.secretName=pullsync-admission-tls",
+            "--set",
+            "admission.tls.caBundle=Q0E=",
+        ],
+        vec![
+            "--set",
+            "admission.certManager.enabled=true",
+            "--set",
+            "admission.certManager.issuerRef.name=ca",
+        ],
+    ] {
+        let mut args = vec![
+            "--set",
+            "git.url=https://git.example.com/specs.git",
+            "--set",
+            "admission.enabled=true",
+        ];
+        args.extend(values);
+        let objects = template(&args);
+        check_types(&objects);
+        let hook = &find(&objects, "ValidatingWebhookConfiguration")[0]["webhooks"][0];
+        assert_eq!(hook["failurePolicy"], "Ignore", "fail open by default");
+        assert_eq!(hook["timeoutSeconds"], 3);
+        assert_eq!(hook["clientConfig"]["service"]["path"], "/admission/pods");
+        let excluded = hook["namespaceSelector"]["matchExpressions"][0]["values"]
+            .as_array()
+            .unwrap();
+        assert!(
+            excluded.iter().any(|n| n == "kube-system") && excluded.iter().any(|n| n == "pullsync-system")
+        );
+        let service = find(&objects, "Service")[0];
+        let port = service["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "admission")
+            .unwrap();
+        assert_eq!(port["port"], 443);
+        assert_eq!(
+            hook["clientConfig"]["service"]["name"],
+            service["metadata"]["name"]
+        );
+        let pod = &find(&objects, "Deployment")[0]["spec"]["template"]["spec"];
+        let args: Vec<&str> = pod["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(args.contains(&"--admission-listen=0.0.0.0:8443"), "{args:?}");
+        assert!(
+            args.contains(&"--admission-anonymous-registry=registry.k8s.io"),
+            "{args:?}"
+        );
+        let secret = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "admission-tls")
+            .unwrap();
+        let certificate = find(&objects, "Certificate");
+        match certificate.first() {
+            Some(c) => {
+                assert_eq!(secret["secret"]["secretName"], c["spec"]["secretName"]);
+                assert!(find(&objects, "ValidatingWebhookConfiguration")[0]["metadata"]["annotations"]["cert-manager.io/inject-ca-from"].is_string());
+            }
+            None => {
+                assert_eq!(secret["secret"]["secretName"], "pullsync-admission-tls");
+                assert_eq!(hook["clientConfig"]["caBundle"], "Q0E=");
+            }
+        }
+        // The binary takes the rendered flags.
+        let mut run: Vec<&str> = args.clone();
+        run.retain(|a| a.starts_with("--admission"));
+        let out = support::pullsync(&["run", "--help"], None, None);
+        assert_eq!(out.code, 0);
+        for flag in &run {
+            let name = flag.split('=').next().unwrap();
+            assert!(out.stdout.contains(name), "{name} is a flag of `pullsync run`");
+        }
+    }
+}

@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::controlplane::ControlPlane;
 use support::daemon::Daemon;
 use support::{HEADER, write};
@@ -54,7 +52,7 @@ fn workloads_restart_only_when_the_data_changed() {
         server.get("secrets", "team-a", "hf-token").is_some()
     });
     // Created, then three resyncs (1 s each): nobody is restarted.
-    std::thread::sleep(Duration::from_millis(3200));
+    daemon.wait_syncs(3);
     assert_eq!(restarts(&server), 0);
     assert_eq!(restarted_at(&server), None);
 
@@ -63,14 +61,14 @@ fn workloads_restart_only_when_the_data_changed() {
     eventually("the label is applied", || {
         server.get("secrets", "team-a", "hf-token").unwrap()["metadata"]["labels"]["release"] == "two"
     });
-    std::thread::sleep(Duration::from_millis(1500));
+    daemon.wait_syncs(2);
     assert_eq!(restarts(&server), 0);
 
     // The token rotates: one restart, with kubectl's annotation; the missing StatefulSet is
     // reported, not a failure.
     write(work.path(), "hf/token", "hf_second_test_value");
     eventually("restarted", || restarted_at(&server).is_some());
-    std::thread::sleep(Duration::from_millis(2500));
+    daemon.wait_syncs(3);
     assert_eq!(restarts(&server), 1, "one restart per data change");
     let status = daemon.status();
     assert_eq!(status["syncs"]["failed"], serde_json::Value::Null, "{status}");

@@ -545,13 +545,11 @@ fn the_daemon_reports_rejections_once_and_applies_the_rest() {
     server.create_namespace("b-dev", &[("tenant", "b")]);
     let tenants = tenants_dir.to_str().unwrap();
     let daemon = Daemon::start(&server.kubeconfig(), &repo_dir, &["--tenants", tenants]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while server.get("secrets", "c-prod", "c-ok").is_none() {
-        assert!(std::time::Instant::now() < deadline, "c-ok applied");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    support::eventually("c-ok applied", || {
+        server.get("secrets", "c-prod", "c-ok").is_some()
+    });
     // Several resyncs (1 s each) later: one Warning Event, not one per sync.
-    std::thread::sleep(std::time::Duration::from_millis(3500));
+    daemon.wait_syncs(3);
     let status = daemon.status();
     let rejected = status["tenancyRejected"].as_array().unwrap();
     assert_eq!(rejected.len(), 3, "{status}");
@@ -569,6 +567,44 @@ fn the_daemon_reports_rejections_once_and_applies_the_rest() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0]["message"].as_str().unwrap().contains("3 object(s)"));
     assert!(server.get("secrets", "b-dev", "c-relabelled").is_none());
+
+    // A PreSync hook waiting on a namespace whose Secret tenancy rejected must not pass: exit 3,
+    // naming the object. (c-prod has c-ok, and also the stray Secret outside every tenant.)
+    let revision = status["lastGoodRevision"].as_str().unwrap().to_string();
+    let wait = |namespace: &str| {
+        pullsync(
+            &[
+                "wait",
+                "--revision",
+                &revision,
+                "--namespace",
+                namespace,
+                "--status-url",
+                &daemon.url(),
+                "--timeout",
+                "20s",
+            ],
+            None,
+            None,
+        )
+    };
+    let run = wait("b-dev");
+    assert_eq!(run.code, 3, "{}", run.all());
+    assert!(
+        run.stderr.contains("tenancy rejected 1 object(s)")
+            && run
+                .stderr
+                .contains("b-dev: Secret/c-relabelled (teams/c/specs.yaml)"),
+        "{}",
+        run.stderr
+    );
+    let run = wait("c-prod");
+    assert_eq!(run.code, 3, "{}", run.all());
+    assert!(
+        run.stderr.contains("c-prod: Secret/stray (stray/secret.yaml)"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -682,4 +718,69 @@ fn one_teams_broken_file_does_not_stop_the_others() {
     );
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.all().contains("platform/broken.yaml"), "{}", run.all());
+}
+
+/// A Tenant's Vault prefixes written as its Vault policy writes them (`secret/data/team-c/`,
+/// the KV v2 API path) cover the team's KV v2 credentials, which name the logical path
+/// (`mount: secret, path: team-c/…`); a KV v1 mount has no `data/` segment, so there the same
+/// prefix is literal; and a credential outside it is still refused.
+#[test]
+fn vault_prefixes_written_as_in_a_vault_policy_cover_kv2_credentials() {
+    let work = tempfile::tempdir().unwrap();
+    let (repo, tenants) = (work.path().join("repo"), work.path().join("tenants"));
+    write(
+        &tenants,
+        "tenants.yaml",
+        format!(
+            "{HEADER}kind: Tenant\nmetadata: {{name: team-c}}\nspec:\n  paths: [teams/c]\n  namespaces: [c-prod]\n  vault: {{pathPrefixes: [secret/data/team-c/, kv1/data/team-c/]}}\n"
+        ),
+    );
+    let specs = |extra: &str| {
+        format!(
+            "{HEADER}kind: Credential\nmetadata: {{name: c-registry}}\nspec:\n  vault: {{kv: {{mount: secret, path: team-c/registry}}}}\n  username: puller\n  fields: {{password: token}}\n---\n{HEADER}kind: PullSecret\nmetadata: {{name: c-pull}}\nspec:\n  namespaces: [c-prod]\n  registries: [{{server: registry.example.com, credential: c-registry}}]\n{extra}"
+        )
+    };
+    write(&repo, "teams/c/specs.yaml", specs(""));
+    let validate = || {
+        pullsync(
+            &[
+                "validate",
+                repo.to_str().unwrap(),
+                "--tenants",
+                tenants.to_str().unwrap(),
+            ],
+            None,
+            None,
+        )
+    };
+    let run = validate();
+    assert_eq!(
+        run.code,
+        0,
+        "the policy form covers the KV v2 credential:\n{}",
+        run.all()
+    );
+
+    write(
+        &repo,
+        "teams/c/specs.yaml",
+        specs(&format!(
+            "---\n{HEADER}kind: Credential\nmetadata: {{name: c-v1}}\nspec:\n  vault: {{kv: {{mount: kv1, path: team-c/old, engine: v1}}}}\n---\n{HEADER}kind: Credential\nmetadata: {{name: c-other}}\nspec:\n  vault: {{kv: {{mount: secret, path: team-d/registry}}}}\n"
+        )),
+    );
+    let run = validate();
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.all().contains(
+            "Credential/c-v1: tenant `team-c`, rule `vaultPaths`: Vault path `kv1/team-c/old` is outside"
+        ),
+        "KV v1 has no data/ segment:\n{}",
+        run.all()
+    );
+    assert!(
+        run.all().contains("Credential/c-other: tenant `team-c`, rule `vaultPaths`: Vault path `secret/team-d/registry` is outside"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.all().contains("Credential/c-registry:"), "{}", run.all());
 }

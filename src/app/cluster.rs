@@ -31,6 +31,8 @@ pub async fn sync(
         anyhow::bail!("`sync` needs --once; for the long-running daemon use `pullsync run`");
     }
     let engine = Engine::connect(render.clone(), args.clone(), None).await?;
+    let show = crate::progress::show_for_terminal(args.progress_interval);
+    let reporter = crate::progress::report(engine.context.progress.clone(), show);
     let folder = SpecFolder {
         root: repo,
         revision: None,
@@ -44,6 +46,7 @@ pub async fn sync(
         }
         SyncOutcome::Failed(error) => return Err(error.into()),
     };
+    drop(reporter);
     print_diagnostics(&applied.diagnostics);
     engine.record(&applied, true, true).await;
     let Applied { revision, report, .. } = &applied;
@@ -130,13 +133,19 @@ pub async fn plan(
     print_diagnostics(&pipeline.diagnostics);
     let plan = plan::plan(&pipeline.outcome, &observed, &plan_options(args));
     // The sink's own reads and decisions with its writes switched off.
-    let sink = KubeSink::new(&kube, &render.instance, args.concurrency);
+    let mut sink = KubeSink::new(&kube, &render.instance, args.concurrency);
+    sink.progress = engine.context.progress.clone();
+    let reporter = crate::progress::report(
+        sink.progress.clone(),
+        crate::progress::show_for_terminal(args.progress_interval),
+    );
     let lines: Vec<Value> = sink
         .preview(&plan, &pipeline.outcome)
         .await?
         .iter()
         .map(line)
         .collect();
+    drop(reporter);
     let changes = lines.iter().any(|l| l["action"] != "conflict");
     match output {
         Output::Json => {

@@ -27,6 +27,8 @@ pub mod explain;
 mod tools;
 
 use tools::{encrypt, schema};
+mod status;
+mod status_table;
 mod wait;
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -69,6 +71,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
         } => cluster::plan(&repo, &render.config()?, &cluster.config(), output).await,
         Command::Schema { kind } => schema(kind.as_deref()),
+        Command::Status {
+            status_url,
+            kubeconfig,
+            service,
+            output,
+        } => Ok(status::run(status_url, kubeconfig, service, output).await),
         Command::Run {
             repo,
             listen,
@@ -91,9 +99,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             verify_commits,
             allowed_signers,
             webhook_secret_file,
+            admission_listen,
+            admission_tls_cert,
+            admission_tls_key,
+            admission_mode,
+            admission_anonymous,
+            admission_read_unmanaged,
             render,
             cluster,
         } => {
+            let admission = match (admission_listen, admission_tls_cert, admission_tls_key) {
+                (Some(listen), Some(cert), Some(key)) => Some(crate::admission::server::AdmissionOptions {
+                    listen,
+                    cert,
+                    key,
+                    mode: admission_mode,
+                    anonymous: admission_anonymous,
+                    read_unmanaged: admission_read_unmanaged,
+                }),
+                _ => None,
+            };
             let git = git_url.map(|url| crate::repo::GitSource {
                 url,
                 reference: crate::repo::GitRef::parse(&git_ref),
@@ -110,6 +135,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 repo: repo.unwrap_or_default(),
                 git,
                 webhook_secret: webhook_secret_file,
+                admission,
                 listen,
                 resync: resync_interval,
                 poll: poll_interval,

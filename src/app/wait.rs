@@ -17,7 +17,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// GET a URL with a real HTTP/1.1 client (chunked bodies, UTF-8 split across reads, keep-alive
 /// are hyper's business, not string splitting).
-async fn get_json(url: &str) -> Result<Value, String> {
+pub(crate) async fn get_json(url: &str) -> Result<Value, String> {
     use http_body_util::{BodyExt, Empty, Limited};
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
@@ -47,32 +47,67 @@ async fn get_json(url: &str) -> Result<Value, String> {
         .map_err(|_| "timed out".to_string())?
 }
 
-/// `Some(true)` applied, `Some(false)` rejected, `None` not yet.
-pub fn verdict(status: &Value, revision: &str, namespaces: &[String]) -> Option<bool> {
+/// What `/status` says about a revision, for the namespaces waited on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Applied,
+    /// Refused as invalid (or unsigned): nothing of it ran.
+    Rejected,
+    /// Applied, but tenancy rejected these objects that asked for the namespaces waited on.
+    ObjectsRejected(Vec<String>),
+    NotYet,
+}
+
+pub fn verdict(status: &Value, revision: &str, namespaces: &[String]) -> Verdict {
     let applied = status["applied"].as_array().cloned().unwrap_or_default();
     let position = applied.iter().position(|a| a["revision"] == revision);
     if let Some(i) = position {
-        // Applied, or superseded by a later applied revision that reached the namespaces.
-        let reached = applied[i..].iter().any(|a| {
+        // Applied, or superseded by a later applied revision that reached the namespaces (or
+        // settled them: a namespace whose only Secret tenancy rejected is never "reached").
+        let reached = applied[i..].iter().find(|a| {
             a["complete"] == true
                 && namespaces.iter().all(|ns| {
                     a["namespaces"]
                         .as_array()
                         .is_some_and(|list| list.iter().any(|n| n == ns.as_str()))
+                        || a["rejected"].get(ns.as_str()).is_some()
                 })
         });
-        if reached {
-            return Some(true);
+        if let Some(reached) = reached {
+            // Without --namespace every namespace is waited on.
+            let rejected: Vec<String> = reached["rejected"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(ns, _)| namespaces.is_empty() || namespaces.iter().any(|n| n == *ns))
+                .flat_map(|(ns, objects)| {
+                    objects
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|o| o.as_str().map(|o| format!("{ns}: {o}")))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            return if rejected.is_empty() {
+                Verdict::Applied
+            } else {
+                Verdict::ObjectsRejected(rejected)
+            };
         }
     }
     if status["rejected"]
         .as_array()
         .is_some_and(|r| r.iter().any(|x| x == revision))
     {
-        return Some(false);
+        return Verdict::Rejected;
     }
-    None
+    Verdict::NotYet
 }
+
+/// `pullsync wait`'s exit code when the revision ran but tenancy rejected objects that asked
+/// for the namespaces waited on (1 stays "rejected as invalid, or timed out").
+pub const EXIT_OBJECTS_REJECTED: u8 = 3;
 
 pub async fn run(
     revision: &str,
@@ -85,18 +120,28 @@ pub async fn run(
     loop {
         match get_json(url).await {
             Ok(status) => match verdict(&status, revision, namespaces) {
-                Some(true) => {
+                Verdict::Applied => {
                     println!("revision {revision} is applied");
                     return Ok(ExitCode::SUCCESS);
                 }
-                Some(false) => {
+                Verdict::ObjectsRejected(objects) => {
+                    eprintln!(
+                        "error: revision {revision} ran, but tenancy rejected {} object(s) for the namespaces waited on; what they ask for does not exist:",
+                        objects.len()
+                    );
+                    for object in &objects {
+                        eprintln!("  {object}");
+                    }
+                    return Ok(ExitCode::from(EXIT_OBJECTS_REJECTED));
+                }
+                Verdict::Rejected => {
                     eprintln!("error: revision {revision} was rejected as invalid:");
                     for d in status["diagnostics"].as_array().into_iter().flatten() {
                         eprintln!("  {}", d.as_str().unwrap_or_default());
                     }
                     return Ok(ExitCode::FAILURE);
                 }
-                None => {}
+                Verdict::NotYet => {}
             },
             Err(e) => last_error = e,
         }
@@ -110,5 +155,42 @@ pub async fn run(
             return Ok(ExitCode::FAILURE);
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_revision_is_applied_rejected_or_missing_objects_per_namespace() {
+        let status = json!({
+            "applied": [
+                {"revision": "r1", "namespaces": ["a", "b"], "complete": true,
+                 "rejected": {"c": ["Secret/x (teams/c/s.yaml): rule `namespaces`"], "b": ["PullSecret/p (teams/b/s.yaml): rule `credentials`"]}},
+                {"revision": "r2", "namespaces": ["a"], "complete": false}
+            ],
+            "rejected": ["bad"]
+        });
+        let ns = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(verdict(&status, "r1", &ns(&["a"])), Verdict::Applied);
+        assert_eq!(
+            verdict(&status, "r1", &ns(&["a", "b"])),
+            Verdict::ObjectsRejected(vec![
+                "b: PullSecret/p (teams/b/s.yaml): rule `credentials`".into()
+            ])
+        );
+        // Only a rejected object asked for c: settled, and not applied.
+        assert_eq!(
+            verdict(&status, "r1", &ns(&["c"])),
+            Verdict::ObjectsRejected(vec!["c: Secret/x (teams/c/s.yaml): rule `namespaces`".into()])
+        );
+        // Without --namespace, every namespace counts.
+        assert!(matches!(verdict(&status, "r1", &[]), Verdict::ObjectsRejected(o) if o.len() == 2));
+        assert_eq!(verdict(&status, "r2", &ns(&["a"])), Verdict::NotYet, "incomplete");
+        assert_eq!(verdict(&status, "bad", &[]), Verdict::Rejected);
+        assert_eq!(verdict(&status, "r9", &[]), Verdict::NotYet);
     }
 }

@@ -108,6 +108,8 @@ pub struct Sources<'a> {
     pub cache: Option<&'a tokio::sync::Mutex<CredentialCache>>,
     /// How long one credential's fetch may take.
     pub timeout: SourceTimeout,
+    /// Where each fetch's duration is observed.
+    pub metrics: &'a crate::metrics::Metrics,
 }
 
 /// How many credentials are fetched at once: one slow or dead source then costs the others
@@ -188,6 +190,7 @@ async fn fetch_one(
         }
     }
     let limit = context.timeout.0;
+    let started = std::time::Instant::now();
     let result = match tokio::time::timeout(limit, fetch(catalog, object, context, done))
         .instrument(span.clone())
         .await
@@ -195,6 +198,9 @@ async fn fetch_one(
         Ok(result) => result,
         Err(_) => Err(FetchCredentialError::TimedOut { after: limit }),
     };
+    context
+        .metrics
+        .fetched(object.spec.source_kind(), started.elapsed());
     let _guard = span.enter();
     match result {
         Ok(value) => {
@@ -208,7 +214,7 @@ async fn fetch_one(
             let last_good = match context.cache {
                 Some(cache) => {
                     let mut cache = cache.lock().await;
-                    cache.note_error(name, error.to_string(), now);
+                    cache.note_error(name, &object.spec, error.to_string(), now);
                     cache.last_good(name, now).cloned()
                 }
                 None => None,

@@ -44,4 +44,6 @@ pub enum StartDaemonError {
     NoCommit,
     #[error("the first fetch stopped: {0}")]
     FetchTask(#[source] tokio::task::JoinError),
+    #[error("the admission webhook: {0}")]
+    Admission(#[from] crate::admission::server::ServeAdmissionError),
 }

@@ -20,6 +20,8 @@ pub type Shared = Arc<RwLock<Status>>;
 #[derive(Clone)]
 pub struct AppState {
     pub status: Shared,
+    /// Durations and request counts, encoded beside the status' gauges.
+    pub metrics: crate::metrics::Metrics,
     /// The webhook secret and where to send "fetch now"; `None`: the hook answers 404.
     pub webhook: Option<(Arc<Vec<u8>>, mpsc::Sender<()>)>,
     /// Delivery ids already acted on.
@@ -83,7 +85,7 @@ pub async fn serve(
                         "content-type",
                         "application/openmetrics-text; version=1.0.0; charset=utf-8",
                     )],
-                    s.status.read().await.metrics(),
+                    s.status.read().await.metrics(&s.metrics),
                 )
                     .into_response()
             }),

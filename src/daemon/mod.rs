@@ -38,6 +38,8 @@ const DEBOUNCE: Duration = Duration::from_millis(250);
 /// How long shutdown waits for the lease release and the HTTP server (Kubernetes' default
 /// termination grace period is 30 s; this stays well inside it).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How soon a follower tries again to build its admission index after a failed build.
+const FOLLOWER_RETRY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -46,6 +48,8 @@ pub struct RunOptions {
     pub git: Option<crate::repo::GitSource>,
     /// File holding the push-webhook secret.
     pub webhook_secret: Option<PathBuf>,
+    /// The pod admission webhook, when asked for.
+    pub admission: Option<crate::admission::server::AdmissionOptions>,
     pub listen: SocketAddr,
     pub resync: Duration,
     pub poll: Duration,
@@ -100,6 +104,11 @@ pub async fn run(
     context.cache = Some(cache.clone());
     context.written = Some(Arc::new(Mutex::new(Default::default())));
     let status: http::Shared = Arc::new(RwLock::new(Status::default()));
+    // A first sync of thousands of namespaces says how far it is in the log.
+    let _progress = crate::progress::report(
+        context.progress.clone(),
+        crate::progress::Show::Log(cluster.progress_interval),
+    );
     let (fetch_tx, mut fetch_rx) = mpsc::channel::<()>(1);
     let webhook = webhook_key.map(|key| (key, fetch_tx.clone()));
     // One token every task obeys: SIGTERM (or Ctrl-C) cancels it, the sync in progress is
@@ -122,6 +131,7 @@ pub async fn run(
         options.listen,
         http::AppState {
             status: status.clone(),
+            metrics: context.metrics.clone(),
             webhook,
             deliveries: Default::default(),
         },
@@ -129,6 +139,23 @@ pub async fn run(
     )
     .await?;
     tracing::info!(listen = %bound, "serving /healthz /readyz /status /metrics");
+    // The admission webhook answers from what the last applied sync left here.
+    let pulls: crate::admission::server::SharedIndex = Default::default();
+    let admission_server = match &options.admission {
+        Some(admission) => {
+            let (bound, handle) = crate::admission::server::serve(
+                admission,
+                pulls.clone(),
+                Some(kube.clone()),
+                context.metrics.clone(),
+                shutdown.clone(),
+            )
+            .await?;
+            tracing::info!(listen = %bound, mode = ?admission.mode, "serving the pod admission webhook");
+            Some(handle)
+        }
+        None => None,
+    };
 
     let mut elector_task = None;
     let guard = if options.leader_election {
@@ -215,10 +242,41 @@ pub async fn run(
     // newest commit is invalid, the last good one keeps running (its credentials still rotate).
     let mut last_good: Option<Arc<Snapshot>> = None;
     let mut known_invalid: Option<String> = None;
+    // A follower's admission index: rebuilt when the revision changes and every --resync; a
+    // failed build (the watched copy not ready yet, invalid specs) is tried again after
+    // FOLLOWER_RETRY, not at every retry period.
+    let mut follower_index: Option<(Option<String>, std::time::Instant, bool)> = None;
     loop {
         let is_leader = guard.holds();
         status.write().await.leader = is_leader;
         let snapshot = current.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if !is_leader && options.admission.is_some() {
+            let revision = snapshot.as_ref().map(|s| s.commit.clone());
+            let stale = follower_index.as_ref().is_none_or(|(r, at, built)| {
+                let every = if *built {
+                    options.resync
+                } else {
+                    options.resync.min(FOLLOWER_RETRY)
+                };
+                *r != revision || at.elapsed() >= every
+            });
+            if stale {
+                let root = snapshot.as_ref().map_or(options.repo.clone(), |s| s.root.clone());
+                let folder = SpecFolder {
+                    root: &root,
+                    revision: revision.as_deref(),
+                };
+                // The last good index keeps answering while a new one cannot be built.
+                let built = match engine.pull_index(folder).await {
+                    Some(index) => {
+                        *pulls.write().unwrap_or_else(|e| e.into_inner()) = index;
+                        true
+                    }
+                    None => false,
+                };
+                follower_index = Some((revision, std::time::Instant::now(), built));
+            }
+        }
         if is_leader {
             // Wall time for the schedule (credential expiries are wall-clock instants, and the
             // wait derived from them is slept on tokio's monotonic clock, capped by --resync);
@@ -231,7 +289,7 @@ pub async fn run(
                     Some(s) => (s.root.clone(), Some(s.commit.clone())),
                     None => (options.repo.clone(), None),
                 };
-                let (engine, status, cache) = (&engine, &status, &cache);
+                let (engine, status, cache, pulls) = (&engine, &status, &cache, &pulls);
                 async move {
                     let folder = SpecFolder {
                         root: &root,
@@ -242,6 +300,7 @@ pub async fn run(
                         folder,
                         status,
                         cache,
+                        pulls,
                         Which {
                             behind_invalid,
                             untrusted,
@@ -311,6 +370,9 @@ pub async fn run(
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, task).await;
     }
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
+    if let Some(admission) = admission_server {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, admission).await;
+    }
     tracing::info!("stopped");
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -3,14 +3,16 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Revisions remembered for `pullsync wait`.
 const HISTORY: usize = 100;
 
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct CredentialStatus {
+    /// Its source kind as the spec names it (`vault`, `ecr`, `ageFile`, …).
+    pub source: String,
     pub version: String,
     pub expires_at: Option<String>,
     /// When it will be fetched again.
@@ -22,8 +24,8 @@ pub struct CredentialStatus {
     pub failures: u32,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct Status {
     pub leader: bool,
     /// The revision of the specs seen last (valid or not).
@@ -52,12 +54,16 @@ pub struct Status {
     pub tenancy_rejected: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppliedRevision {
     pub revision: String,
     pub namespaces: Vec<String>,
     pub complete: bool,
+    /// Namespace → the objects tenancy rejected that asked for it: there, this revision is
+    /// not what the specs said.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rejected: BTreeMap<String, Vec<String>>,
 }
 
 impl Status {
@@ -87,8 +93,9 @@ impl Status {
 
     /// The counters and gauges in the OpenMetrics text format, through the official
     /// `prometheus-client` (names, escaping and `_total` suffixes are its business). Built from
-    /// the status on each scrape: the status is the one source of truth.
-    pub fn metrics(&self) -> String {
+    /// the status on each scrape: the status is the one source of truth for what it says;
+    /// `observed` adds the durations and request counts the process measured.
+    pub fn metrics(&self, observed: &crate::metrics::Metrics) -> String {
         use prometheus_client::encoding::text::encode;
         use prometheus_client::metrics::counter::Counter;
         use prometheus_client::metrics::family::Family;
@@ -148,16 +155,21 @@ impl Status {
         }
         let failures = Family::<Labels, Gauge<i64>>::default();
         let expiry = Family::<Labels, Gauge<i64>>::default();
+        let renew = Family::<Labels, Gauge<i64>>::default();
+        let unix = |at: Option<&str>| {
+            at.and_then(crate::time::parse)
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as i64)
+        };
         for (name, c) in &self.credentials {
             failures
                 .get_or_create(&label("credential", name))
                 .set(i64::from(c.failures));
-            if let Some(t) = c.expires_at.as_deref().and_then(crate::time::parse)
-                && let Ok(since) = t.duration_since(std::time::UNIX_EPOCH)
-            {
-                expiry
-                    .get_or_create(&label("credential", name))
-                    .set(since.as_secs() as i64);
+            if let Some(t) = unix(c.expires_at.as_deref()) {
+                expiry.get_or_create(&label("credential", name)).set(t);
+            }
+            if let Some(t) = unix(c.renew_at.as_deref()) {
+                renew.get_or_create(&label("credential", name)).set(t);
             }
         }
         registry.register(
@@ -170,6 +182,11 @@ impl Status {
             "When each credential expires",
             expiry,
         );
+        registry.register(
+            "pullsync_credential_renew_timestamp_seconds",
+            "When each credential is fetched again (its renewal, or the retry of a failing source)",
+            renew,
+        );
         let revision = Family::<Labels, Gauge<i64>>::default();
         if let Some(r) = &self.current_revision {
             revision.get_or_create(&label("revision", r)).set(1);
@@ -179,6 +196,7 @@ impl Status {
             "The revision seen last",
             revision,
         );
+        observed.register(&mut registry);
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &registry);
@@ -206,7 +224,7 @@ mod tests {
                 ..CredentialStatus::default()
             },
         );
-        let text = status.metrics();
+        let text = status.metrics(&crate::metrics::Metrics::default());
         for line in [
             "pullsync_syncs_total{result=\"success\"} 3",
             "pullsync_invalid_commit 1",

@@ -26,6 +26,7 @@ pub(super) async fn one_sync(
     folder: SpecFolder<'_>,
     status: &http::Shared,
     cache: &Arc<Mutex<CredentialCache>>,
+    pulls: &crate::admission::server::SharedIndex,
     which: Which,
 ) -> Specs {
     let Which {
@@ -37,6 +38,7 @@ pub(super) async fn one_sync(
         return Specs::Unknown;
     };
     let now = SystemTime::now();
+    let started = std::time::Instant::now();
     // An untrusted commit is refused like an invalid one: nothing of it runs, the last good
     // revision keeps running, `/status`, the Event and `pullsync wait` say why.
     let result = match &untrusted {
@@ -53,6 +55,7 @@ pub(super) async fn one_sync(
         ]),
         None => engine.sync(folder).await,
     };
+    let took = started.elapsed();
     let specs = match &result {
         SyncOutcome::Applied(_) => Specs::Valid,
         SyncOutcome::Invalid(_) => Specs::Invalid,
@@ -84,6 +87,7 @@ pub(super) async fn one_sync(
         SyncOutcome::Failed(error) => {
             tracing::error!(%error, kind = error.label(), "sync failed");
             *s.syncs.entry("error".into()).or_default() += 1;
+            context.metrics.sync_done("error", took);
         }
         SyncOutcome::Invalid(diagnostics) => {
             let revision = invalid_revision;
@@ -110,13 +114,17 @@ pub(super) async fn one_sync(
             s.current_revision = Some(revision.clone());
             s.remember_rejected(revision);
             *s.syncs.entry("invalid".into()).or_default() += 1;
+            context.metrics.sync_done("invalid", took);
         }
         SyncOutcome::Applied(applied) => {
             let Applied {
                 revision,
                 report,
                 diagnostics: warnings,
+                pulls: applied_pulls,
             } = &applied;
+            // Behind an invalid revision the last good one keeps running: so does its index.
+            *pulls.write().unwrap_or_else(|e| e.into_inner()) = applied_pulls.clone();
             // The refusal is a Warning Event when it starts or changes, not on every sync.
             let newly_refused = report.prune_refused.is_some() && report.prune_refused != s.prune_refused;
             if let Some(refused) = &report.prune_refused {
@@ -145,6 +153,7 @@ pub(super) async fn one_sync(
                 revision: revision.clone(),
                 namespaces,
                 complete,
+                rejected: report.tenancy_rejected_in.clone(),
             });
             for o in &report.outcomes {
                 if o.result != Outcome::Unchanged {
@@ -164,6 +173,7 @@ pub(super) async fn one_sync(
             }
             let result = if complete { "success" } else { "failed" };
             *s.syncs.entry(result.into()).or_default() += 1;
+            context.metrics.sync_done(result, took);
             sync_events = Some((applied, newly_refused, newly_rejected));
             if complete {
                 s.last_successful_sync = Some(crate::time::format(now));
@@ -184,6 +194,7 @@ pub(super) async fn one_sync(
             (
                 name.clone(),
                 CredentialStatus {
+                    source: cache.sources.get(name).copied().unwrap_or_default().to_string(),
                     version: c.value.version.clone(),
                     expires_at: c.value.expires_at.map(crate::time::format),
                     renew_at: Some(crate::time::format(failing.map_or(due.at, |f| f.retry_at))),
@@ -198,6 +209,7 @@ pub(super) async fn one_sync(
         s.credentials
             .entry(name.clone())
             .or_insert_with(|| CredentialStatus {
+                source: cache.sources.get(name).copied().unwrap_or_default().to_string(),
                 renew_at: Some(crate::time::format(f.retry_at)),
                 last_error: Some(f.error.clone()),
                 failures: f.failures,

@@ -40,6 +40,7 @@ pub async fn connect(args: &ClusterConfig, identity: Option<String>) -> Result<C
     let kube = connect_kube(args, identity).await?;
     Ok(Context {
         own_namespace: Some(resolve_own_namespace(&kube, args)),
+        metrics: kube.metrics.clone(),
         kube: Some(kube),
         own_files: args.kubeconfig.iter().cloned().collect(),
         plain_http: args.registry_plain_http.clone(),
@@ -163,12 +164,14 @@ pub async fn sync(
     save_leases_early(render, &pipeline).await?;
     let plan = plan::plan(&pipeline.outcome, &observed, &plan_options(args));
     let mut sink = KubeSink::new(kube, &render.instance, args.concurrency);
+    sink.progress = context.progress.clone();
     sink.leader = context.leader.clone();
     sink.informer = context.informer.clone();
     sink.plain_http = args.registry_plain_http.clone();
     let before_execute = started.elapsed();
     let mut report = sink.execute(&plan, &pipeline.outcome).await;
     report.tenancy_rejected = pipeline.tenancy_rejected();
+    report.tenancy_rejected_in = pipeline.tenancy_rejected_in();
     let executed = started.elapsed() - before_execute;
     finish_leases(render, &pipeline, &report).await?;
     // Where a sync's time goes, for operators and the benchmark.
@@ -206,6 +209,7 @@ pub async fn sync(
     Ok(Applied {
         revision: pipeline.revision.clone(),
         report,
+        pulls: pipeline.pulls.clone(),
         diagnostics: pipeline.diagnostics.clone(),
     })
 }

@@ -52,4 +52,6 @@ pub struct ClusterConfig {
     pub burst: u32,
     pub concurrency: usize,
     pub max_attempts: u32,
+    /// Between two progress lines of long work.
+    pub progress_interval: std::time::Duration,
 }

@@ -58,6 +58,10 @@ pub struct Context {
     pub leader: Option<crate::k8s::leader::LeaderGuard>,
     /// The watch-fed copy of the cluster a sync reads instead of listing.
     pub informer: Option<crate::k8s::informer::Informer>,
+    /// Durations and request counts for `/metrics` (the Kubernetes client's own handle).
+    pub metrics: crate::metrics::Metrics,
+    /// How far the writes (or a plan's reads) of the sync in progress are.
+    pub progress: crate::progress::Progress,
 
     // What the sync in progress has settled.
     /// The namespaces (with labels) specs resolve against; unknown without a cluster.
@@ -102,6 +106,7 @@ impl Context {
             leases: &self.leases,
             cache: self.cache.as_deref(),
             timeout: self.source_timeout,
+            metrics: &self.metrics,
         }
     }
 

@@ -29,6 +29,9 @@ pub enum SyncOutcome {
 pub struct Applied {
     pub revision: String,
     pub report: SyncReport,
+    /// The pull secrets this revision keeps in each namespace (keys, no values), for the
+    /// admission webhook.
+    pub pulls: std::sync::Arc<crate::admission::index::PullIndex>,
     /// Warnings of the revision and tenancy's rejections (they did not stop it).
     pub diagnostics: Vec<Diagnostic>,
 }

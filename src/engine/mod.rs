@@ -77,6 +77,36 @@ impl Engine {
         .await;
     }
 
+    /// What a revision keeps in each namespace, resolved against the watch-fed copy without
+    /// fetching or writing anything: a follower answers admission reviews from it while the
+    /// leader syncs. `None` when the copy is not ready or the specs are invalid.
+    pub async fn pull_index(
+        &self,
+        folder: SpecFolder<'_>,
+    ) -> Option<std::sync::Arc<crate::admission::index::PullIndex>> {
+        let informer = self.context.informer.as_ref()?;
+        let observed = informer.observed(std::time::Duration::from_secs(1)).await?;
+        let known: std::collections::BTreeMap<String, crate::value::intern::SharedMap> = observed
+            .namespaces
+            .iter()
+            .filter(|(_, ns)| !ns.terminating)
+            .map(|(name, ns)| (name.clone(), ns.labels.clone()))
+            .collect();
+        let namespaces = crate::spec::resolve::Namespaces { known: Some(known) };
+        let resolved = pipeline::check_and_resolve_blocking(
+            folder.root,
+            &namespaces,
+            &self.render.tenancy,
+            &self.render.cluster,
+        )
+        .await
+        .ok()?;
+        Some(std::sync::Arc::new(crate::admission::index::PullIndex::build(
+            &resolved.desired,
+            namespaces.known.as_ref(),
+        )))
+    }
+
     fn render_for(&self, folder: SpecFolder<'_>) -> RenderConfig {
         let mut render = self.render.clone();
         if let Some(revision) = folder.revision {

@@ -127,6 +127,8 @@ pub struct Pipeline {
     pub context: Context,
     /// The lease book as last loaded or written, so an unchanged book is not written again.
     pub persisted: std::sync::Mutex<credentials::vault::dynamic::LeaseBook>,
+    /// The pull secrets of this revision per namespace (keys, no values), for admission.
+    pub pulls: std::sync::Arc<crate::admission::index::PullIndex>,
 }
 
 /// The Vault session the flags ask for, if any.
@@ -149,6 +151,27 @@ impl Pipeline {
             .filter(|d| d.is_error() && seen.insert((d.position.file.clone(), d.object.clone())))
             .map(ToString::to_string)
             .collect()
+    }
+
+    /// Namespace → the objects tenancy rejected that asked for it (`Kind/name in file`), for
+    /// `pullsync wait`: a namespace waiting for a rejected pull secret must not see "applied".
+    pub fn tenancy_rejected_in(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (spec_ref, namespaces) in &self.tenancy.held_namespaces {
+            let (file, object) = spec_ref.split_once('#').unwrap_or(("", spec_ref));
+            let why = self
+                .tenancy
+                .held
+                .get(spec_ref)
+                .map(String::as_str)
+                .unwrap_or_default();
+            for namespace in namespaces {
+                out.entry(namespace.clone())
+                    .or_default()
+                    .push(format!("{object} ({file}): {why}"));
+            }
+        }
+        out
     }
 }
 
@@ -249,6 +272,10 @@ pub async fn pipeline(dir: &Path, args: &RenderConfig, context: &Context) -> Res
     let mut diagnostics = diagnostics;
     diagnostics.extend(tenancy.diagnostics.iter().cloned());
     spec::diag::sort(&mut diagnostics);
+    let pulls = std::sync::Arc::new(crate::admission::index::PullIndex::build(
+        &desired,
+        context.namespaces.known.as_ref(),
+    ));
     let mut outcome = render::render(&desired, catalog, &values, &render_context);
     outcome.held = tenancy.held.clone();
     for failure in &outcome.failed {
@@ -262,5 +289,6 @@ pub async fn pipeline(dir: &Path, args: &RenderConfig, context: &Context) -> Res
         users,
         context,
         persisted: std::sync::Mutex::new(book),
+        pulls,
     })
 }

@@ -165,6 +165,8 @@ pub struct Kube {
     pub default_namespace: String,
     /// Calls sent, retries included (for reports and benchmarks).
     pub calls: Arc<std::sync::atomic::AtomicU64>,
+    /// Each call's method, status and duration, for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for Kube {
@@ -193,6 +195,10 @@ impl Kube {
                 .map_err(|e| ConnectKubeError::Infer(e.to_string()))?,
         };
         let mut config = config;
+        // kube's client retries 429/503/504 itself by default (up to 15 times, backing off to
+        // 1000 s); under pullsync's own retries (`--max-attempts`, Retry-After capped) that
+        // multiplied the attempts and broke "nothing waits forever". One retry policy: ours.
+        config.default_retry = false;
         config.read_timeout = Some(READ_TIMEOUT);
         config.connect_timeout = Some(REQUEST_TIMEOUT);
         // API server audit logs and priority-and-fairness rules tell clients apart by this.
@@ -219,6 +225,7 @@ impl Kube {
             max_attempts: settings.max_attempts.max(1),
             default_namespace,
             calls: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            metrics: crate::metrics::Metrics::default(),
         })
     }
 
@@ -254,11 +261,17 @@ impl Kube {
             self.limiter.acquire().await;
             self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let (method, path) = (request.method().clone(), request.uri().path().to_string());
-            let answer = self.send(request).await;
+            let started = Instant::now();
+            let answer = self.send::<T>(request).await;
+            let code = match &answer {
+                Ok((status, _)) => Some(*status),
+                Err((error, _)) => error.code(),
+            };
+            self.metrics.requested(method.as_str(), code, started.elapsed());
             if let Err((error, _)) = &answer {
                 tracing::debug!(%method, %path, %error, "Kubernetes call failed");
             }
-            answer
+            answer.map(|(_, body)| body)
         };
         let retryable = |(error, _): &(CallError, Option<Duration>)| match error.code() {
             Some(429) | Some(500..=599) => true,
@@ -285,11 +298,12 @@ impl Kube {
             .map_err(|(error, _)| error)
     }
 
-    /// One attempt; on failure, the error and how long the server asked us to wait.
+    /// One attempt: the status and body of a 2xx; on failure, the error and how long the
+    /// server asked us to wait.
     async fn send<T: serde::de::DeserializeOwned>(
         &self,
         request: http::Request<Vec<u8>>,
-    ) -> Result<T, (CallError, Option<Duration>)> {
+    ) -> Result<(u16, T), (CallError, Option<Duration>)> {
         // The whole exchange, body included, within REQUEST_TIMEOUT (the connection's own read
         // timeout is a watch's).
         tokio::time::timeout(REQUEST_TIMEOUT, self.send_unbounded(request))
@@ -305,7 +319,7 @@ impl Kube {
     async fn send_unbounded<T: serde::de::DeserializeOwned>(
         &self,
         request: http::Request<Vec<u8>>,
-    ) -> Result<T, (CallError, Option<Duration>)> {
+    ) -> Result<(u16, T), (CallError, Option<Duration>)> {
         let response = self
             .client
             .send(request.map(Body::from))
@@ -324,12 +338,14 @@ impl Kube {
             .await
             .map_err(|e| (CallError::Transport(e.to_string()), None))?;
         if (200..300).contains(&status) {
-            return serde_json::from_slice(&bytes).map_err(|_| {
-                (
-                    CallError::Decode(format!("HTTP {status} with a body that is not JSON")),
-                    None,
-                )
-            });
+            return serde_json::from_slice(&bytes)
+                .map(|body| (status, body))
+                .map_err(|_| {
+                    (
+                        CallError::Decode(format!("HTTP {status} with a body that is not JSON")),
+                        None,
+                    )
+                });
         }
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let details_wait = body

@@ -37,6 +37,8 @@ pub struct Failing {
 pub struct CredentialCache {
     pub entries: BTreeMap<String, Cached>,
     pub failing: BTreeMap<String, Failing>,
+    /// Each credential's source kind (`vault`, `ecr`, …), for `/status`.
+    pub sources: BTreeMap<String, &'static str>,
 }
 
 fn fingerprint(spec: &CredentialSpec) -> String {
@@ -73,6 +75,7 @@ impl CredentialCache {
 
     pub fn store(&mut self, name: &str, spec: &CredentialSpec, value: CredentialValue, now: SystemTime) {
         self.failing.remove(name);
+        self.sources.insert(name.to_string(), spec.source_kind());
         let cached = Cached {
             value,
             fetched_at: now,
@@ -98,9 +101,11 @@ impl CredentialCache {
     pub fn retain(&mut self, needed: &BTreeSet<&str>) {
         self.entries.retain(|name, _| needed.contains(name.as_str()));
         self.failing.retain(|name, _| needed.contains(name.as_str()));
+        self.sources.retain(|name, _| needed.contains(name.as_str()));
     }
 
-    pub fn note_error(&mut self, name: &str, error: String, now: SystemTime) {
+    pub fn note_error(&mut self, name: &str, spec: &CredentialSpec, error: String, now: SystemTime) {
+        self.sources.insert(name.to_string(), spec.source_kind());
         if let Some(cached) = self.entries.get_mut(name) {
             cached.last_error = Some(error.clone());
         }
@@ -188,14 +193,14 @@ mod tests {
             "a changed spec refetches"
         );
         assert!(cache.last_good("t", now + Duration::from_secs(599)).is_some());
-        cache.note_error("k", "down".into(), now);
+        cache.note_error("k", &CredentialSpec::default(), "down".into(), now);
         assert!(
             cache.backing_off("k", now + Duration::from_millis(500)).is_some(),
             "waits after a failure"
         );
         assert!(cache.backing_off("k", now + Duration::from_secs(3)).is_none());
-        cache.note_error("k", "down".into(), now);
-        cache.note_error("k", "down".into(), now);
+        cache.note_error("k", &CredentialSpec::default(), "down".into(), now);
+        cache.note_error("k", &CredentialSpec::default(), "down".into(), now);
         assert!(
             cache.backing_off("k", now + Duration::from_secs(7)).is_some(),
             "the wait doubles"

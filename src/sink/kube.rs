@@ -96,6 +96,8 @@ pub struct KubeSink<'a> {
     pub plain_http: Vec<String>,
     /// The daemon's watch-fed copy, told of each write so the next sync waits for it.
     pub informer: Option<crate::k8s::informer::Informer>,
+    /// Counts the actions carried out (or previewed), for the progress reporter.
+    pub progress: crate::progress::Progress,
     /// One login check per (registry, credential) per sync, however many namespaces share
     /// it; keyed by an in-memory digest of the login, never kept or shown. One cell per key:
     /// writes sharing a login wait for its one check, writes of other logins do not wait.
@@ -110,6 +112,7 @@ impl<'a> KubeSink<'a> {
             concurrency,
             versions: Default::default(),
             leader: None,
+            progress: Default::default(),
             plain_http: Vec::new(),
             informer: None,
             verified: Default::default(),
@@ -200,6 +203,7 @@ impl KubeSink<'_> {
         });
         let accounts = batch(|a| matches!(a, Action::PatchServiceAccount { .. }));
         let restarts = batch(|a| matches!(a, Action::RolloutRestart { .. }));
+        self.progress.begin("applying", plan.actions.len() as u64);
         for batch in [secrets, accounts] {
             let results: Vec<Outcome> = futures::stream::iter(batch)
                 .map(|action| self.one(action, outcome))
@@ -238,7 +242,9 @@ impl KubeSink<'_> {
         // `.instrument`, not a guard held across `.await`: concurrent writes interleave, and a
         // guard would lend one object's fields to another's log lines.
         let span = tracing::info_span!("apply", %namespace, object = %name);
-        self.one_inner(action, outcome).instrument(span).await
+        let done = self.one_inner(action, outcome).instrument(span).await;
+        self.progress.step();
+        done
     }
 
     async fn one_inner(&self, action: &Action, outcome: &RenderOutcome) -> Outcome {
@@ -273,6 +279,7 @@ impl KubeSink<'_> {
                 detail,
             };
         }
+        let started = std::time::Instant::now();
         let result = match action {
             Action::Create { index, .. } => self.create(&outcome.rendered[*index]).await,
             Action::Update {
@@ -311,6 +318,7 @@ impl KubeSink<'_> {
             }
         };
         let kind = kind_of(action);
+        self.kube.metrics.applied(action.verb(), started.elapsed());
         let (result, detail) = result.unwrap_or_else(|e| (Status::Failed, e.to_string()));
         match &result {
             Status::Failed => tracing::error!(kind = kind.as_str(), %detail, "failed"),

@@ -23,7 +23,9 @@ impl KubeSink<'_> {
     /// The changes `execute` would make for `plan`, in the plan's order.
     pub async fn preview(&self, plan: &Plan, outcome: &RenderOutcome) -> Result<Vec<Preview>, CallError> {
         let mut out = Vec::new();
+        self.progress.begin("planning", plan.actions.len() as u64);
         for action in &plan.actions {
+            self.progress.step();
             let (namespace, name) = action.target();
             let line = |action: &'static str, detail: String| Preview {
                 action,

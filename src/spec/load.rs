@@ -299,7 +299,21 @@ struct NameProbeMeta {
 }
 
 fn load_file(file: &Path, text: &str, catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) {
-    for chunk in split_documents(text) {
+    let chunks = split_documents(text);
+    if chunks.is_empty() {
+        // A spec that was emptied by mistake (a bad merge, a truncated write) must not pass as
+        // silently as one that was meant to go.
+        diags.push(
+            Diagnostic::warning(
+                position(file, 1, 1),
+                "the file holds no spec document (it is empty or only comments); nothing of it is applied",
+            )
+            .help(
+                "delete the file if that is meant, or write its documents (apiVersion, kind, metadata, spec)",
+            ),
+        );
+    }
+    for chunk in chunks {
         load_document(file, &chunk, catalog, diags);
     }
 }
@@ -405,6 +419,39 @@ fn push_typed<S: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_with_no_document_is_said_not_skipped() {
+        for text in [
+            "",
+            "\n\n",
+            "# all commented out\n# kind: PullSecret\n",
+            "---\n...\n",
+        ] {
+            let (mut catalog, mut diags) = (Catalog::default(), Vec::new());
+            load_file(Path::new("teams/a/empty.yaml"), text, &mut catalog, &mut diags);
+            assert_eq!(diags.len(), 1, "{text:?}: {diags:?}");
+            assert!(
+                !diags[0].is_error(),
+                "a warning: the rest of the revision applies"
+            );
+            assert_eq!(
+                diags[0].to_string().lines().next().unwrap(),
+                "teams/a/empty.yaml:1:1: warning: the file holds no spec document (it is empty or only comments); nothing of it is applied"
+            );
+        }
+        let (mut catalog, mut diags) = (Catalog::default(), Vec::new());
+        load_file(
+            Path::new("a.yaml"),
+            "# a note\nkind: Credential\n",
+            &mut catalog,
+            &mut diags,
+        );
+        assert!(
+            !diags.iter().any(|d| d.message.contains("no spec document")),
+            "{diags:?}"
+        );
+    }
 
     #[test]
     fn splits_documents_and_keeps_absolute_lines() {

@@ -103,6 +103,35 @@ pub struct CredentialSpec {
 }
 
 impl CredentialSpec {
+    /// The kind of its source, as the spec spells the field (`ageFile`, `vault`, `ecr`, …): a
+    /// metric label and a `/status` column.
+    pub fn source_kind(&self) -> &'static str {
+        match self {
+            CredentialSpec {
+                age_file: Some(_), ..
+            } => "ageFile",
+            CredentialSpec { file: Some(_), .. } => "file",
+            CredentialSpec {
+                service_account_token: Some(_),
+                ..
+            } => "serviceAccountToken",
+            CredentialSpec { vault: Some(_), .. } => "vault",
+            CredentialSpec {
+                kubernetes_secret: Some(_),
+                ..
+            } => "kubernetesSecret",
+            CredentialSpec { ecr: Some(_), .. } => "ecr",
+            CredentialSpec {
+                gcp_access_token: Some(_),
+                ..
+            } => "gcpAccessToken",
+            CredentialSpec {
+                acr_token: Some(_), ..
+            } => "acrToken",
+            _ => "none",
+        }
+    }
+
     /// The credential this one is exchanged from (an ECR identity's keys, a GCP service-account
     /// key, an Entra ID service principal).
     pub fn exchanged_from(&self) -> Option<&str> {

@@ -103,6 +103,22 @@ impl Daemon {
             .unwrap_or_default()
     }
 
+    /// Syncs finished so far (each logs one `sync phases` line).
+    pub fn syncs(&self) -> usize {
+        self.log().matches("sync phases").count()
+    }
+
+    /// Wait until `n` more syncs have finished: with `n` ≥ 2 at least one of them started
+    /// after this call, so what it would write has been written (a condition, not a sleep).
+    pub fn wait_syncs(&self, n: usize) {
+        let before = self.syncs();
+        super::eventually_within(
+            &format!("{n} more syncs"),
+            std::time::Duration::from_secs(60),
+            || self.syncs() >= before + n,
+        );
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/status", self.port)
     }

@@ -43,8 +43,17 @@ pub fn check_types(objects: &[Value]) {
             "RoleBinding" => round_trips::<rbac::v1::RoleBinding>(o),
             "PodDisruptionBudget" => round_trips::<policy::v1::PodDisruptionBudget>(o),
             "NetworkPolicy" => round_trips::<networking::v1::NetworkPolicy>(o),
-            // A CRD: checked by shape.
+            "ConfigMap" => round_trips::<core::v1::ConfigMap>(o),
+            "ValidatingWebhookConfiguration" => {
+                round_trips::<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration>(o)
+            }
+            // CRDs: checked by shape.
             "ServiceMonitor" => assert_eq!(o["spec"]["endpoints"][0]["path"], "/metrics"),
+            "PrometheusRule" => assert!(o["spec"]["groups"][0]["rules"].is_array(), "{o}"),
+            "Certificate" => assert!(
+                o["spec"]["dnsNames"][0].as_str().unwrap().ends_with(".svc"),
+                "{o}"
+            ),
             other => panic!("unexpected kind {other}"),
         }
     }

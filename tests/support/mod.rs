@@ -124,6 +124,7 @@ pub fn secret_data(manifest: &Path, key: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()
 }
 
+pub mod admission;
 pub mod blackhole;
 pub mod controlplane;
 pub mod daemon;

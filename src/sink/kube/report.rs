@@ -36,6 +36,9 @@ pub struct SyncReport {
     pub prune_refused: Option<String>,
     /// Objects tenancy rejected in this revision (diagnostics: tenant, rule, file:line).
     pub tenancy_rejected: Vec<String>,
+    /// Namespace → the rejected objects that asked for it.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tenancy_rejected_in: std::collections::BTreeMap<String, Vec<String>>,
     /// The resourceVersion each of pullsync's own Secret writes produced, from the responses:
     /// the daemon's drift check compares against these, never against a later read that may
     /// already hold someone else's edit.

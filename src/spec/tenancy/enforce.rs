@@ -20,7 +20,7 @@ use crate::spec::resolve::{Desired, Namespaces, matches};
 mod credential_rules;
 use credential_rules::credential_rules;
 #[cfg(test)]
-use credential_rules::{normalize, vault_path_within};
+use credential_rules::{kv2_logical_prefix, normalize, vault_path_within};
 
 mod broken_files;
 pub use broken_files::isolate_broken_files;
@@ -32,6 +32,9 @@ pub struct Verdict {
     pub diagnostics: Vec<Diagnostic>,
     /// `file#Kind/name` of each rejected object → why: its earlier Secrets are kept.
     pub held: BTreeMap<String, String>,
+    /// `file#Kind/name` of each rejected Secret or PullSecret → the namespaces it asked for
+    /// (what `pullsync wait --namespace` must not call applied).
+    pub held_namespaces: BTreeMap<String, std::collections::BTreeSet<String>>,
     /// Credential → the Vault role of the tenant that owns it.
     pub vault_roles: BTreeMap<String, String>,
 }
@@ -450,6 +453,17 @@ pub fn after_resolve(
             rejected.insert(spec_ref);
         }
         verdict.diagnostics.extend(problems);
+    }
+    for intent in desired
+        .secrets
+        .values()
+        .filter(|i| rejected.contains(&i.spec_ref))
+    {
+        verdict
+            .held_namespaces
+            .entry(intent.spec_ref.clone())
+            .or_default()
+            .insert(intent.namespace.clone());
     }
     desired
         .secrets

@@ -106,6 +106,13 @@ fn api_of(resource: &str) -> (&'static str, &'static str, bool) {
         "secrets" => ("api/v1", "Secret", true),
         "serviceaccounts" => ("api/v1", "ServiceAccount", true),
         "configmaps" => ("api/v1", "ConfigMap", true),
+        "services" => ("api/v1", "Service", true),
+        "pods" => ("api/v1", "Pod", true),
+        "validatingwebhookconfigurations" => (
+            "apis/admissionregistration.k8s.io/v1",
+            "ValidatingWebhookConfiguration",
+            false,
+        ),
         "events" => ("api/v1", "Event", true),
         "deployments" => ("apis/apps/v1", "Deployment", true),
         "statefulsets" => ("apis/apps/v1", "StatefulSet", true),

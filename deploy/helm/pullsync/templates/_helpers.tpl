@@ -19,3 +19,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "pullsync.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}{{ default (include "pullsync.fullname" .) .Values.serviceAccount.name }}{{- else -}}{{ default "default" .Values.serviceAccount.name }}{{- end -}}
 {{- end -}}
+
+{{/* The Secret holding the admission webhook's serving certificate. */}}
+{{- define "pullsync.admissionSecret" -}}
+{{- if .Values.admission.certManager.enabled -}}
+{{ include "pullsync.fullname" . }}-admission-tls
+{{- else -}}
+{{ .Values.admission.tls.secretName }}
+{{- end -}}
+{{- end }}

@@ -108,13 +108,23 @@ pub(super) fn credential_rules(
             (None, Some(dynamic)) => (dynamic.path.clone(), "spec.vault.dynamic.path"),
             (None, None) => (String::new(), "spec.vault"),
         };
+        // A KV v2 mount's prefixes may be written as its Vault policy names them.
+        let kv2_mount = vault
+            .kv
+            .as_ref()
+            .filter(|kv| kv.engine == crate::spec::model::KvEngine::V2)
+            .map(|kv| kv.mount.as_str());
         let prefixes = tenant
             .spec
             .vault
             .as_ref()
             .map(|v| v.path_prefixes.as_slice())
             .unwrap_or_default();
-        if !prefixes.iter().any(|p| vault_path_within(&path, p)) {
+        let within = |p: &String| match kv2_mount {
+            Some(mount) => vault_path_within(&path, &kv2_logical_prefix(p, mount)),
+            None => vault_path_within(&path, p),
+        };
+        if !prefixes.iter().any(within) {
             out.push(fail(
                 "vaultPaths",
                 field,
@@ -126,11 +136,30 @@ pub(super) fn credential_rules(
                         prefixes.join(", ")
                     }
                 ),
-                "read only under the prefixes in the Tenant's spec.vault.pathPrefixes",
+                "read only under the prefixes in the Tenant's spec.vault.pathPrefixes (a KV v2 prefix may be written as the credential names it, `secret/team/`, or as the Vault policy does, `secret/data/team/`)",
             ));
         }
     }
     out
+}
+
+/// A prefix written the way a Vault policy names KV v2 secrets — `<mount>/data/…` (what a read
+/// needs) or `<mount>/metadata/…` — as the logical path a Credential names, `<mount>/…`.
+/// (Vault, KV secrets engine version 2, "ACL rules": the API puts `data/` and `metadata/`
+/// after the mount.) Any other prefix is returned as written.
+pub(super) fn kv2_logical_prefix(prefix: &str, mount: &str) -> String {
+    let mount = mount.trim_matches('/');
+    let written = prefix.trim_start_matches('/');
+    for api in ["data", "metadata"] {
+        let policy_form = format!("{mount}/{api}");
+        if written == policy_form || written == format!("{policy_form}/") {
+            return format!("{mount}/");
+        }
+        if let Some(rest) = written.strip_prefix(&format!("{policy_form}/")) {
+            return format!("{mount}/{rest}");
+        }
+    }
+    written.to_string()
 }
 
 /// `path` lies under `prefix`, segment-wise, with no `.`/`..`/empty segment to walk out.
