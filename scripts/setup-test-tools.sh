@@ -103,3 +103,18 @@ if [ ! -x "$controlplane_bin/kube-apiserver" ] || [ ! -x "$controlplane_bin/etcd
   done
 fi
 "$controlplane_bin/kube-apiserver" --version
+
+# The kubelet's image credential provider code (k8s.io/kubernetes/pkg/credentialprovider/plugin,
+# the API server's version) as a test driver for tests/provider.rs: its own module in
+# tests/credprovider/, cached by its go.mod, go.sum and source (tests/support/provider.rs
+# computes the same key). After the control plane: one Go build at a time.
+driver_module="$(pwd)/tests/credprovider"
+driver_key="$(cat "$driver_module/go.mod" "$driver_module/go.sum" "$driver_module/main.go" | sha256sum | cut -c1-12)"
+driver_bin="${XDG_CACHE_HOME:-$HOME/.cache}/pullsync/credprovider/$driver_key"
+if [ ! -x "$driver_bin/credprovider-driver" ]; then
+  mkdir -p "$driver_bin"
+  start=$SECONDS
+  (cd "$driver_module" && go build -mod=readonly -buildvcs=false -trimpath -ldflags="-s -w" -o "$driver_bin/credprovider-driver.tmp" .)
+  mv "$driver_bin/credprovider-driver.tmp" "$driver_bin/credprovider-driver"
+  echo "built credprovider-driver in $((SECONDS - start)) s ($(du -h "$driver_bin/credprovider-driver" | cut -f1))"
+fi

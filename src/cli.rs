@@ -464,6 +464,25 @@ pub enum Command {
             requires = "admission_listen"
         )]
         admission_read_unmanaged: bool,
+        /// Serve the credential endpoint of `pullsync credential-provider` (HTTPS, `POST
+        /// /credential-provider/v1`) on this address: the kubelet's plugin asks it for a pod's
+        /// image credential with the pod's service-account token.
+        #[arg(long, env = "PULLSYNC_PROVIDER_LISTEN", requires_all = ["provider_tls_cert", "provider_tls_key"])]
+        provider_listen: Option<std::net::SocketAddr>,
+        /// The endpoint's TLS certificate (PEM chain); re-read when it changes.
+        #[arg(long, env = "PULLSYNC_PROVIDER_TLS_CERT", requires = "provider_listen")]
+        provider_tls_cert: Option<PathBuf>,
+        /// The endpoint's TLS private key (PEM).
+        #[arg(long, env = "PULLSYNC_PROVIDER_TLS_KEY", requires = "provider_listen")]
+        provider_tls_key: Option<PathBuf>,
+        /// The audience pod tokens must be minted for: the kubelet's
+        /// `tokenAttributes.serviceAccountTokenAudience`.
+        #[arg(long, env = "PULLSYNC_PROVIDER_AUDIENCE", default_value = "pullsync")]
+        provider_audience: String,
+        /// The longest the kubelet may cache an answer; shorter when a credential renews or
+        /// expires sooner.
+        #[arg(long, env = "PULLSYNC_PROVIDER_MAX_CACHE", default_value = "10m", value_parser = duration)]
+        provider_max_cache: Duration,
         #[command(flatten)]
         render: RenderArgs,
         #[command(flatten)]
@@ -508,6 +527,25 @@ pub enum Command {
         service: String,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
+    },
+    /// The kubelet's image credential provider plugin (`credentialprovider.kubelet.k8s.io/v1`):
+    /// reads a CredentialProviderRequest on stdin, asks the daemon (`run --provider-listen`)
+    /// with the pod's service-account token, writes the CredentialProviderResponse on stdout.
+    /// Holds no secret and no spec. Set it up with the kubelet's
+    /// `--image-credential-provider-config` and `--image-credential-provider-bin-dir`.
+    CredentialProvider {
+        /// The daemon's credential endpoint, e.g. https://pullsync-provider.pullsync-system.svc:8444.
+        #[arg(long, env = "PULLSYNC_PROVIDER_URL")]
+        url: String,
+        /// PEM CA bundle that signed the endpoint's certificate (default: the system roots).
+        #[arg(long, env = "PULLSYNC_PROVIDER_CA_FILE")]
+        ca_file: Option<PathBuf>,
+        /// Per attempt.
+        #[arg(long, default_value = "10s", value_parser = duration)]
+        timeout: Duration,
+        /// Attempts before giving up (connection failures and 5xx only).
+        #[arg(long, default_value_t = 3)]
+        attempts: u32,
     },
     /// Print the JSON Schema of the spec kinds, for editors.
     Schema {

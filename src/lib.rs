@@ -23,6 +23,7 @@ pub mod k8s;
 pub mod metrics;
 pub mod plan;
 pub mod progress;
+pub mod provider;
 pub mod render;
 pub mod repo;
 pub mod schedule;

@@ -71,6 +71,8 @@ pub struct Metrics {
     request_duration: Histograms<MethodLabel>,
     admissions: Family<ResultLabel, Counter>,
     admission_duration: Histograms<ResultLabel>,
+    provided: Family<ResultLabel, Counter>,
+    provider_duration: Histograms<ResultLabel>,
 }
 
 impl Default for Metrics {
@@ -83,6 +85,9 @@ impl Default for Metrics {
             request_duration: Family::new_with_constructor(request_buckets),
             admissions: Family::default(),
             admission_duration: Family::new_with_constructor(admission_buckets),
+            provided: Family::default(),
+            // A TokenReview per answer: the request buckets (2 ms … 8 s).
+            provider_duration: Family::new_with_constructor(request_buckets),
         }
     }
 }
@@ -151,6 +156,19 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// The credential provider answered a kubelet: `served`, `empty` (no spec gives the
+    /// pod's namespace a credential for the image), `refused` (the token did not pass) or
+    /// `unavailable` (not ready, or the credential could not be fetched).
+    pub fn provided(&self, result: &str, took: Duration) {
+        let label = ResultLabel {
+            result: result.to_string(),
+        };
+        self.provided.get_or_create(&label).inc();
+        self.provider_duration
+            .get_or_create(&label)
+            .observe(took.as_secs_f64());
+    }
+
     /// Add these series to a scrape's registry (clones share the observations).
     pub fn register(&self, registry: &mut Registry) {
         registry.register_with_unit(
@@ -186,6 +204,17 @@ impl Metrics {
             "How long one admission review took to answer",
             prometheus_client::registry::Unit::Seconds,
             self.admission_duration.clone(),
+        );
+        registry.register(
+            "pullsync_provider_requests",
+            "Image credential provider requests answered, by result (served, empty, refused, unavailable)",
+            self.provided.clone(),
+        );
+        registry.register_with_unit(
+            "pullsync_provider_request_duration",
+            "How long one image credential provider request took to answer, TokenReview included",
+            prometheus_client::registry::Unit::Seconds,
+            self.provider_duration.clone(),
         );
         registry.register_with_unit(
             "pullsync_kube_request_duration",

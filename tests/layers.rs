@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 
 /// Modules that hold clients, files, processes or the runtime.
 const EFFECT_MODULES: &[&str] = &[
+    "admission",
     "app",
     "cli",
     "credentials",
     "daemon",
     "engine",
     "k8s",
+    "provider",
     "repo",
     "signing",
     "sink",

@@ -71,6 +71,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
         } => cluster::plan(&repo, &render.config()?, &cluster.config(), output).await,
         Command::Schema { kind } => schema(kind.as_deref()),
+        Command::CredentialProvider {
+            url,
+            ca_file,
+            timeout,
+            attempts,
+        } => {
+            let options = crate::provider::plugin::PluginOptions {
+                url,
+                ca_file,
+                timeout,
+                attempts,
+            };
+            crate::provider::plugin::run(&options).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Status {
             status_url,
             kubeconfig,
@@ -105,9 +120,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             admission_mode,
             admission_anonymous,
             admission_read_unmanaged,
+            provider_listen,
+            provider_tls_cert,
+            provider_tls_key,
+            provider_audience,
+            provider_max_cache,
             render,
             cluster,
         } => {
+            let provider = match (provider_listen, provider_tls_cert, provider_tls_key) {
+                (Some(listen), Some(cert), Some(key)) => Some(crate::provider::server::ProviderOptions {
+                    listen,
+                    cert,
+                    key,
+                    audience: provider_audience,
+                    max_cache: provider_max_cache,
+                }),
+                _ => None,
+            };
             let admission = match (admission_listen, admission_tls_cert, admission_tls_key) {
                 (Some(listen), Some(cert), Some(key)) => Some(crate::admission::server::AdmissionOptions {
                     listen,
@@ -136,6 +166,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 git,
                 webhook_secret: webhook_secret_file,
                 admission,
+                provider,
                 listen,
                 resync: resync_interval,
                 poll: poll_interval,

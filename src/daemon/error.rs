@@ -46,4 +46,6 @@ pub enum StartDaemonError {
     FetchTask(#[source] tokio::task::JoinError),
     #[error("the admission webhook: {0}")]
     Admission(#[from] crate::admission::server::ServeAdmissionError),
+    #[error("the credential provider endpoint: {0}")]
+    Provider(#[from] crate::provider::server::ServeProviderError),
 }

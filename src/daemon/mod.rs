@@ -50,6 +50,8 @@ pub struct RunOptions {
     pub webhook_secret: Option<PathBuf>,
     /// The pod admission webhook, when asked for.
     pub admission: Option<crate::admission::server::AdmissionOptions>,
+    /// The credential endpoint of `pullsync credential-provider`, when asked for.
+    pub provider: Option<crate::provider::server::ProviderOptions>,
     pub listen: SocketAddr,
     pub resync: Duration,
     pub poll: Duration,
@@ -141,6 +143,23 @@ pub async fn run(
     tracing::info!(listen = %bound, "serving /healthz /readyz /status /metrics");
     // The admission webhook answers from what the last applied sync left here.
     let pulls: crate::admission::server::SharedIndex = Default::default();
+    // The credential provider answers from what the leader's last applied sync left here.
+    let provided: crate::provider::server::SharedProviderIndex = Default::default();
+    let provider_server = match &options.provider {
+        Some(provider) => {
+            let (bound, handle) = crate::provider::server::serve(
+                provider,
+                provided.clone(),
+                kube.clone(),
+                context.metrics.clone(),
+                shutdown.clone(),
+            )
+            .await?;
+            tracing::info!(listen = %bound, audience = %provider.audience, "serving the image credential provider endpoint");
+            Some(handle)
+        }
+        None => None,
+    };
     let admission_server = match &options.admission {
         Some(admission) => {
             let (bound, handle) = crate::admission::server::serve(
@@ -249,6 +268,14 @@ pub async fn run(
     loop {
         let is_leader = guard.holds();
         status.write().await.leader = is_leader;
+        // Only the leader fetches credentials: a follower must not keep answering with values
+        // the leader may have rotated since.
+        if !is_leader {
+            let mut index = provided.write().unwrap_or_else(|e| e.into_inner());
+            if index.ready {
+                *index = Default::default();
+            }
+        }
         let snapshot = current.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if !is_leader && options.admission.is_some() {
             let revision = snapshot.as_ref().map(|s| s.commit.clone());
@@ -289,7 +316,11 @@ pub async fn run(
                     Some(s) => (s.root.clone(), Some(s.commit.clone())),
                     None => (options.repo.clone(), None),
                 };
-                let (engine, status, cache, pulls) = (&engine, &status, &cache, &pulls);
+                let (engine, status, cache) = (&engine, &status, &cache);
+                let served = sync::Served {
+                    pulls: &pulls,
+                    provided: &provided,
+                };
                 async move {
                     let folder = SpecFolder {
                         root: &root,
@@ -300,7 +331,7 @@ pub async fn run(
                         folder,
                         status,
                         cache,
-                        pulls,
+                        served,
                         Which {
                             behind_invalid,
                             untrusted,
@@ -372,6 +403,9 @@ pub async fn run(
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
     if let Some(admission) = admission_server {
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, admission).await;
+    }
+    if let Some(provider) = provider_server {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, provider).await;
     }
     tracing::info!("stopped");
     Ok(std::process::ExitCode::SUCCESS)

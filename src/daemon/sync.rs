@@ -19,6 +19,12 @@ pub(super) struct Which {
     pub(super) untrusted: Option<String>,
 }
 
+/// Where an applied sync leaves what the webhooks answer from.
+pub(super) struct Served<'a> {
+    pub pulls: &'a crate::admission::server::SharedIndex,
+    pub provided: &'a crate::provider::server::SharedProviderIndex,
+}
+
 /// One sync of the specs at `repo`. `behind_invalid`: these are the last good specs, run
 /// while the newest revision is invalid; `/status` keeps showing the invalid one as current.
 pub(super) async fn one_sync(
@@ -26,7 +32,7 @@ pub(super) async fn one_sync(
     folder: SpecFolder<'_>,
     status: &http::Shared,
     cache: &Arc<Mutex<CredentialCache>>,
-    pulls: &crate::admission::server::SharedIndex,
+    served: Served<'_>,
     which: Which,
 ) -> Specs {
     let Which {
@@ -122,9 +128,11 @@ pub(super) async fn one_sync(
                 report,
                 diagnostics: warnings,
                 pulls: applied_pulls,
+                provided,
             } = &applied;
             // Behind an invalid revision the last good one keeps running: so does its index.
-            *pulls.write().unwrap_or_else(|e| e.into_inner()) = applied_pulls.clone();
+            *served.pulls.write().unwrap_or_else(|e| e.into_inner()) = applied_pulls.clone();
+            *served.provided.write().unwrap_or_else(|e| e.into_inner()) = provided.clone();
             // The refusal is a Warning Event when it starts or changes, not on every sync.
             let newly_refused = report.prune_refused.is_some() && report.prune_refused != s.prune_refused;
             if let Some(refused) = &report.prune_refused {

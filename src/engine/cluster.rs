@@ -210,6 +210,7 @@ pub async fn sync(
         revision: pipeline.revision.clone(),
         report,
         pulls: pipeline.pulls.clone(),
+        provided: pipeline.provided.clone(),
         diagnostics: pipeline.diagnostics.clone(),
     })
 }

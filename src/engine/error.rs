@@ -32,6 +32,8 @@ pub struct Applied {
     /// The pull secrets this revision keeps in each namespace (keys, no values), for the
     /// admission webhook.
     pub pulls: std::sync::Arc<crate::admission::index::PullIndex>,
+    /// What the image credential provider may answer (values, in memory only).
+    pub provided: std::sync::Arc<crate::provider::index::ProviderIndex>,
     /// Warnings of the revision and tenancy's rejections (they did not stop it).
     pub diagnostics: Vec<Diagnostic>,
 }

@@ -129,6 +129,8 @@ pub struct Pipeline {
     pub persisted: std::sync::Mutex<credentials::vault::dynamic::LeaseBook>,
     /// The pull secrets of this revision per namespace (keys, no values), for admission.
     pub pulls: std::sync::Arc<crate::admission::index::PullIndex>,
+    /// The logins of `delivery: provider|both` pull secrets, for the credential provider.
+    pub provided: std::sync::Arc<crate::provider::index::ProviderIndex>,
 }
 
 /// The Vault session the flags ask for, if any.
@@ -278,6 +280,35 @@ pub async fn pipeline(dir: &Path, args: &RenderConfig, context: &Context) -> Res
     ));
     let mut outcome = render::render(&desired, catalog, &values, &render_context);
     outcome.held = tenancy.held.clone();
+    // The credential provider's logins come from the same values; `delivery: provider` is never
+    // written (and a Secret pullsync wrote for it before is pruned like any other it no longer
+    // wants).
+    let renews = match &context.cache {
+        Some(cache) => {
+            let cache = cache.lock().await;
+            cache
+                .entries
+                .iter()
+                .map(|(name, cached)| (name.clone(), crate::schedule::due_of(cached).at))
+                .collect()
+        }
+        None => std::collections::BTreeMap::new(),
+    };
+    let provided = std::sync::Arc::new(crate::provider::index::ProviderIndex::build(
+        &desired,
+        catalog,
+        &values,
+        &|c: &str| renews.get(c).copied(),
+        &revision,
+    ));
+    let writes = |namespace: &str, name: &str| {
+        desired
+            .secrets
+            .get(&(namespace.to_string(), name.to_string()))
+            .is_none_or(|i| i.delivery.writes_secret())
+    };
+    outcome.rendered.retain(|r| writes(&r.namespace, &r.name));
+    outcome.failed.retain(|f| writes(&f.namespace, &f.name));
     for failure in &outcome.failed {
         tracing::error!(namespace = %failure.namespace, secret = %failure.name, spec = %failure.spec_ref, reason = %failure.reason, "secret not rendered");
     }
@@ -290,5 +321,6 @@ pub async fn pipeline(dir: &Path, args: &RenderConfig, context: &Context) -> Res
         context,
         persisted: std::sync::Mutex::new(book),
         pulls,
+        provided,
     })
 }

@@ -147,6 +147,19 @@ fn credential_field<E: std::fmt::Display>(
     Ok(secret)
 }
 
+/// The username and password one registry entry renders with (also what the credential
+/// provider answers, so a Secret and the provider never disagree).
+pub fn login_of<E: std::fmt::Display>(
+    catalog: &Catalog,
+    values: &Values<E>,
+    entry: &crate::spec::resolve::RegistryIntent,
+) -> Result<(SecretValue, SecretValue), String> {
+    Ok((
+        credential_field(catalog, values, &entry.credential, "username")?,
+        credential_field(catalog, values, &entry.credential, "password")?,
+    ))
+}
+
 fn render_body<E: std::fmt::Display>(
     intent: &IntentBody,
     catalog: &Catalog,
@@ -159,8 +172,7 @@ fn render_body<E: std::fmt::Display>(
         Payload::Pull(entries) => {
             let mut creds = Vec::new();
             for entry in entries {
-                let username = credential_field(catalog, values, &entry.credential, "username")?;
-                let password = credential_field(catalog, values, &entry.credential, "password")?;
+                let (username, password) = login_of(catalog, values, entry)?;
                 creds.push((entry, username, password));
             }
             let logins: Vec<dockerconfig::Login<'_>> = creds

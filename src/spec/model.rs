@@ -280,6 +280,41 @@ pub struct PullSecretSpec {
     /// absent: every cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clusters: Option<Clusters>,
+    /// How the kubelet gets the credential: a Secret in each namespace (`secret`, the
+    /// default), only the image credential provider (`provider`: no Secret is written), or
+    /// both.
+    #[serde(default, skip_serializing_if = "Delivery::is_default")]
+    pub delivery: Delivery,
+}
+
+/// Where a pull credential is delivered (`PullSecret.spec.delivery`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// A `kubernetes.io/dockerconfigjson` Secret in each target namespace.
+    #[default]
+    Secret,
+    /// Served to the kubelet by `pullsync credential-provider`, per pod service-account
+    /// token; never written as a Secret.
+    Provider,
+    /// Both: a Secret, and the provider.
+    Both,
+}
+
+impl Delivery {
+    fn is_default(&self) -> bool {
+        *self == Delivery::Secret
+    }
+
+    /// Whether a Secret is written.
+    pub fn writes_secret(self) -> bool {
+        matches!(self, Delivery::Secret | Delivery::Both)
+    }
+
+    /// Whether the credential provider serves it.
+    pub fn provided(self) -> bool {
+        matches!(self, Delivery::Provider | Delivery::Both)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -99,6 +99,8 @@ pub struct IntentBody {
     pub service_accounts: Vec<String>,
     /// Workloads to restart in this namespace when the data changes.
     pub rollout_restart: Vec<super::model::RolloutTarget>,
+    /// A Secret, the kubelet credential provider, or both (pull secrets only).
+    pub delivery: super::model::Delivery,
 }
 
 impl IntentBody {
@@ -180,6 +182,7 @@ pub fn resolve_unsettled(catalog: &Catalog, namespaces: &Namespaces) -> Desired 
             verify: spec.verify,
             service_accounts: &spec.service_accounts,
             rollout_restart: &[],
+            delivery: spec.delivery,
         };
         add(
             &mut desired,
@@ -222,6 +225,7 @@ pub fn resolve_unsettled(catalog: &Catalog, namespaces: &Namespaces) -> Desired 
             verify: false,
             service_accounts: &[],
             rollout_restart: &spec.rollout_restart,
+            delivery: super::model::Delivery::Secret,
         };
         add(
             &mut desired,
@@ -265,6 +269,7 @@ struct Common<'a> {
     verify: bool,
     service_accounts: &'a [String],
     rollout_restart: &'a [super::model::RolloutTarget],
+    delivery: super::model::Delivery,
 }
 
 fn add<S>(
@@ -415,6 +420,7 @@ fn intent_body<S>(
         verify: common.verify,
         service_accounts: common.service_accounts.to_vec(),
         rollout_restart: common.rollout_restart.to_vec(),
+        delivery: common.delivery,
     }
 }
 

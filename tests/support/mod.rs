@@ -133,6 +133,7 @@ pub mod manifests;
 pub mod moto;
 pub mod openbao;
 pub mod postgres;
+pub mod provider;
 pub mod registry;
 
 pub const HEADER: &str = "apiVersion: pullsync.dev/v1alpha1\n";
