@@ -540,12 +540,53 @@ pub enum Command {
         /// PEM CA bundle that signed the endpoint's certificate (default: the system roots).
         #[arg(long, env = "PULLSYNC_PROVIDER_CA_FILE")]
         ca_file: Option<PathBuf>,
+        /// Connect to this IP instead of resolving the URL's host (a node's resolver does not
+        /// know cluster DNS names: the Service's ClusterIP); the certificate is checked against
+        /// the URL's host.
+        #[arg(long)]
+        resolve: Option<std::net::IpAddr>,
         /// Per attempt.
         #[arg(long, default_value = "10s", value_parser = duration)]
         timeout: Duration,
-        /// Attempts before giving up (connection failures and 5xx only).
-        #[arg(long, default_value_t = 3)]
+        /// Attempts before giving up (connection failures and 5xx only: a replica that is not
+        /// the leader answers 503, and the Service routes the next attempt anew).
+        #[arg(long, default_value_t = 5)]
         attempts: u32,
+    },
+    /// Put `pullsync credential-provider` on a node (what the chart's DaemonSet runs): copy this
+    /// binary into the kubelet's plugin folder and write a CredentialProviderConfig for it, each
+    /// atomically. The kubelet's own flags stay the operator's to set.
+    InstallCredentialProvider {
+        /// The kubelet's --image-credential-provider-bin-dir, as mounted here.
+        #[arg(long)]
+        bin_dir: PathBuf,
+        /// The CredentialProviderConfig file to write, as mounted here.
+        #[arg(long)]
+        config: PathBuf,
+        /// The config's folder as the node sees it (the config names the CA file there).
+        #[arg(long)]
+        node_config_dir: PathBuf,
+        /// The daemon's credential endpoint, e.g. https://pullsync.pullsync-system.svc:8444.
+        #[arg(long)]
+        url: String,
+        /// The IP the plugin connects to for the URL's host (the Service's ClusterIP).
+        #[arg(long)]
+        resolve: Option<String>,
+        /// The CA bundle that signed the endpoint's certificate (copied beside the config).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Images the kubelet asks pullsync about (`matchImages` globs, e.g. `nvcr.io`,
+        /// `*.dkr.ecr.*.amazonaws.com`); repeatable.
+        #[arg(long = "match-image", value_delimiter = ',')]
+        match_images: Vec<String>,
+        /// tokenAttributes.serviceAccountTokenAudience: the daemon's --provider-audience.
+        #[arg(long, default_value = "pullsync")]
+        audience: String,
+        #[arg(long, default_value = "1m", value_parser = duration)]
+        default_cache_duration: Duration,
+        /// Stay up until SIGTERM (a DaemonSet's pod must keep running).
+        #[arg(long)]
+        wait: bool,
     },
     /// Print the JSON Schema of the spec kinds, for editors.
     Schema {

@@ -1,4 +1,5 @@
-//! The kustomize install (`deploy/base`, `overlays/namespaced`, `overlays/with-git-sync`),
+//! The kustomize install (`deploy/base`, `overlays/namespaced`, `overlays/with-git-sync`,
+//! `overlays/credential-provider`),
 //! rendered by `kubectl kustomize`: every object round-trips through `k8s-openapi`; the base is
 //! the Helm chart's defaults (same RBAC, same pod hardening, same arguments); the overlays do
 //! what they say; the Argo CD manifests parse.
@@ -105,6 +106,23 @@ fn the_overlays_do_what_they_say() {
     assert_eq!(pod["containers"][1]["name"], "git-sync");
     assert!(args(&git_sync).contains(&"--repo=/git/specs/current".to_string()));
     assert!(!args(&git_sync).iter().any(|a| a.starts_with("--git-url")));
+
+    let provider = kustomize("deploy/overlays/credential-provider");
+    check_types(&provider);
+    assert!(args(&provider).contains(&"--provider-listen=0.0.0.0:8444".to_string()));
+    let roles: Vec<_> = find(&provider, "ClusterRole")
+        .into_iter()
+        .filter(|r| r["metadata"]["name"] == "pullsync-provider")
+        .map(rules)
+        .collect();
+    let rbac: Vec<_> = manifest_roles("deploy/overlays/credential-provider/rbac.yaml")
+        .iter()
+        .map(rules)
+        .collect();
+    assert_eq!(roles, rbac);
+    let node = &find(&provider, "DaemonSet")[0]["spec"]["template"]["spec"];
+    assert_eq!(node["automountServiceAccountToken"], false);
+    assert_eq!(node["containers"][0]["args"][0], "install-credential-provider");
 }
 
 #[test]

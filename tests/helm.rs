@@ -376,3 +376,149 @@ fn the_admission_webhook_is_wired_to_the_pod_service_and_certificate() {
         }
     }
 }
+
+#[test]
+fn the_credential_provider_endpoint_and_node_installer_are_wired() {
+    support::require("helm");
+    let base = [
+        "--set",
+        "git.url=https://git.example.com/specs.git",
+        "--set",
+        "credentialProvider.enabled=true",
+    ];
+    let (ok, text) = helm(&[&["template", "pullsync", CHART][..], &base[..]].concat());
+    assert!(
+        !ok && text.contains("credentialProvider.enabled needs credentialProvider.tls.secretName"),
+        "{text}"
+    );
+    let tls = ["--set", "credentialProvider.tls.secretName=provider-tls"];
+    let (ok, text) = helm(&[&["template", "pullsync", CHART][..], &base[..], &tls[..]].concat());
+    assert!(!ok && text.contains("nodeInstaller needs matchImages"), "{text}");
+
+    let images = [
+        "--set",
+        "credentialProvider.nodeInstaller.matchImages={nvcr.io,*.azurecr.io}",
+    ];
+    let cert = [
+        "--set",
+        "credentialProvider.certManager.enabled=true",
+        "--set",
+        "credentialProvider.certManager.issuerRef.name=ca",
+    ];
+    let objects = template(&[&base[..], &cert[..], &images[..]].concat());
+    check_types(&objects);
+    // The endpoint: the Deployment listens where the Service points, with the certificate
+    // cert-manager issues for the Service's name.
+    let pod = &find(&objects, "Deployment")[0]["spec"]["template"]["spec"];
+    let args: Vec<&str> = pod["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&"--provider-listen=0.0.0.0:8444"), "{args:?}");
+    let service = find(&objects, "Service")[0];
+    let port = service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "provider")
+        .unwrap();
+    assert_eq!(port["port"], 8444);
+    let certificate = find(&objects, "Certificate")[0];
+    let host = format!(
+        "{}.pullsync-system.svc",
+        service["metadata"]["name"].as_str().unwrap()
+    );
+    assert!(
+        certificate["spec"]["dnsNames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == host.as_str()),
+        "{certificate}"
+    );
+    // The TokenReview rule is deploy/overlays/credential-provider's, rule for rule.
+    let chart: Vec<_> = find(&objects, "ClusterRole")
+        .into_iter()
+        .filter(|r| r["metadata"]["name"].as_str().unwrap().ends_with("-provider"))
+        .map(rules)
+        .collect();
+    let deploy: Vec<_> = manifest_roles("deploy/overlays/credential-provider/rbac.yaml")
+        .iter()
+        .map(rules)
+        .collect();
+    assert_eq!(chart, deploy);
+
+    // The node installer: no API access, only ca.crt of the endpoint's Secret; its arguments,
+    // with the Service variable expanded as the kubelet does and the host folders moved here,
+    // install a plugin and a config naming the Service's host.
+    let daemonset = find(&objects, "DaemonSet")[0];
+    let node_pod = &daemonset["spec"]["template"]["spec"];
+    assert_eq!(node_pod["automountServiceAccountToken"], false);
+    let tls_volume = node_pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "provider-tls")
+        .unwrap();
+    assert_eq!(
+        tls_volume["secret"]["secretName"],
+        certificate["spec"]["secretName"]
+    );
+    assert_eq!(
+        tls_volume["secret"]["items"],
+        serde_json::json!([{"key": "ca.crt", "path": "ca.crt"}])
+    );
+    let work = tempfile::tempdir().unwrap();
+    let ca = support::write(
+        work.path(),
+        "tls/ca.crt",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    );
+    let var = format!(
+        "$({}_SERVICE_HOST)",
+        service["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .to_uppercase()
+            .replace('-', "_")
+    );
+    let args: Vec<String> = node_pod["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .filter(|a| *a != "--wait")
+        .map(|a| {
+            a.replace(&var, "10.96.0.12")
+                .replace("/host/", &format!("{}/host/", work.path().display()))
+                .replace("/var/run/pullsync/provider-tls/ca.crt", ca.to_str().unwrap())
+        })
+        .collect();
+    let out = Command::new(support::bin()).args(&args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(work.path().join("host/bin/pullsync").is_file());
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(work.path().join("host/config/pullsync-credential-provider.json")).unwrap(),
+    )
+    .unwrap();
+    let provider = &config["providers"][0];
+    assert_eq!(
+        provider["matchImages"],
+        serde_json::json!(["nvcr.io", "*.azurecr.io"])
+    );
+    assert_eq!(
+        provider["tokenAttributes"]["serviceAccountTokenAudience"],
+        "pullsync"
+    );
+    let plugin_args = provider["args"].to_string();
+    assert!(
+        plugin_args.contains(&format!("https://{host}:8444")) && plugin_args.contains("10.96.0.12"),
+        "{plugin_args}"
+    );
+    assert!(
+        plugin_args.contains("/etc/kubernetes/credential-provider/pullsync-ca.crt"),
+        "the CA as the node sees it: {plugin_args}"
+    );
+}

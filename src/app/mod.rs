@@ -74,16 +74,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CredentialProvider {
             url,
             ca_file,
+            resolve,
             timeout,
             attempts,
         } => {
             let options = crate::provider::plugin::PluginOptions {
                 url,
                 ca_file,
+                resolve,
                 timeout,
                 attempts,
             };
             crate::provider::plugin::run(&options).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::InstallCredentialProvider {
+            bin_dir,
+            config,
+            node_config_dir,
+            url,
+            resolve,
+            ca_file,
+            match_images,
+            audience,
+            default_cache_duration,
+            wait,
+        } => {
+            let options = crate::provider::install::InstallOptions {
+                bin_dir,
+                config,
+                node_config_dir,
+                url,
+                resolve,
+                ca_file,
+                match_images,
+                audience,
+                default_cache: default_cache_duration,
+                wait,
+            };
+            crate::provider::install::run(&options).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Status {

@@ -22,6 +22,9 @@ pub struct PluginOptions {
     pub url: String,
     /// PEM CA bundle that signed the daemon's certificate.
     pub ca_file: Option<PathBuf>,
+    /// Connect to this IP instead of resolving the URL's host (a node's resolver does not know
+    /// cluster DNS names); the certificate is still checked against the URL's host.
+    pub resolve: Option<std::net::IpAddr>,
     /// For each attempt (the kubelet's own `execPlugin` timeout is one minute).
     pub timeout: Duration,
     /// Attempts before giving up: a Service may route one to a replica that is not serving.
@@ -75,6 +78,12 @@ fn client(options: &PluginOptions) -> Result<reqwest::Client, CredentialProvider
             .filter(|c| !c.is_empty())
             .ok_or_else(|| CredentialProviderError::CaPem(path.clone()))?;
         builder = builder.tls_certs_only(certs);
+    }
+    if let Some(ip) = options.resolve
+        && let Ok(url) = reqwest::Url::parse(&options.url)
+        && let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default())
+    {
+        builder = builder.resolve(host, std::net::SocketAddr::new(ip, port));
     }
     builder.build().map_err(CredentialProviderError::Client)
 }

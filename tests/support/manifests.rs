@@ -35,6 +35,7 @@ pub fn check_types(objects: &[Value]) {
     for o in objects {
         match o["kind"].as_str().unwrap() {
             "Deployment" => round_trips::<apps::v1::Deployment>(o),
+            "DaemonSet" => round_trips::<apps::v1::DaemonSet>(o),
             "Service" => round_trips::<core::v1::Service>(o),
             "ServiceAccount" => round_trips::<core::v1::ServiceAccount>(o),
             "ClusterRole" => round_trips::<rbac::v1::ClusterRole>(o),

@@ -61,8 +61,9 @@ pub fn rbac(server: &ControlPlane) {
     ]);
 }
 
-/// A kubelet plugin folder and `CredentialProviderConfig` in `dir` that run `pullsync
-/// credential-provider` against `listen` for images matching `match_images`.
+/// A kubelet plugin folder and `CredentialProviderConfig` in `dir`, as the chart's node
+/// DaemonSet writes them (`pullsync install-credential-provider`): the plugin connects to the
+/// endpoint by a Service-like name its certificate holds, resolved to `listen`'s address.
 pub fn kubelet_config(
     server: &ControlPlane,
     dir: &Path,
@@ -70,33 +71,32 @@ pub fn kubelet_config(
     match_images: &[&str],
 ) -> (PathBuf, PathBuf) {
     let bin_dir = dir.join("plugins");
-    std::fs::create_dir_all(&bin_dir).unwrap();
-    let plugin = bin_dir.join("pullsync");
-    if !plugin.exists() {
-        std::os::unix::fs::symlink(super::bin(), &plugin).unwrap();
-    }
-    let ca = dir.join("ca.crt");
+    let ca = dir.join("ca-source.crt");
     std::fs::write(&ca, server.ca_pem()).unwrap();
-    // As the node setup in README writes it (KEP-4412 tokenAttributes).
-    let config = json!({
-        "apiVersion": "kubelet.config.k8s.io/v1",
-        "kind": "CredentialProviderConfig",
-        "providers": [{
-            "name": "pullsync",
-            "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
-            "matchImages": match_images,
-            "defaultCacheDuration": "1m",
-            "args": ["credential-provider", "--url", format!("https://{listen}"), "--ca-file", ca.to_str().unwrap()],
-            "tokenAttributes": {
-                "serviceAccountTokenAudience": "pullsync",
-                "requireServiceAccount": true,
-                "cacheType": "ServiceAccount"
-            }
-        }]
-    });
-    let path = dir.join("credential-provider-config.json");
-    std::fs::write(&path, config.to_string()).unwrap();
-    (path, bin_dir)
+    let config = dir.join("credential-provider-config.json");
+    let (ip, port) = listen.rsplit_once(':').unwrap();
+    let mut args = vec![
+        "install-credential-provider".to_string(),
+        "--bin-dir".into(),
+        bin_dir.display().to_string(),
+        "--config".into(),
+        config.display().to_string(),
+        "--node-config-dir".into(),
+        dir.display().to_string(),
+        "--url".into(),
+        format!("https://kubernetes.default.svc:{port}"),
+        "--resolve".into(),
+        ip.into(),
+        "--ca-file".into(),
+        ca.display().to_string(),
+    ];
+    for image in match_images {
+        args.extend(["--match-image".to_string(), image.to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = super::pullsync(&args, None, None);
+    assert_eq!(run.code, 0, "{}", run.all());
+    (config, bin_dir)
 }
 
 /// What the kubelet's keyring returned for one image.

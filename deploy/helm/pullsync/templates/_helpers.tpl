@@ -28,3 +28,18 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{ .Values.admission.tls.secretName }}
 {{- end -}}
 {{- end }}
+
+{{- /* The provider endpoint's certificate Secret: given, or cert-manager's. */}}
+{{- define "pullsync.providerSecret" -}}
+{{- if .Values.credentialProvider.certManager.enabled -}}
+{{ include "pullsync.fullname" . }}-provider-tls
+{{- else -}}
+{{ .Values.credentialProvider.tls.secretName }}
+{{- end -}}
+{{- end -}}
+
+{{- /* The Service's ClusterIP as Kubernetes puts it in every pod of the namespace. */}}
+{{- define "pullsync.serviceHostVar" -}}
+{{ include "pullsync.fullname" . | upper | replace "-" "_" }}_SERVICE_HOST
+{{- end -}}
+
