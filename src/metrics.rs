@@ -169,6 +169,19 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// Provider requests answered so far, by result (for `/status`).
+    pub fn provider_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        ["served", "empty", "refused", "unavailable"]
+            .into_iter()
+            .map(|result| {
+                let label = ResultLabel {
+                    result: result.to_string(),
+                };
+                (result.to_string(), self.provided.get_or_create(&label).get())
+            })
+            .collect()
+    }
+
     /// Add these series to a scrape's registry (clones share the observations).
     pub fn register(&self, registry: &mut Registry) {
         registry.register_with_unit(

@@ -12,6 +12,7 @@ fn every_example_validates() {
         &["validate", "examples/amd-aim"],
         &["validate", "examples/nvcf"],
         &["validate", "examples/baseten"],
+        &["validate", "examples/credential-provider"],
         &[
             "validate",
             "examples/fleet",

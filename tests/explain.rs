@@ -354,3 +354,47 @@ fn validate_warns_about_overlaps_and_keys_that_never_match() {
         run.stderr
     );
 }
+
+#[test]
+fn says_whether_the_kubelet_gets_it_from_a_pull_secret_or_the_credential_provider() {
+    let repo = "examples/credential-provider";
+    let explain = |image: &str| {
+        let run = pullsync(
+            &[
+                "explain",
+                image,
+                "--repo",
+                repo,
+                "--namespace",
+                "inference",
+                "--output",
+                "json",
+            ],
+            None,
+            None,
+        );
+        assert_eq!(run.code, 0, "{}", run.all());
+        json(&run)
+    };
+    // delivery: provider: only the provider, limited to its ServiceAccount.
+    let doc = explain("nvcr.io/nvidia/tritonserver:24.05-py3");
+    let matches = doc["matches"].as_array().unwrap();
+    assert_eq!(matches.len(), 1, "{doc}");
+    assert_eq!(matches[0]["via"], "credential-provider");
+    assert!(
+        matches[0]["source"]
+            .as_str()
+            .unwrap()
+            .contains("ServiceAccounts triton only")
+    );
+    // delivery: both: the pull secret first (the kubelet tries secrets before providers).
+    let doc = explain("harbor.example.com/ml/app:1");
+    let via: Vec<&str> = doc["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["via"].as_str().unwrap())
+        .collect();
+    assert_eq!(via, ["pull-secret", "credential-provider"], "{doc}");
+    assert_eq!(doc["matches"][0]["source"], "inference/harbor");
+}

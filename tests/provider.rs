@@ -129,6 +129,34 @@ fn the_kubelets_own_plugin_code_gets_the_pods_credential_and_it_pulls() {
 
     assert!(metric(&s.daemon, "pullsync_provider_requests_total{result=\"served\"}") >= 1.0);
     assert!(metric(&s.daemon, "pullsync_provider_requests_total{result=\"empty\"}") >= 2.0);
+    // delivery: both writes the Secret too; back to provider, pullsync prunes the one it wrote.
+    let repo = s.work.path().join("repo");
+    write(
+        &repo,
+        "specs.yaml",
+        specs(&s.creds, &s.registry.host).replace("delivery: provider", "delivery: both"),
+    );
+    eventually("the Secret for delivery: both", || {
+        s.server.get("secrets", "team-a", "team-a-registry").is_some()
+    });
+    write(&repo, "specs.yaml", specs(&s.creds, &s.registry.host));
+    eventually("pruned for delivery: provider", || {
+        s.server.get("secrets", "team-a", "team-a-registry").is_none()
+    });
+    let found = kubelet_lookup(&s.server, &config, &bin_dir, &s.team_a, &[&image]).unwrap();
+    assert!(found[0].found, "still served: {found:?}");
+
+    // /status says what it serves and how often it answered, never with a value.
+    let status = s.daemon.status();
+    let provider = &status["provider"];
+    assert_eq!(provider["namespaces"], 1, "{provider}");
+    assert_eq!(provider["credentials"], 1, "{provider}");
+    assert!(
+        provider["requests"]["served"].as_u64().unwrap() >= 1,
+        "{provider}"
+    );
+    assert!(provider["requests"]["empty"].as_u64().unwrap() >= 2, "{provider}");
+    assert!(!status.to_string().contains(CANARY));
     let log = s.daemon.log();
     assert!(!log.contains(CANARY), "a credential value in the daemon's log");
     // Only the rules it was given, and each needed: nothing refused.

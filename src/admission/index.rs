@@ -26,6 +26,9 @@ pub struct PullShape {
 pub struct PullIndex {
     /// Namespace → the pull secrets pullsync keeps there.
     pub namespaces: BTreeMap<String, Vec<Arc<PullShape>>>,
+    /// Namespace → what pullsync's credential provider serves pods there (`delivery: provider`
+    /// or `both`; `service_accounts` empty: every ServiceAccount).
+    pub provided: BTreeMap<String, Vec<Arc<PullShape>>>,
     /// Namespace → its labels (for the per-namespace admission mode).
     pub labels: BTreeMap<String, crate::value::intern::SharedMap>,
     /// PullSecret spec → the namespaces it targets (to say where a credential does go).
@@ -74,11 +77,20 @@ impl PullIndex {
                 .entry(shape.spec.clone())
                 .or_default()
                 .insert(intent.namespace.clone());
-            index
-                .namespaces
-                .entry(intent.namespace.clone())
-                .or_default()
-                .push(shape);
+            if intent.delivery.provided() {
+                index
+                    .provided
+                    .entry(intent.namespace.clone())
+                    .or_default()
+                    .push(shape.clone());
+            }
+            if intent.delivery.writes_secret() {
+                index
+                    .namespaces
+                    .entry(intent.namespace.clone())
+                    .or_default()
+                    .push(shape);
+            }
         }
         index.shapes = shapes.into_values().collect();
         index
@@ -90,6 +102,16 @@ impl PullIndex {
     /// The managed pull secret `name` in `namespace`.
     pub fn secret(&self, namespace: &str, name: &str) -> Option<&Arc<PullShape>> {
         self.namespaces.get(namespace)?.iter().find(|s| s.name == name)
+    }
+
+    /// What the credential provider serves a pod running as `account` in `namespace`.
+    pub fn provided_to(&self, namespace: &str, account: &str) -> Vec<&Arc<PullShape>> {
+        self.provided
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .filter(|s| s.service_accounts.is_empty() || s.service_accounts.iter().any(|a| a == account))
+            .collect()
     }
 
     /// The managed pull secrets pullsync lists on ServiceAccount `account` in `namespace`.

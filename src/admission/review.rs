@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::core::v1::PodSpec;
 
 use super::index::PullIndex;
-use crate::image::explain::{explain, near_miss};
+use crate::image::explain::{explain_with_provider, near_miss};
 use crate::image::keyring::{Entry, Keyring, Mismatch, normalize_key, urls_match};
 
 /// AdmissionResponse `warnings` (admission.k8s.io/v1): "Limit warnings to 120 characters if
@@ -132,9 +132,15 @@ pub fn review(
             (None, _) => return Vec::new(),
         }
     }
+    // What the kubelet gets from pullsync's credential provider for this pod (tried after the
+    // pull secrets).
+    let mut provided = Keyring::default();
+    for shape in index.provided_to(namespace, &account) {
+        provided.add(entries(namespace, shape));
+    }
     let mut warnings = Vec::new();
     for image in images(spec) {
-        let Ok(explained) = explain(&image, &keyring, Vec::new()) else {
+        let Ok(explained) = explain_with_provider(&image, &keyring, &provided, Vec::new()) else {
             continue; // an unparsable reference is the API server's and the kubelet's to refuse
         };
         let lookup = explained.lookup.clone();
@@ -466,5 +472,59 @@ mod tests {
         }]);
         assert_eq!(images(&spec), ["quay.io/a/init", "quay.io/a/b"]);
         assert_eq!(review(&spec, "ops", &index(), &external(), &[]).len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod provider_tests {
+    use std::sync::Arc;
+
+    use k8s_openapi::api::core::v1::{Container, PodSpec};
+
+    use super::*;
+    use crate::admission::index::PullShape;
+
+    fn pod(image: &str, account: &str) -> PodSpec {
+        PodSpec {
+            containers: vec![Container {
+                name: "c".into(),
+                image: Some(image.into()),
+                ..Container::default()
+            }],
+            service_account_name: Some(account.into()),
+            ..PodSpec::default()
+        }
+    }
+
+    #[test]
+    fn an_image_the_credential_provider_serves_the_pods_account_is_covered() {
+        let mut index = PullIndex {
+            ready: true,
+            ..PullIndex::default()
+        };
+        let ngc = Arc::new(PullShape {
+            name: "ngc".into(),
+            spec: "ngc".into(),
+            registries: vec!["nvcr.io".into()],
+            service_accounts: vec!["triton".into()],
+        });
+        index.provided.insert("inference".into(), vec![ngc.clone()]);
+        index.shapes = vec![ngc];
+        index
+            .targets
+            .insert("ngc".into(), ["inference".to_string()].into());
+        let none = BTreeMap::new();
+        let image = "nvcr.io/nvidia/tritonserver:24.05-py3";
+        assert!(review(&pod(image, "triton"), "inference", &index, &none, &[]).is_empty());
+        // Another ServiceAccount is not served: warned.
+        assert_eq!(
+            review(&pod(image, "default"), "inference", &index, &none, &[]).len(),
+            1
+        );
+        // Nor is another namespace.
+        assert_eq!(
+            review(&pod(image, "triton"), "ml-team", &index, &none, &[]).len(),
+            1
+        );
     }
 }

@@ -14,7 +14,7 @@ use crate::cli::Output;
 use crate::credentials::{self, age_file};
 use crate::engine::context::Context;
 use crate::engine::error::Stop;
-use crate::image::explain::{Explanation, explain};
+use crate::image::explain::{Explanation, Via, explain_with_provider};
 use crate::image::keyring::{Entry, Keyring};
 use crate::spec::resolve::Payload;
 
@@ -30,6 +30,8 @@ pub enum Candidates {
 
 pub async fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow::Result<ExitCode> {
     let mut keyring = Keyring::default();
+    // What pullsync's credential provider would answer a pod there (`delivery: provider|both`).
+    let mut provided = Keyring::default();
     let mut warnings = Vec::new();
     match candidates {
         Candidates::Files(files) => {
@@ -128,14 +130,28 @@ pub async fn run(image: &str, candidates: &Candidates, output: Output) -> anyhow
                         credential: Some(r.credential.clone()),
                     }
                 });
-                keyring.add(entries.collect::<Vec<_>>());
+                let entries: Vec<Entry> = entries.collect();
+                if intent.delivery.provided() {
+                    let accounts = if intent.service_accounts.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", ServiceAccounts {} only", intent.service_accounts.join(", "))
+                    };
+                    provided.add(entries.iter().cloned().map(|mut e| {
+                        e.source = format!("PullSecret {}{accounts}", intent.name);
+                        e
+                    }));
+                }
+                if intent.delivery.writes_secret() {
+                    keyring.add(entries);
+                }
             }
             if intents.is_empty() {
                 warnings.push(format!("the specs put no secrets into namespace `{namespace}`"));
             }
         }
     }
-    let explanation = match explain(image, &keyring, warnings) {
+    let explanation = match explain_with_provider(image, &keyring, &provided, warnings) {
         Ok(explanation) => explanation,
         Err(error) => {
             match output {
@@ -176,11 +192,14 @@ fn text(e: &Explanation) -> String {
                 .as_deref()
                 .map(|c| format!(", credential {c}"))
                 .unwrap_or_default();
+            let from = match m.via {
+                Via::PullSecret => format!("from {}", m.source),
+                Via::CredentialProvider => format!("from the kubelet's credential provider ({})", m.source),
+            };
             out.push_str(&format!(
-                "  {}. {} from {} (username {}{credential})\n",
+                "  {}. {} {from} (username {}{credential})\n",
                 i + 1,
                 m.server,
-                m.source,
                 m.username
             ));
         }

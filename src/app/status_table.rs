@@ -158,6 +158,21 @@ pub fn draw(status: &Status, now: SystemTime, colour: bool) -> String {
         short(status.last_good_revision.as_deref()),
     );
     let _ = writeln!(out, "{}", fit(&format!("syncs: {}", counts.join(", ")), WIDTH));
+    if let Some(provider) = &status.provider {
+        let requests: Vec<String> = provider
+            .requests
+            .iter()
+            .map(|(result, n)| format!("{result} {n}"))
+            .collect();
+        let line = format!(
+            "credential provider: {} namespaces, {} credentials (revision {}); requests: {}",
+            provider.namespaces,
+            provider.credentials,
+            short(Some(provider.revision.as_str()).filter(|r| !r.is_empty())),
+            requests.join(", ")
+        );
+        let _ = writeln!(out, "{}", fit(&line, WIDTH));
+    }
 
     // name 22, source 19, version 14, expires 11, next fetch 11, failures 8: 85 + 5 gaps.
     out.push('\n');

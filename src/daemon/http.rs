@@ -75,7 +75,13 @@ pub async fn serve(
         )
         .route(
             "/status",
-            get(|State(s): State<AppState>| async move { axum::Json(s.status.read().await.clone()) }),
+            get(|State(s): State<AppState>| async move {
+                let mut status = s.status.read().await.clone();
+                if let Some(provider) = status.provider.as_mut() {
+                    provider.requests = s.metrics.provider_counts();
+                }
+                axum::Json(status)
+            }),
         )
         .route(
             "/metrics",

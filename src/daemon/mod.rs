@@ -156,6 +156,7 @@ pub async fn run(
             )
             .await?;
             tracing::info!(listen = %bound, audience = %provider.audience, "serving the image credential provider endpoint");
+            status.write().await.provider = Some(Default::default());
             Some(handle)
         }
         None => None,

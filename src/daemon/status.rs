@@ -52,6 +52,21 @@ pub struct Status {
     pub signature_rejected: bool,
     /// Objects of the applied revision that tenancy rejected (the rest applied).
     pub tenancy_rejected: Vec<String>,
+    /// The image credential provider, when served (`--provider-listen`).
+    pub provider: Option<ProviderStatus>,
+}
+
+/// What the credential provider answers from, and how often it has answered.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ProviderStatus {
+    /// The revision its logins come from (empty until this replica applied one as the leader).
+    pub revision: String,
+    /// Namespaces it serves, and distinct pull credentials it serves them.
+    pub namespaces: usize,
+    pub credentials: usize,
+    /// Requests answered, by result (`served`, `empty`, `refused`, `unavailable`).
+    pub requests: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -133,6 +133,12 @@ pub(super) async fn one_sync(
             // Behind an invalid revision the last good one keeps running: so does its index.
             *served.pulls.write().unwrap_or_else(|e| e.into_inner()) = applied_pulls.clone();
             *served.provided.write().unwrap_or_else(|e| e.into_inner()) = provided.clone();
+            if let Some(status) = s.provider.as_mut() {
+                let (namespaces, credentials) = provided.counts();
+                status.revision = provided.revision.clone();
+                status.namespaces = namespaces;
+                status.credentials = credentials;
+            }
             // The refusal is a Warning Event when it starts or changes, not on every sync.
             let newly_refused = report.prune_refused.is_some() && report.prune_refused != s.prune_refused;
             if let Some(refused) = &report.prune_refused {

@@ -20,6 +20,16 @@ pub struct Match {
     pub server: String,
     pub username: String,
     pub credential: Option<String>,
+    /// How the kubelet gets it: a pull secret, or the image credential provider (tried after
+    /// every pull secret: `credentialprovider/secrets.MakeDockerKeyring`'s union order).
+    pub via: Via,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    PullSecret,
+    CredentialProvider,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,11 +54,23 @@ pub struct Explanation {
 pub fn explain(
     image: &str,
     keyring: &Keyring,
+    warnings: Vec<String>,
+) -> Result<Explanation, ParseReferenceError> {
+    explain_with_provider(image, keyring, &Keyring::default(), warnings)
+}
+
+/// [`explain`] for a pod whose node also runs pullsync's credential provider: `provided` holds
+/// what it would answer for the pod; its matches come after the pull secrets'.
+pub fn explain_with_provider(
+    image: &str,
+    keyring: &Keyring,
+    provided: &Keyring,
     mut warnings: Vec<String>,
 ) -> Result<Explanation, ParseReferenceError> {
     let reference = parse_normalized(image)?;
     let lookup = reference.name();
     let found = keyring.lookup(&lookup);
+    let by_provider = provided.lookup(&lookup);
     let matches: Vec<Match> = found
         .iter()
         .map(|e| Match {
@@ -56,6 +78,7 @@ pub fn explain(
             server: e.server.clone(),
             username: e.username.clone(),
             credential: e.credential.clone(),
+            via: Via::PullSecret,
         })
         .collect();
     let near_misses: Vec<NearMiss> = keyring
@@ -70,7 +93,15 @@ pub fn explain(
             })
         })
         .collect();
-    if keyring.entries().is_empty() {
+    let mut matches = matches;
+    matches.extend(by_provider.iter().map(|e| Match {
+        source: e.source.clone(),
+        server: e.server.clone(),
+        username: e.username.clone(),
+        credential: e.credential.clone(),
+        via: Via::CredentialProvider,
+    }));
+    if keyring.entries().is_empty() && provided.entries().is_empty() {
         warnings.push("no registry entries were given: the kubelet would pull anonymously".into());
     } else if matches.is_empty() {
         warnings.push(format!(
