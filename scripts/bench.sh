@@ -13,3 +13,4 @@ cargo bench --locked --bench cluster
 cargo bench --locked --bench daemon
 cargo bench --locked --bench exchanged
 cargo bench --locked --bench admission
+cargo bench --locked --bench provider

@@ -38,6 +38,10 @@ const DEBOUNCE: Duration = Duration::from_millis(250);
 /// How long shutdown waits for the lease release and the HTTP server (Kubernetes' default
 /// termination grace period is 30 s; this stays well inside it).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// The credential provider's own TokenReview budget (beside the sync's --qps).
+const PROVIDER_QPS: f64 = 200.0;
+const PROVIDER_BURST: u32 = 400;
+const PROVIDER_CONCURRENCY: usize = 32;
 /// How soon a follower tries again to build its admission index after a failed build.
 const FOLLOWER_RETRY: Duration = Duration::from_secs(30);
 
@@ -150,7 +154,10 @@ pub async fn run(
             let (bound, handle) = crate::provider::server::serve(
                 provider,
                 provided.clone(),
-                kube.clone(),
+                // TokenReviews are reads the API server answers from its authenticator: a
+                // node pulling for a hundred pods at once must not wait behind the sync's
+                // --qps budget, nor use it up.
+                kube.with_limits(PROVIDER_QPS, PROVIDER_BURST, PROVIDER_CONCURRENCY),
                 context.metrics.clone(),
                 shutdown.clone(),
             )

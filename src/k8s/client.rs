@@ -229,6 +229,21 @@ impl Kube {
         })
     }
 
+    /// The same connection with its own rate limit and concurrency: a second traffic class
+    /// (the credential provider's TokenReviews) neither waits behind the sync's writes nor
+    /// takes their budget.
+    pub fn with_limits(&self, qps: f64, burst: u32, concurrency: usize) -> Kube {
+        Kube {
+            limiter: Arc::new(RateLimiter {
+                qps: qps.max(0.1),
+                burst: f64::from(burst.max(1)),
+                state: Mutex::new((f64::from(burst.max(1)), Instant::now())),
+            }),
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            ..self.clone()
+        }
+    }
+
     /// The underlying client, for watches.
     pub fn client(&self) -> kube::Client {
         self.client.clone()
