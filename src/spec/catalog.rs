@@ -2,23 +2,62 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use super::diag::Position;
-use super::locate::PathIndex;
+use super::locate::{LineCol, PathIndex};
 use super::model::{CredentialSpec, DefaultsSpec, PullSecretSpec, SecretSpec, TenantSpec};
 
-/// Where a document was read from, and an index to point at any node in it.
+/// Where a document was read from, and how to point at any node in it. The index of every
+/// node's position is built from the document's text the first time a position inside it is
+/// asked for (a diagnostic, a layered value), not for each of a large repository's documents:
+/// it was a quarter of the memory of 100,000 documents (#24).
 #[derive(Debug, Clone)]
 pub struct Origin {
     /// Relative to the spec root.
     pub file: PathBuf,
-    pub index: PathIndex,
+    /// Where the document's first node starts.
+    pub start: LineCol,
+    /// The document's own text, and how many lines of its file come before it.
+    text: Arc<str>,
+    offset: usize,
+    index: OnceLock<Arc<PathIndex>>,
 }
 
 impl Origin {
+    /// A document read from `file`, `offset` lines into it; `index` when one was built already.
+    pub fn new(
+        file: PathBuf,
+        start: LineCol,
+        text: Arc<str>,
+        offset: usize,
+        index: Option<PathIndex>,
+    ) -> Origin {
+        let cell = OnceLock::new();
+        if let Some(index) = index {
+            let _ = cell.set(Arc::new(index));
+        }
+        Origin {
+            file,
+            start,
+            text,
+            offset,
+            index: cell,
+        }
+    }
+
+    /// Positions of every node (built on first use).
+    pub fn index(&self) -> &PathIndex {
+        self.index.get_or_init(|| {
+            let mut index = PathIndex::build(&self.text);
+            index.shift(self.offset);
+            Arc::new(index)
+        })
+    }
+
     /// Position of the value at `path` (or its nearest parent).
     pub fn at(&self, path: &str) -> Position {
-        let at = self.index.value_or_parent(path);
+        let at = self.index().value_or_parent(path);
         Position {
             file: self.file.clone(),
             line: at.line,
@@ -28,7 +67,7 @@ impl Origin {
 
     /// Position of the key at `path` (or its value, or its nearest parent).
     pub fn key_at(&self, path: &str) -> Position {
-        match self.index.key(path) {
+        match self.index().key(path) {
             Some(at) => Position {
                 file: self.file.clone(),
                 line: at.line,
@@ -42,8 +81,8 @@ impl Origin {
     pub fn start(&self) -> Position {
         Position {
             file: self.file.clone(),
-            line: self.index.start.line,
-            column: self.index.start.column,
+            line: self.start.line,
+            column: self.start.column,
         }
     }
 

@@ -13,10 +13,11 @@ use sha2::{Digest, Sha256};
 
 use super::catalog::{Catalog, Object, Origin};
 use super::diag::{Diagnostic, Position};
-use super::locate::PathIndex;
+use super::locate::{LineCol, PathIndex};
 use super::model::{API_VERSION, Document, Header, KINDS};
 use super::suggest::closest;
 use crate::value::hex;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadSpecsError {
@@ -83,6 +84,7 @@ pub fn load_except(root: &Path, except: Option<&Path>) -> Result<(Catalog, Vec<D
     }
     files.sort();
     let mut digest = Sha256::new();
+    let mut texts: Vec<(&Path, String)> = Vec::new();
     for relative in &files {
         let bytes = match fs::read(root.join(relative)) {
             Ok(bytes) => bytes,
@@ -98,7 +100,7 @@ pub fn load_except(root: &Path, except: Option<&Path>) -> Result<(Catalog, Vec<D
         catalog.files.insert(relative.clone());
         if is_spec_file(relative) {
             match String::from_utf8(bytes) {
-                Ok(text) => load_file(relative, &text, &mut catalog, &mut diagnostics),
+                Ok(text) => texts.push((relative, text)),
                 Err(_) => diagnostics.push(
                     Diagnostic::error(position(relative, 1, 1), "file is not valid UTF-8")
                         .help("save spec files as UTF-8 text"),
@@ -106,8 +108,52 @@ pub fn load_except(root: &Path, except: Option<&Path>) -> Result<(Catalog, Vec<D
             }
         }
     }
+    // Parsing is the cost of a large repository: files are parsed on every core, and their
+    // objects and diagnostics joined in file order, as one thread would have left them.
+    for (part, part_diagnostics) in parse_files(&texts) {
+        catalog.credentials.extend(part.credentials);
+        catalog.pull_secrets.extend(part.pull_secrets);
+        catalog.secrets.extend(part.secrets);
+        catalog.defaults.extend(part.defaults);
+        catalog.tenants.extend(part.tenants);
+        diagnostics.extend(part_diagnostics);
+    }
+    catalog.credentials.shrink_to_fit();
+    catalog.pull_secrets.shrink_to_fit();
+    catalog.secrets.shrink_to_fit();
+    catalog.defaults.shrink_to_fit();
+    catalog.tenants.shrink_to_fit();
     catalog.fingerprint = hex::lower(&digest.finalize());
     Ok((catalog, diagnostics))
+}
+
+/// Each file's objects and diagnostics, in the order of `texts`, parsed on up to as many threads
+/// as there are cores (contiguous runs of files per thread).
+fn parse_files(texts: &[(&Path, String)]) -> Vec<(Catalog, Vec<Diagnostic>)> {
+    let parse = |(relative, text): &(&Path, String)| {
+        let (mut part, mut diagnostics) = (Catalog::default(), Vec::new());
+        load_file(relative, text, &mut part, &mut diagnostics);
+        (part, diagnostics)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(texts.len());
+    if threads <= 1 {
+        return texts.iter().map(parse).collect();
+    }
+    let per = texts.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = texts
+            .chunks(per)
+            .map(|run| scope.spawn(move || run.iter().map(parse).collect::<Vec<_>>()))
+            .collect();
+        runs.into_iter()
+            .flat_map(|run| {
+                run.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// Load one file's text as if it were `relative` under an empty spec root (for fuzzing and
@@ -318,11 +364,59 @@ fn load_file(file: &Path, text: &str, catalog: &mut Catalog, diags: &mut Vec<Dia
     }
 }
 
+/// Where a document's first node starts, read from its text without parsing it: the first
+/// line that is not blank, a comment, a directive or a bare document marker. `None` where the
+/// text is not that plain (a node on the marker line, an anchor, a tag, a quoted or flow key):
+/// the parser then says (`first_node_matches_the_parser` checks both on every corpus file).
+fn first_node(text: &str) -> Option<LineCol> {
+    for (i, line) in text.split('\n').enumerate() {
+        let trimmed = line.trim_start_matches([' ', '\t']);
+        let content = trimmed.trim_end_matches(['\r', ' ', '\t']);
+        if content.is_empty() || content.starts_with('#') || content.starts_with('%') {
+            continue;
+        }
+        // A marker is `---` or `...` at the start of a line, alone or before a comment.
+        let at_start = line.trim_end_matches(['\r', ' ', '\t']);
+        if let Some(rest) = at_start
+            .strip_prefix("---")
+            .or_else(|| at_start.strip_prefix("..."))
+        {
+            if rest.is_empty() || (rest.starts_with([' ', '\t']) && rest.trim_start().starts_with('#')) {
+                continue;
+            }
+            return None;
+        }
+        let first = content.chars().next()?;
+        if !(first.is_ascii_alphanumeric() || first == '_') {
+            return None;
+        }
+        return Some(LineCol {
+            line: i + 1,
+            column: line.len() - trimmed.len() + 1,
+        });
+    }
+    None
+}
+
 fn load_document(file: &Path, chunk: &Chunk, catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) {
     let (text, offset) = (chunk.text.as_str(), chunk.offset);
-    let mut index = PathIndex::build(text);
-    index.shift(offset);
-    if let Some((at, tag)) = &index.first_tag {
+    // Tags need the parser's events; a document without a `!` has none, and its index waits
+    // until a position in it is asked for.
+    let plain = first_node(text);
+    let eager = (text.contains('!') || plain.is_none()).then(|| {
+        let mut index = PathIndex::build(text);
+        index.shift(offset);
+        index
+    });
+    let start = match (&eager, plain) {
+        (Some(index), _) => index.start,
+        (None, Some(at)) => LineCol {
+            line: at.line + offset,
+            column: at.column,
+        },
+        (None, None) => LineCol::default(),
+    };
+    if let Some((at, tag)) = eager.as_ref().and_then(|i| i.first_tag.as_ref()) {
         // `!!binary aGVsbG8=` would write `hello`: what is in Git must be what is written.
         diags.push(
             Diagnostic::error(
@@ -333,11 +427,15 @@ fn load_document(file: &Path, chunk: &Chunk, catalog: &mut Catalog, diags: &mut 
         );
         return;
     }
-    let origin = Origin {
-        file: file.to_path_buf(),
-        index,
-    };
-    let start = (origin.index.start.line.max(1), origin.index.start.column.max(1));
+    let origin = Origin::new(file.to_path_buf(), start, Arc::from(text), offset, eager);
+    // The common case in one parse: a plain header and a document that reads as its kind.
+    // Anything else (and any error) takes the path below, which says what is wrong.
+    if let Some(kind) = plain_header(text)
+        && push_valid(kind, chunk, &origin, catalog)
+    {
+        return;
+    }
+    let start = (origin.start.line.max(1), origin.start.column.max(1));
     let header: Header = match serde_saphyr::from_str(text) {
         Ok(header) => header,
         Err(error) => {
@@ -395,6 +493,68 @@ fn load_document(file: &Path, chunk: &Chunk, catalog: &mut Catalog, diags: &mut 
     }
 }
 
+/// The kind of a document whose `apiVersion` and `kind` are plain top-level lines (`kind:
+/// Secret`), once each, with the supported version and a known kind; `None` otherwise.
+fn plain_header(text: &str) -> Option<&'static str> {
+    let (mut version, mut kind) = (None, None);
+    for line in text.lines() {
+        let value = |rest: &str| {
+            let rest = rest.split(" #").next().unwrap_or(rest).trim();
+            rest.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '-'))
+                .then(|| rest.to_string())
+        };
+        if let Some(rest) = line.strip_prefix("apiVersion:") {
+            if version.replace(value(rest)?).is_some() {
+                return None;
+            }
+        } else if let Some(rest) = line.strip_prefix("kind:")
+            && kind.replace(value(rest)?).is_some()
+        {
+            return None;
+        }
+    }
+    if version? != API_VERSION {
+        return None;
+    }
+    let kind = kind?;
+    KINDS.iter().find(|k| **k == kind).copied()
+}
+
+/// Parse `chunk` as a document of `kind` and add it; `false` (nothing added, nothing said)
+/// when it does not read as one.
+fn push_valid(kind: &'static str, chunk: &Chunk, origin: &Origin, catalog: &mut Catalog) -> bool {
+    fn push<S: DeserializeOwned>(
+        kind: &'static str,
+        chunk: &Chunk,
+        origin: &Origin,
+        out: &mut Vec<Object<S>>,
+    ) -> bool {
+        match serde_saphyr::from_str::<Document<S>>(&chunk.text) {
+            // What the lines said must be what the parser read (a line inside a multi-line
+            // string could look like a header).
+            Ok(document) if document.kind == kind && document.api_version == API_VERSION => {
+                out.push(Object {
+                    kind,
+                    name: document.metadata.name,
+                    namespace: document.metadata.namespace,
+                    spec: document.spec,
+                    origin: origin.clone(),
+                });
+                true
+            }
+            _ => false,
+        }
+    }
+    match kind {
+        "Credential" => push(kind, chunk, origin, &mut catalog.credentials),
+        "PullSecret" => push(kind, chunk, origin, &mut catalog.pull_secrets),
+        "Secret" => push(kind, chunk, origin, &mut catalog.secrets),
+        "Defaults" => push(kind, chunk, origin, &mut catalog.defaults),
+        _ => push(kind, chunk, origin, &mut catalog.tenants),
+    }
+}
+
 fn push_typed<S: DeserializeOwned>(
     kind: &'static str,
     chunk: &Chunk,
@@ -403,7 +563,7 @@ fn push_typed<S: DeserializeOwned>(
     out: &mut Vec<Object<S>>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let start = (origin.index.start.line.max(1), origin.index.start.column.max(1));
+    let start = (origin.start.line.max(1), origin.start.column.max(1));
     match serde_saphyr::from_str::<Document<S>>(&chunk.text) {
         Ok(document) => out.push(Object {
             kind,
@@ -479,6 +639,53 @@ mod tests {
             fingerprint(dir.path()).as_deref(),
             Some(catalog.fingerprint.as_str())
         );
+    }
+
+    /// Every document of the corpus and the examples: where the text says the first node is,
+    /// the parser agrees (the lazy index depends on it).
+    #[test]
+    fn first_node_matches_the_parser() {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if is_spec_file(&path) {
+                    out.push(path);
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        walk(&root.join("tests/data"), &mut files);
+        walk(&root.join("examples"), &mut files);
+        let mut checked = 0;
+        for file in &files {
+            let Ok(text) = fs::read_to_string(file) else {
+                continue;
+            };
+            for chunk in split_documents(&text) {
+                if let Some(at) = first_node(&chunk.text) {
+                    assert_eq!(
+                        at,
+                        PathIndex::build(&chunk.text).start,
+                        "{}: {:?}",
+                        file.display(),
+                        chunk.text
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "only {checked} documents");
+        // The shapes it leaves to the parser.
+        for text in ["--- {a: 1}\n", "&x a: 1\n", "\"a\": 1\n", "- a\n", "--- a: 1\n"] {
+            assert_eq!(first_node(text), None, "{text:?}");
+        }
+        for (text, line, column) in [("# c\n---\n\n  a: 1\n", 4, 3), ("--- # c\nkind: X\n", 2, 1)] {
+            assert_eq!(first_node(text), Some(LineCol { line, column }), "{text:?}");
+            assert_eq!(PathIndex::build(text).start, LineCol { line, column }, "{text:?}");
+        }
     }
 
     #[test]

@@ -338,7 +338,7 @@ pub struct SecretSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<LabelSelector>,
     /// Secret key → where its value comes from.
-    pub data: BTreeMap<String, DataSource>,
+    pub data: crate::value::vec_map::VecMap<String, DataSource>,
     /// Workloads (in each target namespace) to restart when this Secret's data changes —
     /// what consumes it as environment variables reads it only at pod start. The same
     /// template annotation `kubectl rollout restart` sets; never on a sync that changed nothing.

@@ -14,6 +14,7 @@ use super::catalog::{Catalog, Object, Origin};
 use super::diag::{Diagnostic, Position};
 use super::model::{DefaultsSpec, LabelSelector, Rotation};
 use super::validate::ARGOCD_TRACKING_KEYS;
+use crate::value::vec_map::VecMap;
 
 mod targets;
 pub use targets::matches;
@@ -61,7 +62,8 @@ pub enum Payload {
     Pull(Vec<RegistryIntent>),
     Opaque {
         secret_type: String,
-        data: BTreeMap<String, DataIntent>,
+        /// A sorted vector, not a `BTreeMap`: one or two keys per Secret (memory, #24).
+        data: crate::value::vec_map::VecMap<String, DataIntent>,
     },
 }
 
@@ -90,9 +92,12 @@ pub struct IntentBody {
     pub spec_ref: String,
     pub origin: Position,
     pub payload: Payload,
-    pub labels: BTreeMap<String, Layered>,
-    pub annotations: BTreeMap<String, Layered>,
-    pub rotation: BTreeMap<String, Layered>,
+    /// Sorted vectors, not `BTreeMap`s: a few keys each (every intent carries Argo CD's
+    /// compare-options annotation), and a `BTreeMap` node for eleven per intent was most of a
+    /// 100,000-document repository's memory (#24).
+    pub labels: VecMap<String, Layered>,
+    pub annotations: VecMap<String, Layered>,
+    pub rotation: VecMap<String, Layered>,
     pub adopt: bool,
     /// Prove the registries accept the credential before writing changed data.
     pub verify: bool,
@@ -352,9 +357,9 @@ fn intent_body<S>(
         argocd: common.argocd,
     });
 
-    let mut labels = BTreeMap::new();
-    let mut annotations = BTreeMap::new();
-    let mut rotation = BTreeMap::new();
+    let mut labels = VecMap::new();
+    let mut annotations = VecMap::new();
+    let mut rotation = VecMap::new();
     let mut argocd = Layered {
         value: "true".into(),
         from: Layer::Builtin,
@@ -425,7 +430,7 @@ fn intent_body<S>(
 }
 
 fn merge(
-    into: &mut BTreeMap<String, Layered>,
+    into: &mut VecMap<String, Layered>,
     from: &BTreeMap<String, String>,
     layer: &Layer,
     origin: &Origin,

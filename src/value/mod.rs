@@ -13,3 +13,4 @@ pub mod kind;
 pub mod labels;
 pub mod observed;
 pub mod secret;
+pub mod vec_map;

@@ -372,7 +372,7 @@ pub fn after_resolve(
                     Reach::Forbidden(why) => problems.push(violation(
                         &tenant.name,
                         "namespaces",
-                        origin.key_at(if origin.index.key("spec.namespaceSelector").is_some() {
+                        origin.key_at(if origin.index().key("spec.namespaceSelector").is_some() {
                             "spec.namespaceSelector"
                         } else {
                             "spec.namespaces"

@@ -209,11 +209,11 @@ impl Validator<'_> {
         }
         let literal_username = spec.username.is_some() || spec.username_preset.is_some();
         for (logical, source_key) in &spec.fields {
-            let at = origin.at(&format!("spec.fields.{logical}"));
+            let at = || origin.at(&format!("spec.fields.{logical}"));
             if source_key.is_empty() {
                 self.error(
                     &id,
-                    at.clone(),
+                    at(),
                     format!("field `{logical}` maps to an empty key"),
                     format!("write the key in the source that holds `{logical}`"),
                 );
@@ -221,7 +221,7 @@ impl Validator<'_> {
             if logical == "username" && literal_username {
                 self.error(
                     &id,
-                    at.clone(),
+                    at(),
                     "the username is given twice: as a literal and as a field mapping",
                     "remove `fields.username`, or remove username/usernamePreset",
                 );
@@ -230,7 +230,7 @@ impl Validator<'_> {
                 && let Some(only) = &file.key
                 && source_key != only
             {
-                self.error(&id, at,
+                self.error(&id, at(),
                     format!("field `{logical}` maps to key `{source_key}`, but this file source holds only `{only}`"),
                     format!("map it to `{only}`, or drop `file.key` to read the file as a map"));
             }
@@ -270,12 +270,12 @@ impl Validator<'_> {
     }
 
     pub(super) fn age_path(&mut self, id: &str, origin: &Origin, path: &str) {
-        let at = origin.at("spec.ageFile.path");
+        let at = || origin.at("spec.ageFile.path");
         let relative = Path::new(path);
         if relative.is_absolute() {
             self.error(
                 id,
-                at,
+                at(),
                 format!("ageFile path `{path}` is absolute"),
                 "write a path relative to this spec file, inside the spec repository",
             );
@@ -283,9 +283,9 @@ impl Validator<'_> {
         }
         let base = origin.file.parent().unwrap_or(Path::new(""));
         match normalize(&base.join(relative)) {
-            None => self.error(id, at, format!("ageFile path `{path}` leaves the spec repository"),
+            None => self.error(id, at(), format!("ageFile path `{path}` leaves the spec repository"),
                 "keep encrypted files inside the spec repository"),
-            Some(resolved) if !self.catalog.files.contains(&resolved) => self.error(id, at,
+            Some(resolved) if !self.catalog.files.contains(&resolved) => self.error(id, at(),
                 format!("ageFile `{}` does not exist", resolved.display()),
                 "create it with `pullsync encrypt --recipient AGE_PUBLIC_KEY --output FILE < values.yaml`, or fix the path (relative to this spec file)"),
             Some(_) => {}

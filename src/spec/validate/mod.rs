@@ -275,11 +275,11 @@ impl Validator<'_> {
     fn namespace_list(&mut self, id: &str, origin: &Origin, namespaces: &[String]) {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, ns) in namespaces.iter().enumerate() {
-            let at = origin.at(&format!("spec.namespaces[{i}]"));
+            let at = || origin.at(&format!("spec.namespaces[{i}]"));
             if let Err(why) = names::dns1123_label(ns) {
                 self.error(
                     id,
-                    at.clone(),
+                    at(),
                     format!("namespace `{ns}` is not valid: it {why}"),
                     "write a namespace name such as `ml-team`",
                 );
@@ -287,7 +287,7 @@ impl Validator<'_> {
             if seen.insert(ns, i).is_some() {
                 self.warning(
                     id,
-                    at,
+                    at(),
                     format!("namespace `{ns}` is listed twice"),
                     "remove the duplicate",
                 );
@@ -343,26 +343,26 @@ impl Validator<'_> {
         let what = if labels { "label" } else { "annotation" };
         let mut total = 0;
         for (key, value) in map {
-            let at = origin.key_at(&format!("{path}.{key}"));
+            let at = || origin.key_at(&format!("{path}.{key}"));
             total += key.len() + value.len();
             if let Err(why) = names::qualified_key(key) {
                 self.error(
                     id,
-                    at.clone(),
+                    at(),
                     format!("{what} key `{key}` is not valid: it {why}"),
                     "write `name` or `prefix.example.com/name`, e.g. `opendatahub.io/dashboard`",
                 );
             } else if key.starts_with(RESERVED_PREFIX) {
                 self.error(
                     id,
-                    at.clone(),
+                    at(),
                     format!("{what} key `{key}` uses the prefix reserved for pullsync"),
                     format!("choose a key outside `{RESERVED_PREFIX}`"),
                 );
             } else if ARGOCD_TRACKING_KEYS.contains(&key.as_str()) {
                 self.warning(
                     id,
-                    at.clone(),
+                    at(),
                     format!(
                         "{what} `{key}` is Argo CD's tracking key and is never copied onto generated secrets"
                     ),
