@@ -20,6 +20,7 @@ pub mod daemon;
 pub mod engine;
 pub mod image;
 pub mod k8s;
+pub mod memory;
 pub mod metrics;
 pub mod plan;
 pub mod progress;

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     if let Some(timeout) = cli.git_timeout() {
         set_git_timeouts(timeout);
     }
+    pullsync::memory::set_release(release_free_pages);
     pullsync::telemetry::init(cli.log_format, &cli.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -30,6 +31,17 @@ fn main() -> ExitCode {
             eprintln!("error: {}", describe(error.as_ref()));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// glibc's `malloc_trim(0)`: returns the free pages of every arena to the kernel (after a
+/// large spec load; see `pullsync::memory`).
+#[allow(unsafe_code)]
+fn release_free_pages() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim walks glibc's own arenas under their locks; it takes no pointer.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

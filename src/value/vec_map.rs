@@ -46,6 +46,11 @@ impl<K: Ord, V> VecMap<K, V> {
         match self.find(&key) {
             Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
             Err(i) => {
+                // Small maps are the point: grow one slot at a time while small (a `Vec`
+                // would jump to four), by doubling past that.
+                if self.entries.len() == self.entries.capacity() && self.entries.len() < 8 {
+                    self.entries.reserve_exact(1);
+                }
                 self.entries.insert(i, (key, value));
                 None
             }
