@@ -108,6 +108,7 @@ pub async fn run(
         })?;
     let cache = Arc::new(Mutex::new(CredentialCache::default()));
     context.cache = Some(cache.clone());
+    context.load_cache = Some(Default::default());
     context.written = Some(Arc::new(Mutex::new(Default::default())));
     let status: http::Shared = Arc::new(RwLock::new(Status::default()));
     // A first sync of thousands of namespaces says how far it is in the log.

@@ -48,6 +48,8 @@ pub struct Context {
     // What a long-running process keeps; `None` in a one-shot command.
     /// Credential values and failures between syncs.
     pub cache: Option<Arc<tokio::sync::Mutex<CredentialCache>>>,
+    /// Each spec file's parse between syncs: a one-file commit re-parses one file.
+    pub load_cache: Option<Arc<std::sync::Mutex<crate::spec::load::LoadCache>>>,
     /// The resourceVersion of each managed Secret as pullsync last left it, to notice edits.
     pub written: Option<Written>,
     /// The install's key for digests in metadata.

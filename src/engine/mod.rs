@@ -98,6 +98,7 @@ impl Engine {
             &namespaces,
             &self.render.tenancy,
             &self.render.cluster,
+            self.context.load_cache.clone(),
         )
         .await
         .ok()?;

@@ -36,6 +36,18 @@ pub fn check_and_resolve(
     tenancy: &TenancySettings,
     cluster: &ClusterIdentity,
 ) -> Result<Resolved, Stop> {
+    check_and_resolve_cached(dir, namespaces, tenancy, cluster, None)
+}
+
+/// [`check_and_resolve`], parsing only the spec files that changed since `cache` last saw them.
+pub fn check_and_resolve_cached(
+    dir: &Path,
+    namespaces: &Namespaces,
+    tenancy: &TenancySettings,
+    cluster: &ClusterIdentity,
+    cache: Option<&std::sync::Mutex<spec::load::LoadCache>>,
+) -> Result<Resolved, Stop> {
+    let mut guard = cache.map(|c| c.lock().unwrap_or_else(|e| e.into_inner()));
     let policy = match tenancy::load(tenancy, dir) {
         Ok(policy) => policy,
         Err(LoadTenantsError::Invalid(diagnostics)) => return Err(Stop::Invalid(diagnostics)),
@@ -44,14 +56,15 @@ pub fn check_and_resolve(
     let except = tenancy.source.as_ref().and_then(|s| s.inside(dir));
     let mut verdict = Verdict::default();
     let mut checked = match &policy {
-        None => match spec::check_except(dir, except.as_deref()) {
+        None => match spec::check_cached(dir, except.as_deref(), guard.as_deref_mut()) {
             Ok(checked) => checked,
             Err(CheckSpecsError::Invalid(diagnostics)) => return Err(Stop::Invalid(diagnostics)),
             Err(CheckSpecsError::Load(error)) => return Err(error.into()),
         },
         // Under tenancy one team's broken file is that team's problem only.
         Some(policy) => {
-            let (mut catalog, mut diagnostics) = spec::load::load_except(dir, except.as_deref())?;
+            let (mut catalog, mut diagnostics) =
+                spec::load::load_cached(dir, except.as_deref(), guard.as_deref_mut())?;
             diagnostics.extend(spec::validate::validate(&catalog));
             spec::diag::sort(&mut diagnostics);
             enforce::isolate_broken_files(policy, &mut catalog, &mut diagnostics, &mut verdict);
@@ -66,6 +79,7 @@ pub fn check_and_resolve(
             }
         }
     };
+    drop(guard);
     // Fleets: what is for other clusters is not this one's business (not even its tenancy).
     cluster.retain(&mut checked.catalog);
     let before = enforce::before_resolve(policy.as_ref(), &mut checked.catalog, namespaces);
@@ -102,6 +116,7 @@ pub async fn check_and_resolve_blocking(
     namespaces: &Namespaces,
     tenancy: &TenancySettings,
     cluster: &ClusterIdentity,
+    cache: Option<std::sync::Arc<std::sync::Mutex<spec::load::LoadCache>>>,
 ) -> Result<Resolved, Stop> {
     let (dir, namespaces, tenancy, cluster) = (
         dir.to_path_buf(),
@@ -109,9 +124,11 @@ pub async fn check_and_resolve_blocking(
         tenancy.clone(),
         cluster.clone(),
     );
-    tokio::task::spawn_blocking(move || check_and_resolve(&dir, &namespaces, &tenancy, &cluster))
-        .await
-        .map_err(EngineError::Blocking)?
+    tokio::task::spawn_blocking(move || {
+        check_and_resolve_cached(&dir, &namespaces, &tenancy, &cluster, cache.as_deref())
+    })
+    .await
+    .map_err(EngineError::Blocking)?
 }
 
 /// Everything between the spec folder and the rendered objects.
@@ -211,7 +228,14 @@ pub async fn pipeline(dir: &Path, args: &RenderConfig, context: &Context) -> Res
         desired,
         diagnostics,
         tenancy,
-    } = check_and_resolve_blocking(dir, &context.namespaces, &args.tenancy, &args.cluster).await?;
+    } = check_and_resolve_blocking(
+        dir,
+        &context.namespaces,
+        &args.tenancy,
+        &args.cluster,
+        context.load_cache.clone(),
+    )
+    .await?;
     // Rotation layered from Defaults reaches the credentials the secrets use.
     spec::rotation::apply(&mut checked.catalog, &desired);
     let catalog = &checked.catalog;

@@ -37,7 +37,16 @@ pub fn check(root: &Path) -> Result<Checked, CheckSpecsError> {
 
 /// `check`, leaving out one folder of the root (the Tenants, when they live in the repo).
 pub fn check_except(root: &Path, except: Option<&Path>) -> Result<Checked, CheckSpecsError> {
-    let (catalog, mut diagnostics) = load::load_except(root, except)?;
+    check_cached(root, except, None)
+}
+
+/// [`check_except`] through a daemon's [`load::LoadCache`].
+pub fn check_cached(
+    root: &Path,
+    except: Option<&Path>,
+    cache: Option<&mut load::LoadCache>,
+) -> Result<Checked, CheckSpecsError> {
+    let (catalog, mut diagnostics) = load::load_cached(root, except, cache)?;
     diagnostics.extend(validate::validate(&catalog));
     diag::sort(&mut diagnostics);
     if diagnostics.iter().any(Diagnostic::is_error) {
