@@ -68,9 +68,13 @@ pub fn load_except(root: &Path, except: Option<&Path>) -> Result<(Catalog, Vec<D
 /// What a long-running process keeps between loads: each spec file's objects and diagnostics,
 /// by the digest of its bytes. A commit that changes one file of a large repository re-parses
 /// that file only; the others are copied from here (parsing was nearly all of a load).
+/// One file's objects and diagnostics.
+type Parsed = Arc<(Catalog, Vec<Diagnostic>)>;
+
 #[derive(Debug, Default)]
 pub struct LoadCache {
-    files: std::collections::HashMap<PathBuf, (Vec<u8>, Arc<(Catalog, Vec<Diagnostic>)>)>,
+    /// File → (digest of its bytes, its parse).
+    files: std::collections::HashMap<PathBuf, (Vec<u8>, Parsed)>,
     /// Files taken from the cache, and files parsed, over this cache's life.
     pub reused: u64,
     pub parsed: u64,
@@ -136,7 +140,7 @@ pub fn load_cached(
         .iter()
         .map(|(_, text)| Sha256::digest(text.as_bytes()).to_vec())
         .collect();
-    let mut parts: Vec<Option<Arc<(Catalog, Vec<Diagnostic>)>>> = texts
+    let mut parts: Vec<Option<Parsed>> = texts
         .iter()
         .zip(&digests)
         .map(|((relative, _), digest)| {
@@ -155,7 +159,7 @@ pub fn load_cached(
     for part in parts.iter_mut().filter(|p| p.is_none()) {
         *part = fresh.next().map(Arc::new);
     }
-    let parts: Vec<Arc<(Catalog, Vec<Diagnostic>)>> = parts.into_iter().flatten().collect();
+    let parts: Vec<Parsed> = parts.into_iter().flatten().collect();
     if let Some(cache) = cache.as_deref_mut() {
         cache.parsed += missing.len() as u64;
         cache.reused += (parts.len() - missing.len()) as u64;
