@@ -14,3 +14,4 @@ cargo bench --locked --bench daemon
 cargo bench --locked --bench exchanged
 cargo bench --locked --bench admission
 cargo bench --locked --bench provider
+cargo bench --locked --bench big_repos

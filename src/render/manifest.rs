@@ -25,8 +25,8 @@ pub struct Manifest<'a> {
 struct Metadata<'a> {
     name: &'a str,
     namespace: &'a str,
-    labels: &'a BTreeMap<String, String>,
-    annotations: &'a BTreeMap<String, String>,
+    labels: &'a crate::value::vec_map::VecMap<String, String>,
+    annotations: &'a crate::value::vec_map::VecMap<String, String>,
 }
 
 /// With `reveal`, `data` holds the base64 values; without, each value reads `[redacted]`.

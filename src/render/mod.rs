@@ -14,6 +14,7 @@ use crate::spec::Catalog;
 use crate::spec::resolve::{DataIntent, Desired, IntentBody, Layer, Payload};
 use crate::value::credential::Values;
 use crate::value::secret::SecretValue;
+use crate::value::vec_map::VecMap;
 
 pub use crate::value::digest;
 pub use crate::value::digest::content_hash;
@@ -51,11 +52,13 @@ impl std::ops::Deref for Rendered {
 pub struct RenderedBody {
     pub name: String,
     pub secret_type: String,
-    pub data: BTreeMap<String, SecretValue>,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
+    /// Sorted vectors, not `BTreeMap`s: a few keys each, and one body per Secret of a
+    /// 100,000-document repository (#24).
+    pub data: VecMap<String, SecretValue>,
+    pub labels: VecMap<String, String>,
+    pub annotations: VecMap<String, String>,
     /// `labels/KEY` or `annotations/KEY` → the layer that set it.
-    pub provenance: BTreeMap<String, Layer>,
+    pub provenance: VecMap<String, Layer>,
     pub spec_ref: String,
     /// Registries in spec order, for `auth.json` files.
     pub registries: Vec<String>,
@@ -252,10 +255,10 @@ fn render_body<E: std::fmt::Display>(
     Ok(RenderedBody {
         name: intent.name.clone(),
         secret_type,
-        data,
-        labels,
-        annotations,
-        provenance,
+        data: data.into_iter().collect(),
+        labels: labels.into_iter().collect(),
+        annotations: annotations.into_iter().collect(),
+        provenance: provenance.into_iter().collect(),
         spec_ref: intent.spec_ref.clone(),
         registries,
         service_accounts: intent.service_accounts.clone(),
