@@ -249,3 +249,52 @@ fn expired_foreign_unbound_and_deleted_pod_tokens_get_nothing_and_rotation_is_se
         "a value or a token in the log"
     );
 }
+
+#[test]
+fn only_the_leader_answers_and_a_follower_says_so() {
+    support::require("skopeo");
+    let s = setup();
+    let image = format!("{}/team-a/app:1", s.registry.host);
+    let ca = write(s.work.path(), "ca.crt", s.server.ca_pem());
+    // Two replicas under leader election, each with its own endpoint.
+    let repo = s.work.path().join("repo");
+    let replica = |identity: &str, listen: &str| {
+        let mut flags = flags(&s.server, listen);
+        flags.extend(
+            [
+                "--leader-election",
+                "--lease-duration",
+                "2s",
+                "--identity",
+                identity,
+            ]
+            .map(String::from),
+        );
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        Daemon::start(&s.server.kubeconfig(), &repo, &flags)
+    };
+    let (listen_a, listen_b) = (free_listen(), free_listen());
+    let a = replica("replica-a", &listen_a);
+    let b = replica("replica-b", &listen_b);
+    let mut leader = None;
+    eventually("one replica leads and has synced", || {
+        leader = [(&a, &listen_a), (&b, &listen_b)]
+            .into_iter()
+            .find(|(d, _)| d.status()["leader"] == true && d.syncs() >= 1)
+            .map(|(_, l)| l.clone());
+        leader.is_some()
+    });
+    let leader = leader.unwrap();
+    let follower = if leader == listen_a { &listen_b } else { &listen_a };
+    let pod_token = token(&s.server, &s.team_a, "pullsync", true);
+    let (code, answer, stderr) = plugin(&leader, &ca, &image, &pod_token);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(answer["auth"][&s.registry.host]["password"], CANARY);
+    // The follower holds no fetched value: a 503 the plugin retries elsewhere (here: once).
+    let (code, _, stderr) = plugin(follower, &ca, &image, &pod_token);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("(503)") && stderr.contains("not serving yet"),
+        "{stderr}"
+    );
+}
