@@ -489,7 +489,7 @@ fn load_document(file: &Path, chunk: &Chunk, catalog: &mut Catalog, diags: &mut 
     // Tags need the parser's events; a document without a `!` has none, and its index waits
     // until a position in it is asked for.
     let plain = first_node(text);
-    let eager = (text.contains('!') || plain.is_none()).then(|| {
+    let eager = (text.contains('!') || text.contains("<<") || plain.is_none()).then(|| {
         let mut index = PathIndex::build(text);
         index.shift(offset);
         index
@@ -510,6 +510,18 @@ fn load_document(file: &Path, chunk: &Chunk, catalog: &mut Catalog, diags: &mut 
                 format!("YAML tag `{tag}` is not allowed in specs"),
             )
             .help("write the plain value without a `!` tag; specs hold strings, lists and maps only"),
+        );
+        return;
+    }
+    if let Some(at) = eager.as_ref().and_then(|i| i.first_key_named("<<")) {
+        // `<<: *base` copies a mapping in where the reader of the file sees one key: what a
+        // review shows must be what is applied (the same reason tags are refused).
+        diags.push(
+            Diagnostic::error(
+                position(file, at.line, at.column),
+                "YAML merge key `<<` is not allowed in specs",
+            )
+            .help("write the keys out where they apply (or layer them with a Defaults object); a reviewer must see every key that is applied"),
         );
         return;
     }

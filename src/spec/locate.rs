@@ -140,6 +140,15 @@ impl PathIndex {
         }
     }
 
+    /// The first key named `name` anywhere in the document (e.g. the YAML 1.1 merge key `<<`).
+    pub fn first_key_named(&self, name: &str) -> Option<LineCol> {
+        self.keys
+            .iter()
+            .filter(|(path, _)| path.rsplit('.').next() == Some(name))
+            .map(|(_, at)| *at)
+            .min_by_key(|at| (at.line, at.column))
+    }
+
     /// Position of the key of `path` (e.g. `metadata.labels.team`), falling back to its value.
     pub fn key(&self, path: &str) -> Option<LineCol> {
         self.keys.get(path).or_else(|| self.values.get(path)).copied()
