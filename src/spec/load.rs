@@ -489,11 +489,12 @@ fn load_document(file: &Path, chunk: &Chunk, catalog: &mut Catalog, diags: &mut 
     // Tags need the parser's events; a document without a `!` has none, and its index waits
     // until a position in it is asked for.
     let plain = first_node(text);
-    let eager = (text.contains('!') || text.contains("<<") || plain.is_none()).then(|| {
-        let mut index = PathIndex::build(text);
-        index.shift(offset);
-        index
-    });
+    let eager = (text.contains('!') || text.contains("<<") || plain.is_none() || might_hold_typed(text))
+        .then(|| {
+            let mut index = PathIndex::build(text);
+            index.shift(offset);
+            index
+        });
     let start = match (&eager, plain) {
         (Some(index), _) => index.start,
         (None, Some(at)) => LineCol {
@@ -523,6 +524,16 @@ fn load_document(file: &Path, chunk: &Chunk, catalog: &mut Catalog, diags: &mut 
             )
             .help("write the keys out where they apply (or layer them with a Defaults object); a reviewer must see every key that is applied"),
         );
+        return;
+    }
+    let typed: Vec<Diagnostic> = eager
+        .iter()
+        .flat_map(|i| &i.typed)
+        .filter(|(path, _, _)| must_be_string(path))
+        .map(|(path, at, value)| typed_value(file, path, *at, value))
+        .collect();
+    if !typed.is_empty() {
+        diags.extend(typed);
         return;
     }
     let origin = Origin::new(file.to_path_buf(), start, Arc::from(text), offset, eager);
@@ -589,6 +600,53 @@ fn load_document(file: &Path, chunk: &Chunk, catalog: &mut Catalog, diags: &mut 
         "Defaults" => push_typed(kind, chunk, origin, object_id, &mut catalog.defaults, diags),
         _ => push_typed(kind, chunk, origin, object_id, &mut catalog.tenants, diags),
     }
+}
+
+/// Whether any word of the text could be an unquoted number, boolean or null (a cheap test:
+/// the parser's events decide, see `PathIndex::typed`).
+fn might_hold_typed(text: &str) -> bool {
+    text.split(|c: char| c.is_whitespace() || ",[]{}:#\"'".contains(c))
+        .any(super::locate::looks_typed)
+}
+
+/// Fields Kubernetes or pullsync take as text only, where YAML would silently turn `1`, `true`
+/// or `on` into text that is not what the file seems to say (Kubernetes refuses non-string
+/// label values outright).
+fn must_be_string(path: &str) -> bool {
+    let tail = path.rsplit('.').next().unwrap_or(path);
+    matches!(path, "metadata.name" | "metadata.namespace")
+        || path.starts_with("spec.namespaces[")
+        || path.starts_with("spec.serviceAccounts[")
+        || path.contains(".labels.")
+        || path.contains(".annotations.")
+        || path.contains(".matchLabels.")
+        || (path.contains(".matchExpressions[") && path.contains(".values["))
+        || (path.starts_with("spec.data.") && tail == "value")
+        || (path.starts_with("spec.registries[") && matches!(tail, "server" | "credential" | "email"))
+}
+
+fn typed_value(file: &Path, path: &str, at: LineCol, value: &str) -> Diagnostic {
+    let key = path
+        .rsplit(['.', '['])
+        .next()
+        .unwrap_or(path)
+        .trim_end_matches(']');
+    let what = if value.parse::<f64>().is_ok() || value.starts_with("0x") || value.starts_with("0o") {
+        "a number"
+    } else if matches!(value.to_ascii_lowercase().as_str(), "null" | "~") {
+        "null"
+    } else {
+        "a boolean"
+    };
+    Diagnostic::error(
+        position(file, at.line, at.column),
+        format!("`{value}` at {path} is {what} to YAML, not text"),
+    )
+    .help(if path.contains("abels.") {
+        format!("quote it: `{key}: \"{value}\"`; Kubernetes refuses a label value that is not a string")
+    } else {
+        format!("quote it: `{key}: \"{value}\"`; this field is text, and unquoted YAML reads {what}")
+    })
 }
 
 /// The kind of a document whose `apiVersion` and `kind` are plain top-level lines (`kind:

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use serde_saphyr::granit_parser::{Event, Parser};
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 
 /// 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,6 +24,30 @@ pub struct PathIndex {
     pub start: LineCol,
     /// The first explicit YAML tag (`!!binary`, `!custom`), which specs never need.
     pub first_tag: Option<(LineCol, String)>,
+    /// Unquoted values that are not strings to YAML 1.2 or to Kubernetes' YAML 1.1 reader
+    /// (`1`, `true`, `on`, `no`, `~`): path, position and text.
+    pub typed: Vec<(String, LineCol, String)>,
+}
+
+/// Whether an unquoted scalar reads as a number, a boolean or null: YAML 1.2's core schema,
+/// and the YAML 1.1 booleans Kubernetes' own YAML reader (go-yaml) still takes (`yes`, `on`).
+pub fn looks_typed(plain: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "true", "false", "null", "~", "yes", "no", "on", "off", "y", "n", ".inf", "-.inf", "+.inf", ".nan",
+    ];
+    let lower = plain.to_ascii_lowercase();
+    if WORDS.contains(&lower.as_str()) {
+        return true;
+    }
+    let body = lower.trim_start_matches(['-', '+']);
+    if let Some(hex) = body.strip_prefix("0x") {
+        return !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit());
+    }
+    if let Some(octal) = body.strip_prefix("0o") {
+        return !octal.is_empty() && octal.chars().all(|c| ('0'..='7').contains(&c));
+    }
+    // A decimal integer or float (`1`, `0755`, `1.5`, `.5`, `1e3`); `1.2.3` stays a string.
+    body.starts_with(|c: char| c.is_ascii_digit() || c == '.') && body.parse::<f64>().is_ok()
 }
 
 enum Frame {
@@ -102,6 +126,11 @@ impl PathIndex {
             let is_key = is_node && node_path.is_none();
             if let Some(path) = &node_path {
                 index.values.entry(path.clone()).or_insert(at);
+                if let Event::Scalar(value, ScalarStyle::Plain, ..) = &event
+                    && looks_typed(value)
+                {
+                    index.typed.push((path.clone(), at, value.to_string()));
+                }
             }
             match event {
                 Event::MappingStart(..) if !is_key => stack.push(Frame::Map {
@@ -177,6 +206,34 @@ impl PathIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_plain_scalars_are_told_apart_from_strings() {
+        for typed in [
+            "1", "-2", "0755", "1.5", ".5", "1e3", "0x1F", "0o17", "true", "False", "on", "NO", "y", "~",
+            "null", ".inf",
+        ] {
+            assert!(looks_typed(typed), "{typed}");
+        }
+        for text in [
+            "ml-team",
+            "1.2.3",
+            "v1",
+            "123abc",
+            "gpu",
+            "inf",
+            "nan",
+            "0x",
+            "yesterday",
+            "1.0-rc1",
+            "",
+        ] {
+            assert!(!looks_typed(text), "{text}");
+        }
+        let index = PathIndex::build("metadata: {name: 123}\nspec:\n  labels: {tier: 1, team: \"2\"}\n");
+        let paths: Vec<&str> = index.typed.iter().map(|(p, _, _)| p.as_str()).collect();
+        assert_eq!(paths, ["metadata.name", "spec.labels.tier"]);
+    }
 
     #[test]
     fn finds_keys_values_and_sequence_items() {
