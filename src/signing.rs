@@ -6,7 +6,8 @@
 //! with the options `namespaces="…"`, `valid-after=`, `valid-before=` (judged at the commit's
 //! time, as git passes `-Overify-time`). `cert-authority` lines are refused rather than
 //! silently ignored. The signature must be for the namespace `git` (what git signs with).
-//! Only Ed25519 keys are accepted; other key types are an error that says so.
+//! Ed25519, ECDSA P-256 and RSA (at least 2048 bits, SHA-2 signatures) keys are accepted;
+//! other key types are an error that says so.
 
 use std::fmt;
 
@@ -182,6 +183,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// NIST SP 800-131A's floor for RSA signatures.
+const MIN_RSA_BITS: usize = 2048;
+
 fn is_key_type(token: &str) -> bool {
     token.starts_with("ssh-") || token.starts_with("ecdsa-") || token.starts_with("sk-")
 }
@@ -206,11 +210,30 @@ fn parse_line(raw: &str, line: usize) -> Result<Signer, ParseSignersError> {
         valid_before: None,
         line,
     };
-    if signer.key.algorithm() != Algorithm::Ed25519 {
-        return Err(fail(format!(
-            "{} keys are not supported; pullsync verifies ssh-ed25519 signatures",
-            signer.key.algorithm()
-        )));
+    // What `ssh-keygen` makes by default on current systems: Ed25519, ECDSA P-256, RSA
+    // (signed with SHA-2: `rsa-sha2-512`, as `ssh-keygen -Y sign` does; SHA-1 fails to verify).
+    match signer.key.algorithm() {
+        Algorithm::Ed25519
+        | Algorithm::Ecdsa {
+            curve: ssh_key::EcdsaCurve::NistP256,
+        } => {}
+        Algorithm::Rsa { .. } => {
+            let bits = signer
+                .key
+                .key_data()
+                .rsa()
+                .map_or(0, |k| k.n.as_positive_bytes().map_or(0, |n| n.len() * 8));
+            if bits < MIN_RSA_BITS {
+                return Err(fail(format!(
+                    "an RSA key of {bits} bits is too weak; use at least {MIN_RSA_BITS} bits (or ssh-ed25519)"
+                )));
+            }
+        }
+        other => {
+            return Err(fail(format!(
+                "{other} keys are not supported; pullsync verifies ssh-ed25519, ecdsa-sha2-nistp256 and ssh-rsa (SHA-2) signatures"
+            )));
+        }
     }
     for option in options_list(options) {
         let (name, value) = option.split_once('=').unwrap_or((option.as_str(), ""));

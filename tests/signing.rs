@@ -212,3 +212,64 @@ fn a_signed_tag_is_required_when_asked() {
         release(&server).as_deref() == Some("tagged")
     });
 }
+
+/// `ssh-keygen -t TYPE [-b BITS]` (test-only keys, in a temporary folder).
+fn keypair_of(dir: &Path, name: &str, kind: &str, bits: Option<&str>) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let mut command = Command::new("ssh-keygen");
+    command.args(["-q", "-t", kind, "-N", "", "-C", name]);
+    if let Some(bits) = bits {
+        command.args(["-b", bits]);
+    }
+    assert!(command.arg("-f").arg(&key).status().unwrap().success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    (key, public.trim().to_string())
+}
+
+#[test]
+fn ecdsa_and_rsa_keys_as_ssh_keygen_makes_them_verify_and_weak_ones_are_refused() {
+    support::require("ssh-keygen");
+    let dir = tempfile::tempdir().unwrap();
+    let payload = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor a <a@example.com> 1700000000 +0000\n\nsigned\n";
+    let message = write(dir.path(), "commit", payload);
+    for (name, kind, bits) in [
+        ("ed", "ed25519", None),
+        ("ec", "ecdsa", None),
+        ("rsa", "rsa", Some("3072")),
+    ] {
+        let (key, public) = keypair_of(dir.path(), name, kind, bits);
+        // What git runs for `gpg.format=ssh`: `ssh-keygen -Y sign -n git`.
+        let out = Command::new("ssh-keygen")
+            .args(["-Y", "sign", "-n", "git", "-f"])
+            .arg(&key)
+            .arg(&message)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let signature = std::fs::read(message.with_extension("sig")).unwrap();
+        std::fs::remove_file(message.with_extension("sig")).unwrap();
+        let signers =
+            pullsync::signing::AllowedSigners::parse(&format!("{name}@example.com {public}\n")).unwrap();
+        assert_eq!(
+            signers
+                .verify("commit", "c1", &signature, payload, 1_700_000_000)
+                .unwrap(),
+            format!("{name}@example.com"),
+            "{kind}"
+        );
+        // The same signature over other bytes does not verify.
+        assert!(
+            signers
+                .verify("commit", "c1", &signature, b"tampered", 1_700_000_000)
+                .is_err(),
+            "{kind}"
+        );
+    }
+    // A 1024-bit RSA key and an ECDSA P-384 key: refused when the file is read, saying why.
+    let (_, weak) = keypair_of(dir.path(), "weak", "rsa", Some("1024"));
+    let error = pullsync::signing::AllowedSigners::parse(&format!("weak@example.com {weak}\n")).unwrap_err();
+    assert!(error.to_string().contains("1024 bits is too weak"), "{error}");
+    let (_, p384) = keypair_of(dir.path(), "p384", "ecdsa", Some("384"));
+    let error = pullsync::signing::AllowedSigners::parse(&format!("p384@example.com {p384}\n")).unwrap_err();
+    assert!(error.to_string().contains("not supported"), "{error}");
+}
