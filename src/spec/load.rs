@@ -148,13 +148,13 @@ pub fn load_cached(
             (&cached.0 == digest).then(|| cached.1.clone())
         })
         .collect();
+    // Moved, not copied: a first load of a large repository held every file's text twice.
     let missing: Vec<(&Path, String)> = texts
-        .iter()
+        .into_iter()
         .zip(&parts)
         .filter(|(_, part)| part.is_none())
-        .map(|((relative, text), _)| (*relative, text.clone()))
+        .map(|(text, _)| text)
         .collect();
-    drop(texts);
     let mut fresh = parse_files(&missing).into_iter();
     for part in parts.iter_mut().filter(|p| p.is_none()) {
         *part = fresh.next().map(Arc::new);

@@ -13,24 +13,12 @@ use super::controlplane::ControlPlane;
 
 /// The driver, from the cache folder the setup script builds into (same key computed there).
 pub fn driver() -> PathBuf {
-    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/credprovider");
-    let mut bytes = Vec::new();
-    for file in ["go.mod", "go.sum", "main.go"] {
-        bytes.extend(std::fs::read(module.join(file)).unwrap());
-    }
-    use sha2::Digest;
-    let key: String = sha2::Sha256::digest(&bytes)
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let cache = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
-    let path = cache
-        .join("pullsync/credprovider")
-        .join(key)
-        .join("credprovider-driver");
+    let path = super::controlplane::process::cached_build(
+        "credprovider",
+        "tests/credprovider",
+        &["go.mod", "go.sum", "main.go"],
+    )
+    .join("credprovider-driver");
     assert!(
         path.is_file(),
         "{} is missing: run scripts/setup-test-tools.sh, which builds it",

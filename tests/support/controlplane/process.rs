@@ -12,9 +12,18 @@ pub fn bin_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("PULLSYNC_CONTROLPLANE_BIN") {
         return PathBuf::from(dir);
     }
-    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/controlplane");
-    let mut bytes = std::fs::read(module.join("go.mod")).unwrap();
-    bytes.extend(std::fs::read(module.join("go.sum")).unwrap());
+    cached_build("controlplane", "tests/controlplane", &["go.mod", "go.sum"])
+}
+
+/// Where scripts/setup-test-tools.sh puts what it builds from the Go module `module` (relative
+/// to the crate): `$XDG_CACHE_HOME/pullsync/KIND/KEY`, the key the first 12 hex digits of the
+/// SHA-256 of `files` concatenated (the script computes the same).
+pub fn cached_build(kind: &str, module: &str, files: &[&str]) -> PathBuf {
+    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join(module);
+    let mut bytes = Vec::new();
+    for file in files {
+        bytes.extend(std::fs::read(module.join(file)).unwrap());
+    }
     use sha2::Digest;
     let key: String = sha2::Sha256::digest(&bytes)
         .iter()
@@ -24,7 +33,7 @@ pub fn bin_dir() -> PathBuf {
     let cache = std::env::var("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
-    cache.join("pullsync/controlplane").join(key)
+    cache.join("pullsync").join(kind).join(key)
 }
 
 pub fn binary(name: &str) -> PathBuf {
